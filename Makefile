@@ -1,0 +1,43 @@
+# genart: `make help` lists the targets.
+PY      := .venv/bin/python
+PIP     := .venv/bin/pip
+STAMP   := .venv/.installed
+
+.PHONY: help setup test slow demo lint format bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	# the CPU wheel first: a looser torch requirement would pull a multi-GB CUDA build
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install genart (editable) with its dev tools
+
+test: $(STAMP)  ## run the test suite (what CI runs; a few minutes)
+	$(PY) -m pytest -q
+
+slow: $(STAMP)  ## run the slow tests too (multi-node, long fault injection)
+	$(PY) -m pytest -q -m slow
+
+demo: $(STAMP)  ## train a small digits model on a local Ray, then generate a collection under ./out/demo
+	.venv/bin/genart demo --out out/demo
+
+bench: $(STAMP)  ## benchmarks: training overhead and generation throughput (prints tables)
+	.venv/bin/genart bench train
+	.venv/bin/genart bench generate
+
+lint: $(STAMP)  ## ruff lint and format check
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: $(STAMP)  ## apply ruff's formatting and safe fixes
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+clean:  ## remove outputs (keeps .venv)
+	rm -rf out .pytest_cache

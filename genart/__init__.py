@@ -1,0 +1,16 @@
+"""genart: distributed batch generation of generative art.
+
+Python API: ``genart.load_bundle(uri).generate(seeds, class_ids=None)`` -> uint8 (N, H, W, C).
+"""
+
+__version__ = "0.1.0"
+
+
+def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cpu"):
+    """Load a model bundle (model.safetensors + model.json) from any URI; never unpickles."""
+    from genart.bundle import load_bundle as _load
+
+    return _load(uri, storage_options=storage_options, device=device)
+
+
+__all__ = ["__version__", "load_bundle"]

@@ -1,0 +1,115 @@
+"""Self-describing model bundles: `model.safetensors` + `model.json` at any URI. The only loader.
+
+Loading never unpickles: weights are safetensors, metadata is JSON. model_id is the sha256 of the
+weights file, checked on every load, so a tampered or truncated bundle is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+import genart
+from genart.errors import BundleError
+from genart.generation.sampler import sample
+from genart.models.registry import build_generator
+from genart.storage.fs import get_fs, join, redact
+
+WEIGHTS, META = "model.safetensors", "model.json"
+FORMAT = "genart-bundle/1"
+REQUIRED = ("format", "arch", "image_size", "channels", "latent_dim", "num_classes", "model_id", "generator")
+
+
+def save_bundle(uri: str, generator: torch.nn.Module, spec: dict, training: dict, class_names=None, options=None) -> dict:
+    """Write the bundle (weights first, then model.json) and return its metadata."""
+    state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    blob = st_save(state)
+    meta = {
+        "format": FORMAT,
+        "arch": spec["arch"],
+        "image_size": spec["image_size"],
+        "channels": spec["channels"],
+        "latent_dim": spec["latent_dim"],
+        "num_classes": spec["num_classes"],
+        "class_names": list(class_names) if class_names else [str(i) for i in range(spec["num_classes"])],
+        "model_id": hashlib.sha256(blob).hexdigest(),
+        "genart_version": genart.__version__,
+        "generator": spec,
+        "training": training,
+        "tensors": {k: list(v.shape) for k, v in state.items()},
+    }
+    fs, path = get_fs(uri, options)
+    fs.makedirs(path, exist_ok=True)
+    with fs.open(join(path, WEIGHTS), "wb") as f:
+        f.write(blob)
+    with fs.open(join(path, META), "w") as f:
+        json.dump(meta, f, indent=2)
+    return meta
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: `.meta` (model.json) and `.generate(seeds, class_ids=None)` -> uint8 (N, H, W, C)."""
+
+    meta: dict
+    generator: torch.nn.Module
+    device: str = "cpu"
+
+    @property
+    def model_id(self) -> str:
+        return self.meta["model_id"]
+
+    @property
+    def num_classes(self) -> int:
+        return self.meta["num_classes"]
+
+    def generate(self, seeds, class_ids=None, truncation: float | None = None):
+        return sample(self.generator, seeds, class_ids, truncation, self.device)
+
+
+def _read(fs, path: str, name: str, uri: str) -> bytes:
+    try:
+        with fs.open(join(path, name), "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise BundleError(
+            f"bundle {redact(uri)} has no {name}; a bundle is a folder holding {WEIGHTS} and {META} "
+            "(written by `genart train` at OUTPUT/model)"
+        ) from None
+
+
+def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cpu") -> Bundle:
+    fs, path = get_fs(uri, storage_options)
+    raw_meta = _read(fs, path, META, uri)
+    try:
+        meta = json.loads(raw_meta)
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"bundle {redact(uri)}: {META} is not valid JSON ({exc})") from None
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing or meta.get("format") != FORMAT:
+        raise BundleError(
+            f"bundle {redact(uri)}: {META} is not a {FORMAT} description (missing: {', '.join(missing) or 'format'})"
+        )
+    blob = _read(fs, path, WEIGHTS, uri)
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != meta["model_id"]:
+        raise BundleError(
+            f"bundle {redact(uri)}: {WEIGHTS} has sha256 {digest[:12]}..., but model.json says model_id "
+            f"{meta['model_id'][:12]}...; the weights were changed or truncated: re-export the bundle"
+        )
+    try:
+        state = st_load(blob)
+        generator = build_generator(meta["generator"])
+        generator.load_state_dict(state, strict=True)
+    except Exception as exc:  # safetensors/torch raise several types for a foreign tensor layout
+        raise BundleError(
+            f"bundle {redact(uri)}: weights do not fit the {meta['arch']} generator model.json describes "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
+        ) from exc
+    generator.eval().to(device)
+    return Bundle(meta=meta, generator=generator, device=device)

@@ -1,0 +1,68 @@
+"""Schema of `kind: generate` configs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from genart.config.common import StorageOptions, Strict
+
+
+class ImageConfig(Strict):
+    format: Literal["png", "webp", "jpeg"] = "png"
+    quality: int = Field(90, ge=1, le=100, description="webp/jpeg quality")
+
+
+class ClassesConfig(Strict):
+    """Which class each id asks for (conditional models only)."""
+
+    mode: Literal["round_robin", "list", "weighted"] = "round_robin"
+    ids: list[int] = Field(default_factory=list, description="classes for `list` (cycled) or `weighted`")
+    weights: list[float] = Field(default_factory=list, description="one per entry of `ids` for `weighted`")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClassesConfig:
+        if self.mode in ("list", "weighted") and not self.ids:
+            raise ValueError(f"classes.ids must list class ids when classes.mode is {self.mode!r}")
+        if self.mode == "weighted" and len(self.weights) != len(self.ids):
+            raise ValueError("classes.weights needs one weight per entry of classes.ids")
+        if any(w < 0 for w in self.weights) or (self.weights and sum(self.weights) <= 0):
+            raise ValueError("classes.weights must be non-negative with a positive sum")
+        return self
+
+
+class MarketConfig(Strict):
+    standard: Literal["none", "opensea"] = "none"
+    base_uri: str = ""
+    name: str = "genart"
+    description: str = ""
+
+    @field_validator("base_uri")
+    @classmethod
+    def _is_uri(cls, v: str) -> str:
+        if v and "://" not in v:
+            raise ValueError("market.base_uri must be a URI such as ipfs://CID/ or https://host/path/")
+        return v
+
+
+class GenerateConfig(Strict):
+    kind: Literal["generate"]
+    model: str = Field(description="URI of a model bundle (a folder with model.safetensors + model.json)")
+    output: str = Field(description="URI of the output folder (local path, file://, s3://)")
+    count: int = Field(1000, ge=1, le=10**10)
+    seed: int = Field(0, ge=0)
+    replicas: int = Field(2, ge=1)
+    shard_size: int = Field(1000, ge=1)
+    batch_size: int = Field(256, ge=1)
+    truncation: float | None = Field(None, gt=0, description="clip latents to [-t, t]; null = off")
+    cpus_per_replica: float = Field(1.0, gt=0)
+    gpus_per_replica: float = Field(0.0, ge=0, description="fractions share a GPU between replicas")
+    max_in_flight: int = Field(2, ge=1, description="shards queued per replica (bounds memory)")
+    max_retries: int = Field(3, ge=0, description="attempts per shard after a replica dies")
+    image: ImageConfig = Field(default_factory=ImageConfig)
+    layout: Literal["files", "webdataset", "parquet"] = "files"
+    classes: ClassesConfig = Field(default_factory=ClassesConfig)
+    market: MarketConfig = Field(default_factory=MarketConfig)
+    storage: StorageOptions = Field(default_factory=StorageOptions)
+    address: str | None = None

@@ -1,0 +1,85 @@
+"""Schema of `kind: train` configs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from genart.config.common import StorageOptions, Strict
+
+ImageSize = Literal[32, 64, 128]
+
+
+class GanModelConfig(Strict):
+    """DCGAN-style generator and discriminator, optionally with self-attention and classes."""
+
+    arch: Literal["dcgan"] = "dcgan"
+    image_size: ImageSize = 32
+    channels: Literal[1, 3] = 1
+    latent_dim: int = Field(64, ge=2, le=1024)
+    num_classes: int = Field(0, ge=0, le=10000, description="0 = unconditional")
+    g_width: int = Field(64, ge=8, le=1024, description="channels of G's last feature map")
+    d_width: int = Field(64, ge=8, le=1024, description="channels of D's first feature map")
+    attention: bool = Field(False, description="SAGAN self-attention block in G and D")
+    spectral_norm: bool = Field(True, description="spectral norm on D's layers")
+    loss: Literal["nonsaturating", "hinge"] = "hinge"
+
+
+class VaeModelConfig(Strict):
+    """Convolutional VAE, optionally class-conditional; loss = reconstruction + beta * KL."""
+
+    arch: Literal["vae"] = "vae"
+    image_size: ImageSize = 32
+    channels: Literal[1, 3] = 1
+    latent_dim: int = Field(32, ge=2, le=1024)
+    num_classes: int = Field(0, ge=0, le=10000)
+    width: int = Field(32, ge=8, le=1024)
+    beta: float = Field(1.0, ge=0.0)
+
+
+ModelConfig = Annotated[GanModelConfig | VaeModelConfig, Field(discriminator="arch")]
+
+
+class DataConfig(Strict):
+    source: str = Field("digits", description="`digits`, or a URI of an image folder/glob or Parquet")
+    image_column: str = "image"
+    label_column: str | None = Field("label", description="Parquet label column; null for unlabelled")
+
+
+class TrainLoopConfig(Strict):
+    steps: int = Field(2000, ge=1)
+    batch_size: int = Field(64, ge=1, description="per worker")
+    lr_g: float = Field(2e-4, gt=0)
+    lr_d: float = Field(2e-4, gt=0)
+    beta1: float = Field(0.0, ge=0, lt=1)
+    beta2: float = Field(0.99, ge=0, lt=1)
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+    ema_start: int = Field(100, ge=0, description="steps before the EMA starts tracking G")
+    checkpoint_every: int = Field(500, ge=1)
+    log_every: int = Field(50, ge=1)
+    seed: int = 0
+
+
+class ScalingConfig(Strict):
+    num_workers: int = Field(1, ge=1)
+    use_gpu: bool = False
+    cpus_per_worker: float = Field(0.5, gt=0, description="leave CPU room for Ray Data's tasks")
+    gpus_per_worker: float = Field(1.0, ge=0)
+
+
+class TrainConfig(Strict):
+    kind: Literal["train"]
+    output: str = Field(description="URI: checkpoints, metrics, samples and the bundle at output/model")
+    model: ModelConfig = Field(default_factory=GanModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainLoopConfig = Field(default_factory=TrainLoopConfig)
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
+    storage: StorageOptions = Field(default_factory=StorageOptions)
+    address: str | None = Field(None, description="Ray address to join; null starts a local Ray")
+
+    @model_validator(mode="after")
+    def _checkpoint_fits(self) -> TrainConfig:
+        if self.train.checkpoint_every > self.train.steps:
+            self.train.checkpoint_every = self.train.steps
+        return self

@@ -1,0 +1,1 @@
+"""Data sources: the built-in digits, image folders/globs and Parquet at any URI."""

@@ -1,0 +1,33 @@
+"""The few error types genart raises; the CLI maps each to an exit status and one message."""
+
+
+class GenartError(Exception):
+    """Base class: a problem the user can act on. The message says what is wrong and how to fix it."""
+
+    exit_code = 1
+
+
+class ConfigError(GenartError):
+    """A config file, key or value is wrong (exit status 2)."""
+
+    exit_code = 2
+
+
+class StorageError(GenartError):
+    """An output or input location cannot be read or written."""
+
+
+class BundleError(GenartError):
+    """A model bundle is missing, corrupted, tampered with or of a foreign layout."""
+
+
+class DataError(GenartError):
+    """A data source yields nothing usable."""
+
+
+class ClusterError(GenartError):
+    """The Ray cluster cannot host or run the job (resources, unreachable address)."""
+
+
+class JobFailed(GenartError):
+    """A training or generation job stopped before it completed."""

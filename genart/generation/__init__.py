@@ -1,0 +1,1 @@
+"""Generation: plan -> replicas (sample + encode) -> shard writer -> commit."""

@@ -1,0 +1,57 @@
+"""Seeds -> latents -> uint8 images. Plain PyTorch: the replica actor and `load_bundle` both call this."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        x = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
+        x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
+        x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
+        return x ^ (x >> np.uint64(31))
+
+
+def item_seeds(job_seed: int, ids: np.ndarray) -> np.ndarray:
+    """Per-item seeds (int64, non-negative) from (job seed, id): independent of replicas, batch and shard size."""
+    ids = np.asarray(ids, dtype=np.uint64)
+    mixed = _splitmix64(_splitmix64(np.full_like(ids, job_seed, dtype=np.uint64)) ^ ids)
+    return (mixed >> np.uint64(1)).astype(np.int64)
+
+
+def latents(seeds, latent_dim: int, truncation: float | None = None) -> torch.Tensor:
+    """One standard-normal latent per seed, each drawn from its own generator (so order/batching never matters)."""
+    out = torch.empty(len(seeds), latent_dim)
+    gen = torch.Generator()
+    for i, s in enumerate(seeds):
+        gen.manual_seed(int(s))
+        out[i] = torch.randn(latent_dim, generator=gen)
+    if truncation is not None:
+        out.clamp_(-truncation, truncation)
+    return out
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> uint8 (N, H, W, C)."""
+    x = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+@torch.inference_mode()
+def sample(generator: torch.nn.Module, seeds, class_ids=None, truncation: float | None = None, device="cpu"):
+    """Run the generator on `seeds` (and class ids for conditional models) -> uint8 (N, H, W, C)."""
+    z = latents(seeds, generator.latent_dim, truncation).to(device)
+    y = None
+    if generator.num_classes:
+        if class_ids is None:
+            raise ValueError(f"this model is class-conditional ({generator.num_classes} classes): pass class_ids")
+        y = torch.as_tensor(np.asarray(class_ids), dtype=torch.long, device=device)
+        if len(y) != len(z):
+            raise ValueError(f"got {len(z)} seeds but {len(y)} class ids")
+        if int(y.min()) < 0 or int(y.max()) >= generator.num_classes:
+            raise ValueError(f"class ids must be in 0..{generator.num_classes - 1}")
+    return to_uint8(generator(z, y))

@@ -1,0 +1,1 @@
+"""Storage: URIs, path rules, shard commits, verification."""

@@ -1,0 +1,60 @@
+"""URI -> (fsspec filesystem, path). Every location in genart is a URI: a local path, file://, s3://, memory://."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+
+import fsspec
+
+from genart.errors import StorageError
+
+
+def storage_options_for(uri: str, options: dict | None = None) -> dict:
+    """fsspec options for `uri`: the config's options, plus AWS_ENDPOINT_URL for s3:// when set.
+
+    Credentials stay in the environment (AWS_ACCESS_KEY_ID, ...) where botocore finds them; they are
+    never copied into configs, outputs or logs.
+    """
+    opts = dict(options or {})
+    if uri.startswith(("s3://", "s3a://")):
+        endpoint = opts.pop("endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            opts.setdefault("client_kwargs", {})["endpoint_url"] = endpoint
+    return opts
+
+
+def get_fs(uri: str, options: dict | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
+    try:
+        fs, path = fsspec.core.url_to_fs(uri, **storage_options_for(uri, options))
+    except (ImportError, ValueError) as exc:
+        raise StorageError(f"{uri}: cannot open this location ({exc})") from exc
+    return fs, path.rstrip("/") or path
+
+
+def join(*parts: str) -> str:
+    return posixpath.join(*parts)
+
+
+def redact(uri: str) -> str:
+    """A URI safe to print or store: drops any user:password@ part."""
+    scheme, sep, rest = uri.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        rest = rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
+
+
+def check_writable(uri: str, options: dict | None = None) -> None:
+    """Fail early (before any training or generation) when `uri` cannot be written."""
+    fs, path = get_fs(uri, options)
+    probe = join(path, ".genart-write-check")
+    try:
+        fs.makedirs(path, exist_ok=True)
+        with fs.open(probe, "wb") as f:
+            f.write(b"ok")
+        fs.rm(probe)
+    except Exception as exc:  # noqa: BLE001 - any backend error means "not writable"; re-raised typed
+        raise StorageError(
+            f"output {redact(uri)} is not writable ({type(exc).__name__}: {exc}); "
+            "choose a writable location or fix its permissions/credentials"
+        ) from exc

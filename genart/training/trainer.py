@@ -1,0 +1,148 @@
+"""`genart train`: Ray Train's TorchTrainer around the per-worker loop, then the bundle export (imports ray)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import torch
+
+from genart.bundle import save_bundle
+from genart.config.loader import config_hash
+from genart.config.train import TrainConfig
+from genart.errors import JobFailed
+from genart.models.registry import build_generator, generator_spec
+from genart.ray_session import ray_session, require_resources
+from genart.storage.fs import check_writable, get_fs, join, redact
+from genart.training.loop import TrainingState, build_state, cached_batches, run_training, sample_grid_png
+
+log = logging.getLogger(__name__)
+RUN_NAME = "train"  # checkpoints live at OUTPUT/train/checkpoint_*
+
+
+@dataclass
+class TrainResult:
+    bundle_uri: str
+    steps: int
+    world_size: int
+    seconds: float
+    metrics: list[dict]
+
+
+def _worker_loop(config: dict) -> None:
+    """Runs in each Ray Train worker."""
+    import ray.train
+    import ray.train.torch
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = TrainConfig.model_validate(config)
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device()
+    state = build_state(cfg, device, wrap=ray.train.torch.prepare_model if world > 1 else (lambda m: m))
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as d:
+            state.load_state_dict(torch.load(os.path.join(d, "state.pt"), map_location=device, weights_only=True))
+            with open(os.path.join(d, "metrics.jsonl")) as f:
+                state.metrics = [json.loads(line) for line in f if line.strip()]
+        if rank == 0:
+            log.info("resumed from checkpoint at step %d", state.step)
+    if state.step >= cfg.train.steps:
+        return
+    shard = ray.train.get_dataset_shard("train")
+    batches = cached_batches(shard.iter_batches(batch_size=1024, batch_format="numpy"), cfg.train.batch_size, cfg.train.seed + state.step, rank)
+
+    def on_report(st: TrainingState, metrics: dict, is_checkpoint: bool) -> None:
+        if rank == 0:
+            losses = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith(("loss", "recon", "kl")))
+            log.info("step %d/%d  %s  %.0f samples/s  ETA %.0fs", metrics["step"], cfg.train.steps, losses,
+                     metrics["samples_per_s"], metrics["eta_s"])
+        if not is_checkpoint:
+            ray.train.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            if rank == 0:  # one copy of the state; the other workers report metrics only
+                torch.save(st.state_dict(), os.path.join(tmp, "state.pt"))
+                with open(os.path.join(tmp, "metrics.jsonl"), "w") as f:
+                    f.writelines(json.dumps(m) + "\n" for m in st.metrics)
+                with open(os.path.join(tmp, "samples.png"), "wb") as f:
+                    f.write(sample_grid_png(st.exported, cfg.model.num_classes, cfg.model.latent_dim, device))
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+            else:
+                ray.train.report(metrics)
+
+    run_training(state, batches, device, world, on_report)
+
+
+def _storage(cfg: TrainConfig):
+    """(storage_path, pyarrow filesystem or None) for RunConfig."""
+    if "://" not in cfg.output or cfg.output.startswith("file://"):
+        return os.path.abspath(cfg.output.removeprefix("file://")), None
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    fs, path = get_fs(cfg.output, cfg.storage.options)
+    return path, PyFileSystem(FSSpecHandler(fs))
+
+
+def export_bundle(cfg: TrainConfig, state_dict: dict, world_size: int, data_info: dict) -> str:
+    spec = generator_spec(cfg.model)
+    generator = build_generator(spec)
+    key = "G_ema" if cfg.model.arch == "dcgan" else "VAE"
+    weights = state_dict["modules"][key]
+    if cfg.model.arch == "vae":
+        weights = {k.removeprefix("decoder."): v for k, v in weights.items() if k.startswith("decoder.")}
+    generator.load_state_dict(weights)
+    uri = join(cfg.output.rstrip("/"), "model")
+    training = {"steps": int(state_dict["step"]), "world_size": world_size, "data": data_info,
+                "config_hash": config_hash(cfg, exclude={"address", "storage"}),
+                "loss": cfg.model.loss if cfg.model.arch == "dcgan" else "vae"}
+    save_bundle(uri, generator, spec, training, data_info.get("class_names"), cfg.storage.options)
+    return uri
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train per `cfg` on a local Ray (or the cluster at cfg.address) and export OUTPUT/model."""
+    check_writable(cfg.output, cfg.storage.options)  # before any cluster or data work
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
+    from ray.train import ScalingConfig as RayScaling
+    from ray.train.torch import TorchTrainer
+
+    from genart.data.sources import build_dataset
+
+    s = cfg.scaling
+    start = time.perf_counter()
+    with ray_session(cfg.address):
+        require_resources("scaling.num_workers", s.num_workers, s.cpus_per_worker, s.gpus_per_worker if s.use_gpu else 0)
+        dataset, data_info = build_dataset(cfg)
+        storage_path, storage_fs = _storage(cfg)
+        resources = {"CPU": s.cpus_per_worker, **({"GPU": s.gpus_per_worker} if s.use_gpu else {})}
+        trainer = TorchTrainer(
+            _worker_loop,
+            train_loop_config=cfg.model_dump(mode="json"),
+            scaling_config=RayScaling(num_workers=s.num_workers, use_gpu=s.use_gpu, resources_per_worker=resources),
+            run_config=RunConfig(
+                name=RUN_NAME,
+                storage_path=storage_path,
+                storage_filesystem=storage_fs,
+                failure_config=FailureConfig(max_failures=2),
+                checkpoint_config=CheckpointConfig(num_to_keep=2),
+            ),
+            datasets={"train": dataset},
+        )
+        try:
+            result = trainer.fit()
+        except Exception as exc:  # Ray Train raises TrainingFailedError and friends; keep the cause chained
+            raise JobFailed(f"training failed: {type(exc).__name__}: {str(exc).splitlines()[0][:500]}") from exc
+        if result.checkpoint is None:
+            raise JobFailed(f"training under {redact(cfg.output)} produced no checkpoint")
+        with result.checkpoint.as_directory() as d:
+            state = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=True)
+            with open(os.path.join(d, "metrics.jsonl")) as f:
+                metrics = [json.loads(line) for line in f if line.strip()]
+    uri = export_bundle(cfg, state, s.num_workers, data_info)
+    return TrainResult(uri, int(state["step"]), s.num_workers, time.perf_counter() - start, metrics)

@@ -30,11 +30,21 @@ def ray_session(address: str | None, num_cpus: int | None = None):
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ClusterError(f"cannot join the Ray cluster at {address} ({exc}); check --address and the token") from exc
     else:
-        ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", include_dashboard=False, **kwargs)
+        # the dashboard serves the state API that Ray Train's controller polls; loopback only
+        ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", include_dashboard=True,
+                 dashboard_host="127.0.0.1", dashboard_port=_free_port(), **kwargs)
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def require_resources(what: str, count: int, cpus_each: float, gpus_each: float) -> None:

@@ -1,0 +1,82 @@
+"""GeneratorReplica: holds one generator resident on its device and turns shard specs into committed shards.
+
+A plain Python class (unit tests use it without Ray); runner.py makes it a Ray actor in one place.
+Generation of batch k+1 overlaps with encoding and writing of batch k in a helper thread (torch and
+PIL's zlib both release the GIL), with at most two batches pending so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from genart.config.generate import GenerateConfig
+from genart.errors import BundleError
+from genart.generation.encode import encode, sha256_hex
+from genart.generation.plan import ShardSpec
+from genart.storage.fs import redact
+from genart.storage.writer import ShardWrite, ShardWriter
+
+log = logging.getLogger(__name__)
+
+PENDING_BATCHES = 2
+
+
+class GeneratorReplica:
+    def __init__(self, cfg: GenerateConfig, job_id: str, model_id: str):
+        import torch
+
+        from genart.bundle import load_bundle
+
+        torch.set_num_threads(max(1, int(round(cfg.cpus_per_replica))))
+        device = "cuda" if cfg.gpus_per_replica > 0 and torch.cuda.is_available() else "cpu"
+        self.cfg = cfg
+        self.bundle = load_bundle(cfg.model, cfg.storage.options, device=device)
+        if self.bundle.model_id != model_id:
+            raise BundleError(
+                f"bundle {redact(cfg.model)} changed during the job "
+                f"(model_id {self.bundle.model_id[:12]}..., "
+                f"the job started with {model_id[:12]}...); re-run with --overwrite to use the new model"
+            )
+        self.writer = ShardWriter(
+            cfg.output, cfg.storage.options, job_id=job_id, model_id=model_id, fmt=cfg.image.format
+        )
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
+        log.info("replica pid %d: bundle %s loaded on %s", os.getpid(), self.bundle.model_id[:12], device)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def _encode_and_write(self, out: ShardWrite, ids, seeds, class_ids, images: np.ndarray) -> None:
+        fmt, quality = self.cfg.image.format, self.cfg.image.quality
+        blobs = [encode(img, fmt, quality) for img in images]
+        out.add(
+            ids, seeds, class_ids, blobs, [sha256_hex(b) for b in blobs], (images.shape[2], images.shape[1])
+        )
+
+    def run_shard(self, spec: ShardSpec) -> dict:
+        """Generate, encode and write every item of the shard, then commit its metadata. Returns a summary."""
+        t0 = time.perf_counter()
+        out = self.writer.open_shard(spec.shard)
+        ids = spec.ids
+        pending: list[Future] = []
+        bs = self.cfg.batch_size
+        for lo in range(0, spec.n, bs):
+            sl = slice(lo, lo + bs)
+            cls = None if spec.class_ids is None else np.array(spec.class_ids[sl])  # Ray hands read-only arrays
+            images = self.bundle.generate(spec.seeds[sl], cls, truncation=self.cfg.truncation)
+            if len(pending) >= PENDING_BATCHES:
+                pending.pop(0).result()
+            pending.append(
+                self._pool.submit(self._encode_and_write, out, ids[sl], spec.seeds[sl], cls, images)
+            )
+        for fut in pending:
+            fut.result()  # re-raises a StorageError from the writer thread
+        nbytes = out.commit()
+        seconds = time.perf_counter() - t0
+        log.debug("shard %d: %d images, %d bytes in %.2fs", spec.shard, spec.n, nbytes, seconds)
+        return {"shard": spec.shard, "n": spec.n, "bytes": nbytes, "seconds": seconds}

@@ -1,0 +1,309 @@
+"""The generation driver: plan -> GeneratorReplica actors -> committed shards -> _SUCCESS.
+
+The only generation module that imports ray. Order of writes at the output: _job.json first, then
+each shard's images and metadata/part-NNNNN.parquet (by the replicas), _SUCCESS last.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import genart
+from genart.config.generate import GenerateConfig
+from genart.config.loader import config_hash
+from genart.errors import BundleError, ConfigError, JobFailed
+from genart.generation.plan import Plan, ShardSpec
+from genart.generation.replica import GeneratorReplica
+from genart.ray_session import ray_session, require_resources
+from genart.storage import layout
+from genart.storage.fs import check_writable, get_fs, join, redact
+from genart.storage.writer import BYTES_KEY, scan_metadata
+
+log = logging.getLogger(__name__)
+
+
+# Keys that only say how to run the job, not what it produces: a resumed job may change them.
+EXECUTION_KEYS = {
+    "replicas",
+    "batch_size",
+    "cpus_per_replica",
+    "gpus_per_replica",
+    "max_in_flight",
+    "max_retries",
+}
+PRIVATE_KEYS = {"storage", "address"}  # never written to the output
+
+
+def read_bundle_meta(uri: str, options: dict | None) -> dict:
+    """The bundle's model.json (the driver never loads weights; replicas check them)."""
+    from genart.bundle import META
+
+    fs, path = get_fs(uri, options)
+    try:
+        return json.loads(fs.cat_file(join(path, META)))
+    except FileNotFoundError:
+        raise BundleError(f"bundle {redact(uri)} has no {META}; `model` must name a bundle folder") from None
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"bundle {redact(uri)}: {META} is not valid JSON ({exc})") from None
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def job_record(cfg: GenerateConfig, meta: dict, job_id: str) -> dict:
+    """_job.json: the resolved config (no storage options, no address), its hash, model_id, version."""
+    public = cfg.model_copy(update={"output": redact(cfg.output), "model": redact(cfg.model)})
+    return {
+        "config": public.model_dump(mode="json", exclude=PRIVATE_KEYS),
+        "config_hash": config_hash(public, exclude=PRIVATE_KEYS | EXECUTION_KEYS),
+        "model_id": meta["model_id"],
+        "genart_version": genart.__version__,
+        "job_id": job_id,
+    }
+
+
+def prepare_output(fs, root: str, cfg: GenerateConfig, meta: dict, overwrite: bool, job_id: str):
+    """Compare with what the output already holds; write _job.json for a new job.
+
+    Returns (job record, the _SUCCESS summary when the job is already complete, else None). A different
+    config is refused (ConfigError naming the differing keys) and nothing at the output changes.
+    """
+    new = job_record(cfg, meta, job_id)
+    job_path, success = join(root, layout.JOB), join(root, layout.SUCCESS)
+    if overwrite:
+        for rel in (layout.SUCCESS, layout.METADATA_DIR, layout.IMAGES_DIR, layout.JOB):
+            if fs.exists(join(root, rel)):
+                fs.rm(join(root, rel), recursive=True)
+    elif fs.exists(job_path):
+        try:
+            old = json.loads(fs.cat_file(job_path))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{redact(cfg.output)}/{layout.JOB} is not valid JSON ({exc}); "
+                "pass --overwrite to start this output afresh"
+            ) from None
+        if old.get("config_hash") != new["config_hash"] or old.get("model_id") != new["model_id"]:
+            a, b = _flat(old.get("config", {})), _flat(new["config"])
+            keys = sorted(
+                k
+                for k in a.keys() | b.keys()
+                if a.get(k) != b.get(k) and k.split(".")[0] not in EXECUTION_KEYS
+            )
+            if old.get("model_id") != new["model_id"]:
+                keys.append("model_id (the bundle's weights changed)")
+            raise ConfigError(
+                f"{redact(cfg.output)} holds a different job (job {old.get('job_id')}); differing keys: "
+                f"{', '.join(keys) or 'unknown'}. Pass --overwrite to replace it, or choose another output"
+            )
+        return old, (json.loads(fs.cat_file(success)) if fs.exists(success) else None)
+    elif fs.exists(success) or scan_metadata(fs, root)[0]:
+        raise ConfigError(
+            f"{redact(cfg.output)} holds generated shards but no {layout.JOB}; "
+            "pass --overwrite to replace them, or choose another output"
+        )
+    fs.pipe_file(job_path, json.dumps(new, indent=2).encode())
+    return new, None
+
+
+def _remote_replica(cfg: GenerateConfig):
+    """The one place GeneratorReplica becomes an actor. The driver replaces dead replicas itself
+    (bounded by max_retries per shard), so Ray neither restarts actors nor retries their tasks."""
+    import ray
+
+    return ray.remote(
+        num_cpus=cfg.cpus_per_replica, num_gpus=cfg.gpus_per_replica, max_restarts=0, max_task_retries=0
+    )(GeneratorReplica)
+
+
+def _cause(exc: BaseException) -> str:
+    """The most telling line of a Ray error: the innermost `SomeError: message`, else its first line."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        head = ln.split(":", 1)[0]
+        if ": " in ln and (head.endswith("Error") or head.endswith("Exception")) and " " not in head:
+            return ln[:500]
+    return (lines[0] if lines else type(exc).__name__)[:500]
+
+
+class _Scheduler:
+    """Feeds shards to replicas with a bounded number in flight; replaces replicas that die."""
+
+    def __init__(self, cfg: GenerateConfig, plan: Plan, committed: set[int], job: dict, bar):
+        self.shards_total, self.shards_before = plan.num_shards, len(committed)
+        import ray
+
+        self.ray, self.cfg, self.bar = ray, cfg, bar
+        self.todo = plan.pending(committed)
+        self.retry: deque[ShardSpec] = deque()
+        self.actor_cls = _remote_replica(cfg)
+        self.args = (cfg, job["job_id"], job["model_id"])
+        self.slots = [self.actor_cls.remote(*self.args) for _ in range(cfg.replicas)]
+        self.load = [0] * cfg.replicas
+        self.inflight: dict = {}  # ObjectRef -> (spec, slot, actor handle)
+        self.failures: dict[int, int] = {}  # shard -> times its replica died under it
+        self.deaths_since_progress = 0
+        self.done = {"images": 0, "bytes": 0, "shards": 0, "first_commit_s": None}
+
+    def _next(self) -> ShardSpec | None:
+        if self.retry:
+            return self.retry.popleft()
+        return next(self.todo, None)
+
+    def _fill(self) -> None:
+        while True:
+            slot = min(range(len(self.slots)), key=self.load.__getitem__)
+            if self.load[slot] >= self.cfg.max_in_flight:
+                return
+            spec = self._next()
+            if spec is None:
+                return
+            actor = self.slots[slot]
+            self.inflight[actor.run_shard.remote(spec)] = (spec, slot, actor)
+            self.load[slot] += 1
+
+    def _replica_died(self, spec: ShardSpec, slot: int, actor, exc: BaseException) -> None:
+        cause = _cause(exc)
+        if self.slots[slot] is actor:  # first failure seen from this actor: replace it once
+            self.deaths_since_progress += 1
+            log.warning("replica %d died (%s); starting a replacement", slot, cause)
+            self.slots[slot] = self.actor_cls.remote(*self.args)
+            self.load[slot] = 0  # what is still in flight on the dead actor fails and is resubmitted
+        n = self.failures[spec.shard] = self.failures.get(spec.shard, 0) + 1
+        limit = self.cfg.replicas * (self.cfg.max_retries + 1)
+        if n > self.cfg.max_retries or self.deaths_since_progress > limit:
+            raise JobFailed(
+                f"shard {spec.shard}: its replica died {n} time(s) (max_retries={self.cfg.max_retries}; "
+                f"{self.deaths_since_progress} replica deaths since the last committed shard). "
+                f"Last error: {cause}. "
+                f"Check that the bundle {redact(self.cfg.model)} loads on the Ray workers and that they have "
+                "enough memory; committed shards are kept, re-run the same command to resume"
+            ) from exc
+        log.warning("shard %d: resubmitting (attempt %d of %d)", spec.shard, n + 1, self.cfg.max_retries + 1)
+        self.retry.append(spec)
+
+    def _committed(self, res: dict, t0: float) -> None:
+        self.deaths_since_progress = 0
+        self.failures.pop(res["shard"], None)
+        d = self.done
+        d["images"] += res["n"]
+        d["bytes"] += res["bytes"]
+        d["shards"] += 1
+        if d["first_commit_s"] is None:
+            d["first_commit_s"] = time.perf_counter() - t0
+        self.bar.update(res["n"])
+        self.bar.set_postfix_str(f"shards {self.shards_before + d['shards']}/{self.shards_total}")
+
+    def run(self, t0: float) -> dict:
+        from ray.exceptions import RayActorError, RayTaskError
+
+        try:
+            self._fill()
+            while self.inflight:
+                ready, _ = self.ray.wait(list(self.inflight), num_returns=1)
+                for ref in ready:
+                    spec, slot, actor = self.inflight.pop(ref)
+                    if self.slots[slot] is actor:
+                        self.load[slot] -= 1
+                    try:
+                        res = self.ray.get(ref)
+                    except RayActorError as exc:
+                        self._replica_died(spec, slot, actor, exc)
+                    except RayTaskError as exc:
+                        raise JobFailed(
+                            f"shard {spec.shard} failed: {_cause(exc)}; committed shards are kept, "
+                            "re-run the same command to resume"
+                        ) from exc
+                    else:
+                        self._committed(res, t0)
+                self._fill()
+        finally:
+            for actor in self.slots:
+                self.ray.kill(actor)
+        return self.done
+
+
+def _prior_bytes(fs, root: str, shards: set[int]) -> int:
+    """Image bytes of shards committed by an earlier run (each part's footer says; read concurrently)."""
+    import pyarrow.parquet as pq
+
+    def one(k: int) -> int:
+        with fs.open(join(root, layout.metadata_path(k)), "rb") as f:
+            kv = pq.read_metadata(f).metadata or {}
+        return int(kv.get(BYTES_KEY, b"0"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return sum(pool.map(one, sorted(shards)))
+
+
+def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True) -> dict:
+    """Run (or resume) a generation job; returns the summary also written to `_SUCCESS`."""
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    if cfg.layout not in layout.LAYOUTS:
+        raise ConfigError(
+            f"layout: {cfg.layout!r} is not implemented yet; use one of {', '.join(layout.LAYOUTS)}"
+        )
+    opts = cfg.storage.options
+    meta = read_bundle_meta(cfg.model, opts)
+    plan = Plan.from_config(cfg, meta["num_classes"])
+    check_writable(cfg.output, opts)
+    fs, root = get_fs(cfg.output, opts)
+    fs.invalidate_cache(root)
+    new_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    job, finished = prepare_output(fs, root, cfg, meta, overwrite, new_id)
+    if finished is not None:
+        log.info("%s is already complete (job %s); nothing to do", redact(cfg.output), job["job_id"])
+        return finished
+    committed, stale = scan_metadata(fs, root)
+    for path in stale:  # temp files of commits interrupted by a killed replica or driver
+        fs.rm(path)
+    prior_images = sum(plan.shard_len(k) for k in committed)
+    log.info(
+        "job %s: %d shards, %d already committed, output %s",
+        job["job_id"],
+        plan.num_shards,
+        len(committed),
+        redact(cfg.output),
+    )
+    with tqdm(
+        total=cfg.count,
+        initial=prior_images,
+        unit="img",
+        desc="generate",
+        disable=not progress,
+        dynamic_ncols=True,
+        smoothing=0.1,
+    ) as bar:
+        if len(committed) < plan.num_shards:
+            with ray_session(cfg.address):
+                require_resources("generate", cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica)
+                done = _Scheduler(cfg, plan, committed, job, bar).run(t0)
+        else:
+            done = {"images": 0, "bytes": 0, "shards": 0, "first_commit_s": None}
+    seconds = time.perf_counter() - t0
+    summary = {
+        "count": cfg.count,
+        "shards": plan.num_shards,
+        "bytes": done["bytes"] + (_prior_bytes(fs, root, committed) if committed else 0),
+        "seconds": round(seconds, 3),
+        "images_per_s": round(done["images"] / seconds, 2) if seconds > 0 else 0.0,
+        "model_id": job["model_id"],
+        "job_id": job["job_id"],
+        "generated": done["images"],
+        "resumed_shards": len(committed),
+        "first_commit_s": None if done["first_commit_s"] is None else round(done["first_commit_s"], 3),
+        "genart_version": genart.__version__,
+    }
+    fs.pipe_file(join(root, layout.SUCCESS), json.dumps(summary, indent=2).encode())
+    log.info("job %s complete: %d images, %.1f images/s", job["job_id"], cfg.count, summary["images_per_s"])
+    return summary

@@ -1,0 +1,204 @@
+"""The shard writer: a shard's images first, then metadata/part-NNNNN.parquet (the commit).
+
+A shard exists for readers only once its metadata file exists. Every storage write is retried with
+exponential backoff a bounded number of times, then raises StorageError naming the shard and path.
+Layout `files` is implemented here; other layouts add their own `add`/`commit` bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from genart.errors import StorageError
+from genart.storage import layout
+from genart.storage.fs import get_fs, join, redact
+
+log = logging.getLogger(__name__)
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("seed", pa.int64()),
+        ("class_id", pa.int32()),
+        ("path", pa.string()),
+        ("sha256", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("format", pa.string()),
+        ("model_id", pa.string()),
+        ("shard", pa.int32()),
+        ("job_id", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+BYTES_KEY = b"genart.bytes"  # Parquet key-value metadata: total image bytes of the shard
+ATTEMPTS = 5
+BACKOFF_S = 0.2
+
+
+def _is_local(fs) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return bool({"file", "local"} & set(protocol))
+
+
+def scan_metadata(fs, root: str) -> tuple[set[int], list[str]]:
+    """One listing of metadata/: the committed shard numbers, and temp files of interrupted commits."""
+    meta_dir = join(root, layout.METADATA_DIR)
+    fs.invalidate_cache(meta_dir)  # object-store listings are cached per filesystem instance
+    try:
+        names = fs.ls(meta_dir, detail=False)
+    except FileNotFoundError:
+        return set(), []
+    committed, stale = set(), []
+    for name in names:
+        k = layout.parse_metadata_name(name)
+        if k is not None:
+            committed.add(k)
+        elif name.endswith(".tmp"):
+            stale.append(name)
+    return committed, stale
+
+
+def committed_shards(fs, root: str) -> set[int]:
+    """Shard numbers whose metadata file exists: one listing, never one open per shard."""
+    return scan_metadata(fs, root)[0]
+
+
+class ShardWriter:
+    """Writes shards of one job under `output`. Thread-safe: images may be added from an encoder thread."""
+
+    def __init__(
+        self,
+        output: str,
+        options: dict | None,
+        *,
+        job_id: str,
+        model_id: str,
+        fmt: str,
+        attempts: int = ATTEMPTS,
+        backoff_s: float = BACKOFF_S,
+        fs=None,
+    ):
+        if fs is None:
+            fs, root = get_fs(output, options)
+        else:
+            root = output.rstrip("/")
+        self.fs, self.root, self.uri = fs, root, redact(output)
+        self.job_id, self.model_id, self.fmt = job_id, model_id, fmt
+        self.attempts, self.backoff_s = attempts, backoff_s
+        self.local = _is_local(fs)
+
+    def retry(self, shard: int, rel_path: str, action: Callable[[], object]):
+        """Run a storage action with bounded exponential backoff; then StorageError naming shard and path."""
+        delay = self.backoff_s
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return action()
+            except Exception as exc:  # noqa: BLE001 - backends raise many types; retried, then re-raised typed
+                where = f"{self.uri}/{rel_path}"
+                if attempt == self.attempts:
+                    raise StorageError(
+                        f"shard {shard}: writing {where} failed after {self.attempts} attempts "
+                        f"({type(exc).__name__}: {exc}); check the output location and re-run to resume"
+                    ) from exc
+                log.warning(
+                    "shard %d: writing %s failed (attempt %d/%d, %s: %s); retrying in %.1fs",
+                    shard,
+                    where,
+                    attempt,
+                    self.attempts,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def open_shard(self, shard: int) -> ShardWrite:
+        if self.local:
+            for d in (layout.shard_dir(shard), layout.METADATA_DIR):
+                self.retry(shard, d, lambda d=d: self.fs.makedirs(join(self.root, d), exist_ok=True))
+        return ShardWrite(self, shard)
+
+
+class ShardWrite:
+    """One shard in progress: `add` batches of encoded images (written at once), then `commit`."""
+
+    def __init__(self, writer: ShardWriter, shard: int):
+        self.w, self.shard = writer, shard
+        self._lock = threading.Lock()
+        self._cols: dict[str, list] = {
+            k: [] for k in ("id", "seed", "class_id", "path", "sha256", "width", "height")
+        }
+        self.bytes = 0
+
+    def add(
+        self,
+        ids: np.ndarray,
+        seeds: np.ndarray,
+        class_ids: np.ndarray | None,
+        blobs: list[bytes],
+        digests: list[str],
+        size: tuple[int, int],
+    ) -> None:
+        """Write one batch of encoded images (one request per file, concurrent where the backend allows)."""
+        w = self.w
+        paths = [layout.image_path(self.shard, int(i), w.fmt) for i in ids]
+        files = {join(w.root, p): b for p, b in zip(paths, blobs, strict=True)}
+        w.retry(
+            self.shard,
+            f"{layout.shard_dir(self.shard)}/ ({len(files)} images from {paths[0]})",
+            lambda: w.fs.pipe(files),
+        )
+        with self._lock:
+            c = self._cols
+            c["id"].extend(int(i) for i in ids)
+            c["seed"].extend(int(s) for s in seeds)
+            c["class_id"].extend([None] * len(ids) if class_ids is None else [int(x) for x in class_ids])
+            c["path"].extend(paths)
+            c["sha256"].extend(digests)
+            c["width"].extend([size[0]] * len(ids))
+            c["height"].extend([size[1]] * len(ids))
+            self.bytes += sum(len(b) for b in blobs)
+
+    def table(self) -> pa.Table:
+        with self._lock:
+            n = len(self._cols["id"])
+            order = np.argsort(np.asarray(self._cols["id"], dtype=np.int64), kind="stable")
+            cols = {k: [v[i] for i in order] for k, v in self._cols.items()}
+        now = datetime.now(timezone.utc)
+        cols.update(
+            format=[self.w.fmt] * n,
+            model_id=[self.w.model_id] * n,
+            shard=[self.shard] * n,
+            job_id=[self.w.job_id] * n,
+            created_at=[now] * n,
+        )
+        schema = SCHEMA.with_metadata({BYTES_KEY: str(self.bytes).encode()})
+        return pa.table({f.name: cols[f.name] for f in SCHEMA}, schema=schema)
+
+    def commit(self) -> int:
+        """Write metadata/part-NNNNN.parquet (atomically: temp + rename locally, one PUT on object stores)."""
+        sink = pa.BufferOutputStream()
+        pq.write_table(self.table(), sink)
+        data = sink.getvalue().to_pybytes()
+        w, rel = self.w, layout.metadata_path(self.shard)
+        final = join(w.root, rel)
+        if w.local:
+            tmp = join(
+                w.root, layout.METADATA_DIR, f".{layout.metadata_name(self.shard)}.{uuid.uuid4().hex}.tmp"
+            )
+            w.retry(self.shard, rel, lambda: (w.fs.pipe_file(tmp, data), w.fs.mv(tmp, final)))
+        else:
+            w.retry(self.shard, rel, lambda: w.fs.pipe_file(final, data))
+        return self.bytes

@@ -1,0 +1,37 @@
+"""Fixtures for generation tests: config factories and a bundle slow enough to kill things mid-job."""
+
+from __future__ import annotations
+
+import pytest
+
+from genart.config.generate import GenerateConfig
+
+
+@pytest.fixture
+def make_cfg():
+    """make_cfg(model, output, **overrides) -> a validated GenerateConfig (small shards, 2 replicas)."""
+
+    def make(model: str, output: str, **overrides) -> GenerateConfig:
+        data = {"kind": "generate", "model": model, "output": output, "count": 2000, "seed": 7, "replicas": 2,
+                "shard_size": 200, "batch_size": 64}
+        data.update(overrides)
+        return GenerateConfig.model_validate(data)
+
+    return make
+
+
+@pytest.fixture
+def slow_bundle(tmp_path):
+    """A wider (g_width 64) conditional DCGAN bundle: ~1 ms per image per core, so a 3,000-image job
+    runs long enough on 2 cores to kill a replica or the driver after its first commits."""
+    import torch
+
+    from genart.bundle import save_bundle
+    from genart.models.registry import build_generator
+
+    spec = {"arch": "dcgan", "image_size": 32, "channels": 1, "latent_dim": 16, "num_classes": 10,
+            "g_width": 64, "attention": False}
+    torch.manual_seed(1)
+    uri = str(tmp_path / "slow-bundle")
+    save_bundle(uri, build_generator(spec).eval(), spec, {"steps": 0, "world_size": 1})
+    return uri

@@ -1,0 +1,77 @@
+"""verify(): [] for a complete output; names tampered files, missing rows, duplicates, no _SUCCESS. No Ray."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from genart.config.generate import GenerateConfig
+from genart.generation.plan import Plan
+from genart.generation.replica import GeneratorReplica
+from genart.generation.runner import prepare_output, read_bundle_meta
+from genart.storage.fs import check_writable, get_fs
+from genart.storage.verify import verify
+
+
+@pytest.fixture
+def output(tiny_bundle, tmp_path):
+    """A complete 500-image output written in-process by a GeneratorReplica (the actor's plain class)."""
+    out = str(tmp_path / "out")
+    cfg = GenerateConfig(kind="generate", model=tiny_bundle, output=out, count=500, shard_size=100, batch_size=32)
+    meta = read_bundle_meta(tiny_bundle, None)
+    check_writable(out)
+    fs, root = get_fs(out)
+    prepare_output(fs, root, cfg, meta, False, "job-v")
+    replica = GeneratorReplica(cfg, "job-v", meta["model_id"])
+    for spec in Plan.from_config(cfg, meta["num_classes"]).pending():
+        replica.run_shard(spec)
+    (tmp_path / "out" / "_SUCCESS").write_text(json.dumps({"count": 500, "shards": 5}))
+    return tmp_path / "out"
+
+
+def _rewrite(part, fn):
+    table = pq.read_table(part)
+    pq.write_table(fn(table), part)
+
+
+def test_complete_output_verifies(output):
+    assert verify(str(output)) == []
+    assert len(list(output.glob("images/*/*.png"))) == 500
+
+
+def test_tampered_file(output):
+    victim = output / "images/00002/0000000217.png"
+    victim.write_bytes(victim.read_bytes()[:-1])
+    (output / "images/00004/0000000400.png").unlink()
+    problems = verify(str(output))
+    assert problems == [
+        "id 217: images/00002/0000000217.png does not match its sha256 (changed or truncated)",
+        "id 400: file images/00004/0000000400.png is missing",
+    ]
+
+
+def test_missing_and_duplicate_rows(output):
+    _rewrite(output / "metadata/part-00001.parquet", lambda t: t.slice(1))  # drop id 100
+    assert verify(str(output)) == [
+        "1 ids have no row (first: 100)",
+        "_SUCCESS says count 500, the metadata holds 499 rows",
+    ]
+    _rewrite(output / "metadata/part-00003.parquet", lambda t: pa.concat_tables([t, t.slice(5, 1)]))  # id 305 twice
+    problems = verify(str(output))
+    assert "id 305 appears more than once (again in metadata/part-00003.parquet)" in problems
+
+
+def test_incomplete_output(output):
+    (output / "_SUCCESS").unlink()
+    (output / "metadata/part-00004.parquet").unlink()
+    problems = verify(str(output))
+    assert problems[0] == f"{output}/_SUCCESS is missing: the job has not completed"
+    assert "100 ids have no row (first: 400, 401, 402, 403, 404, 405, 406, 407, 408, 409)" in problems
+
+
+def test_success_disagreeing(output):
+    (output / "_SUCCESS").write_text(json.dumps({"count": 500, "shards": 6}))
+    assert verify(str(output)) == ["_SUCCESS says 6 shards, metadata/ holds 5"]

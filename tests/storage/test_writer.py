@@ -1,0 +1,116 @@
+"""The shard writer: images first, metadata last (atomically), exact schema, bounded retries. No Ray."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fsspec.implementations.local import LocalFileSystem
+
+from genart.errors import StorageError
+from genart.generation.encode import encode, sha256_hex
+from genart.storage.writer import SCHEMA, ShardWriter, committed_shards, scan_metadata
+
+
+class FlakyFS(LocalFileSystem):
+    """The real local filesystem, recording every write in order and failing the first `fail` writes
+    (like Ray's FlakyOutputStream)."""
+
+    cachable = False
+
+    def __init__(self, fail: int = 0, **kw):
+        super().__init__(**kw)
+        self.fail, self.writes = fail, []
+
+    def pipe_file(self, path, value, mode="overwrite", **kwargs):
+        if self.fail:
+            self.fail -= 1
+            raise OSError(f"injected failure writing {path}")
+        self.writes.append(path)
+        return super().pipe_file(path, value, mode=mode, **kwargs)
+
+    def mv(self, path1, path2, **kwargs):
+        self.writes.append(path2)
+        return super().mv(path1, path2, **kwargs)
+
+
+def _batch(start, n, cls=True):
+    ids = np.arange(start, start + n, dtype=np.int64)
+    imgs = np.random.default_rng(start).integers(0, 256, size=(n, 8, 6, 1), dtype=np.uint8)
+    blobs = [encode(im) for im in imgs]
+    return ids, ids * 10 + 1, (ids % 10).astype(np.int32) if cls else None, blobs, [sha256_hex(b) for b in blobs]
+
+
+def _writer(root, fs, **kw):
+    return ShardWriter(str(root), None, job_id="job-1", model_id="m" * 64, fmt="png", fs=fs, backoff_s=0.01, **kw)
+
+
+def test_images_first_then_metadata_with_the_exact_schema(tmp_path):
+    fs = FlakyFS()
+    w = _writer(tmp_path, fs)
+    out = w.open_shard(4)
+    ids, seeds, cls, blobs, digests = _batch(450, 30)
+    out.add(ids[15:], seeds[15:], cls[15:], blobs[15:], digests[15:], (6, 8))  # batches may arrive out of order
+    out.add(ids[:15], seeds[:15], cls[:15], blobs[:15], digests[:15], (6, 8))
+    assert committed_shards(fs, str(tmp_path)) == set()  # images alone are not a shard
+    before = datetime.now(timezone.utc)
+    assert out.commit() == sum(len(b) for b in blobs)
+    assert committed_shards(fs, str(tmp_path)) == {4}
+    meta = str(tmp_path / "metadata/part-00004.parquet")
+    assert fs.writes[-1] == meta and len(fs.writes) == 32  # 30 images, temp part, rename
+    assert all("/images/00004/" in p for p in fs.writes[:30])
+    table = pq.read_table(meta)
+    assert table.schema.remove_metadata().equals(SCHEMA)
+    assert table.schema.field("class_id").type == pa.int32() and table.schema.field("class_id").nullable
+    assert table.num_rows == 30
+    assert table.column("id").to_pylist() == list(range(450, 480))
+    row = table.slice(3, 1).to_pylist()[0]
+    assert row["path"] == "images/00004/0000000453.png" and row["seed"] == 4531 and row["class_id"] == 3
+    assert (row["width"], row["height"], row["format"], row["shard"]) == (6, 8, "png", 4)
+    assert (row["job_id"], row["model_id"]) == ("job-1", "m" * 64)
+    assert row["created_at"] >= before.replace(microsecond=0)
+    assert (tmp_path / row["path"]).read_bytes() == blobs[3]
+    assert row["sha256"] == digests[3]
+
+
+def test_unconditional_rows_have_null_class(tmp_path):
+    out = _writer(tmp_path, FlakyFS()).open_shard(0)
+    ids, seeds, _, blobs, digests = _batch(0, 5, cls=False)
+    out.add(ids, seeds, None, blobs, digests, (6, 8))
+    out.commit()
+    assert pq.read_table(tmp_path / "metadata/part-00000.parquet").column("class_id").null_count == 5
+
+
+def test_transient_failures_are_retried(tmp_path, caplog):
+    fs = FlakyFS(fail=3)
+    out = _writer(tmp_path, fs, attempts=4).open_shard(1)
+    out.add(*_batch(100, 4), (6, 8))
+    out.commit()
+    assert committed_shards(fs, str(tmp_path)) == {1}
+    assert len(list((tmp_path / "images/00001").iterdir())) == 4
+    assert sum("retrying" in r.message for r in caplog.records) == 3
+
+
+def test_persistent_failure_names_shard_and_path(tmp_path):
+    fs = FlakyFS(fail=100)
+    out = _writer(tmp_path, fs, attempts=3).open_shard(2)
+    with pytest.raises(StorageError, match=r"shard 2: writing .*images/00002/.* failed after 3 attempts"):
+        out.add(*_batch(200, 4), (6, 8))
+    fs.fail = 100
+    with pytest.raises(StorageError, match=r"shard 2: writing .*metadata/part-00002.parquet failed after 3"):
+        out.commit()
+    assert committed_shards(fs, str(tmp_path)) == set()
+
+
+def test_scan_ignores_and_reports_temp_files(tmp_path):
+    fs = LocalFileSystem()
+    (tmp_path / "metadata").mkdir()
+    for name in ("part-00000.parquet", "part-00003.parquet", ".part-00001.parquet.abc.tmp", "notes.txt"):
+        (tmp_path / "metadata" / name).write_bytes(b"x")
+    committed, stale = scan_metadata(fs, str(tmp_path))
+    assert committed == {0, 3}
+    assert [s.rsplit("/", 1)[1] for s in stale] == [".part-00001.parquet.abc.tmp"]
+    assert scan_metadata(fs, str(tmp_path / "nothing-here")) == (set(), [])

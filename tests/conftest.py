@@ -26,8 +26,11 @@ def ray_tmp():
 
 
 @pytest.fixture(scope="module")
-def ray_local(ray_tmp):
-    """A real 2-CPU local Ray cluster on 127.0.0.1 (token auth is on by default), shut down by handle."""
+def ray_local(ray_tmp, s3_server):
+    """A real 2-CPU local Ray cluster on 127.0.0.1 (token auth is on by default), shut down by handle.
+
+    It starts after the S3 server fixture so its workers inherit the AWS_* variables, as a user's would.
+    """
     import ray
 
     if ray.is_initialized():

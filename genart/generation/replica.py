@@ -67,7 +67,8 @@ class GeneratorReplica:
         bs = self.cfg.batch_size
         for lo in range(0, spec.n, bs):
             sl = slice(lo, lo + bs)
-            cls = None if spec.class_ids is None else np.array(spec.class_ids[sl])  # Ray hands read-only arrays
+            # a copy: Ray hands the driver's arrays over read-only, torch wants writable ones
+            cls = None if spec.class_ids is None else np.array(spec.class_ids[sl])
             images = self.bundle.generate(spec.seeds[sl], cls, truncation=self.cfg.truncation)
             if len(pending) >= PENDING_BATCHES:
                 pending.pop(0).result()

@@ -22,7 +22,7 @@ from genart.generation.replica import GeneratorReplica
 from genart.ray_session import ray_session, require_resources
 from genart.storage import layout
 from genart.storage.fs import check_writable, get_fs, join, redact
-from genart.storage.writer import BYTES_KEY, scan_metadata
+from genart.storage.writer import BYTES_KEY, retry, scan_metadata
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,10 @@ def prepare_output(fs, root: str, cfg: GenerateConfig, meta: dict, overwrite: bo
             f"{redact(cfg.output)} holds generated shards but no {layout.JOB}; "
             "pass --overwrite to replace them, or choose another output"
         )
-    fs.pipe_file(job_path, json.dumps(new, indent=2).encode())
+    retry(
+        lambda: fs.pipe_file(job_path, json.dumps(new, indent=2).encode()),
+        f"writing {redact(cfg.output)}/_job.json",
+    )
     return new, None
 
 
@@ -138,9 +141,9 @@ class _Scheduler:
     """Feeds shards to replicas with a bounded number in flight; replaces replicas that die."""
 
     def __init__(self, cfg: GenerateConfig, plan: Plan, committed: set[int], job: dict, bar):
-        self.shards_total, self.shards_before = plan.num_shards, len(committed)
         import ray
 
+        self.shards_total, self.shards_before = plan.num_shards, len(committed)
         self.ray, self.cfg, self.bar = ray, cfg, bar
         self.todo = plan.pending(committed)
         self.retry: deque[ShardSpec] = deque()
@@ -304,6 +307,10 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
         "first_commit_s": None if done["first_commit_s"] is None else round(done["first_commit_s"], 3),
         "genart_version": genart.__version__,
     }
-    fs.pipe_file(join(root, layout.SUCCESS), json.dumps(summary, indent=2).encode())
+    success = join(root, layout.SUCCESS)
+    retry(
+        lambda: fs.pipe_file(success, json.dumps(summary, indent=2).encode()),
+        f"writing {redact(cfg.output)}/_SUCCESS",
+    )
     log.info("job %s complete: %d images, %.1f images/s", job["job_id"], cfg.count, summary["images_per_s"])
     return summary

@@ -73,6 +73,32 @@ def committed_shards(fs, root: str) -> set[int]:
     return scan_metadata(fs, root)[0]
 
 
+def retry(action: Callable[[], object], what: str, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S):
+    """Run a storage action with bounded exponential backoff; then StorageError saying `what` failed."""
+    delay = backoff_s
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as exc:  # noqa: BLE001 - backends raise many types; retried, then re-raised typed
+            if attempt == attempts:
+                raise StorageError(
+                    f"{what} failed after {attempts} attempts ({type(exc).__name__}: {exc}); "
+                    "check the output location and re-run to resume"
+                ) from exc
+            log.warning(
+                "%s failed (attempt %d/%d, %s: %s); retrying in %.1fs",
+                what,
+                attempt,
+                attempts,
+                type(exc).__name__,
+                exc,
+                delay,
+            )
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
 class ShardWriter:
     """Writes shards of one job under `output`. Thread-safe: images may be added from an encoder thread."""
 
@@ -98,31 +124,7 @@ class ShardWriter:
         self.local = _is_local(fs)
 
     def retry(self, shard: int, rel_path: str, action: Callable[[], object]):
-        """Run a storage action with bounded exponential backoff; then StorageError naming shard and path."""
-        delay = self.backoff_s
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return action()
-            except Exception as exc:  # noqa: BLE001 - backends raise many types; retried, then re-raised typed
-                where = f"{self.uri}/{rel_path}"
-                if attempt == self.attempts:
-                    raise StorageError(
-                        f"shard {shard}: writing {where} failed after {self.attempts} attempts "
-                        f"({type(exc).__name__}: {exc}); check the output location and re-run to resume"
-                    ) from exc
-                log.warning(
-                    "shard %d: writing %s failed (attempt %d/%d, %s: %s); retrying in %.1fs",
-                    shard,
-                    where,
-                    attempt,
-                    self.attempts,
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                )
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        return retry(action, f"shard {shard}: writing {self.uri}/{rel_path}", self.attempts, self.backoff_s)
 
     def open_shard(self, shard: int) -> ShardWrite:
         if self.local:

@@ -12,8 +12,16 @@ def make_cfg():
     """make_cfg(model, output, **overrides) -> a validated GenerateConfig (small shards, 2 replicas)."""
 
     def make(model: str, output: str, **overrides) -> GenerateConfig:
-        data = {"kind": "generate", "model": model, "output": output, "count": 2000, "seed": 7, "replicas": 2,
-                "shard_size": 200, "batch_size": 64}
+        data = {
+            "kind": "generate",
+            "model": model,
+            "output": output,
+            "count": 2000,
+            "seed": 7,
+            "replicas": 2,
+            "shard_size": 200,
+            "batch_size": 64,
+        }
         data.update(overrides)
         return GenerateConfig.model_validate(data)
 
@@ -29,8 +37,15 @@ def slow_bundle(tmp_path):
     from genart.bundle import save_bundle
     from genart.models.registry import build_generator
 
-    spec = {"arch": "dcgan", "image_size": 32, "channels": 1, "latent_dim": 16, "num_classes": 10,
-            "g_width": 64, "attention": False}
+    spec = {
+        "arch": "dcgan",
+        "image_size": 32,
+        "channels": 1,
+        "latent_dim": 16,
+        "num_classes": 10,
+        "g_width": 64,
+        "attention": False,
+    }
     torch.manual_seed(1)
     uri = str(tmp_path / "slow-bundle")
     save_bundle(uri, build_generator(spec).eval(), spec, {"steps": 0, "world_size": 1})

@@ -22,7 +22,9 @@ def test_shard_bytes_do_not_depend_on_batch_size(tiny_bundle, tmp_path, make_cfg
         assert (summary["shard"], summary["n"]) == (1, 20)
         table = pq.read_table(tmp_path / f"b{batch}" / "metadata" / "part-00001.parquet")
         assert table.column("id").to_pylist() == list(range(20, 40))
-        assert summary["bytes"] == sum((tmp_path / f"b{batch}" / p).stat().st_size for p in table.column("path").to_pylist())
+        assert summary["bytes"] == sum(
+            (tmp_path / f"b{batch}" / p).stat().st_size for p in table.column("path").to_pylist()
+        )
         outs.append(table.column("sha256").to_pylist())
     assert outs[0] == outs[1] == outs[2]
     row = table.slice(5, 1).to_pylist()[0]

@@ -27,9 +27,20 @@ from genart.generation.runner import generate
 from genart.storage.verify import verify
 
 REPO = Path(__file__).resolve().parents[2]
-TYPES = {"id": pa.int64(), "seed": pa.int64(), "class_id": pa.int32(), "path": pa.string(), "sha256": pa.string(),
-         "width": pa.int32(), "height": pa.int32(), "format": pa.string(), "model_id": pa.string(),
-         "shard": pa.int32(), "job_id": pa.string(), "created_at": pa.timestamp("us", tz="UTC")}
+TYPES = {
+    "id": pa.int64(),
+    "seed": pa.int64(),
+    "class_id": pa.int32(),
+    "path": pa.string(),
+    "sha256": pa.string(),
+    "width": pa.int32(),
+    "height": pa.int32(),
+    "format": pa.string(),
+    "model_id": pa.string(),
+    "shard": pa.int32(),
+    "job_id": pa.string(),
+    "created_at": pa.timestamp("us", tz="UTC"),
+}
 
 
 def part_mtimes(out: Path) -> dict[str, int]:
@@ -65,7 +76,8 @@ def test_generate_writes_the_full_layout(ray_local, tiny_bundle, tmp_path, make_
 
     meta = json.loads((Path(tiny_bundle) / "model.json").read_text())
     assert json.loads((out / "_SUCCESS").read_text()) == summary
-    assert (summary["count"], summary["shards"], summary["generated"], summary["resumed_shards"]) == (2000, 10, 2000, 0)
+    assert (summary["count"], summary["shards"], summary["generated"]) == (2000, 10, 2000)
+    assert summary["resumed_shards"] == 0
     assert summary["model_id"] == meta["model_id"] and summary["images_per_s"] > 0 and summary["seconds"] > 0
     job = json.loads((out / "_job.json").read_text())
     assert job["job_id"] == summary["job_id"] and job["model_id"] == meta["model_id"]
@@ -80,7 +92,9 @@ def test_generate_writes_the_full_layout(ray_local, tiny_bundle, tmp_path, make_
     assert set(table.column("job_id").to_pylist()) == {summary["job_id"]}
     assert set(table.column("format").to_pylist()) == {"png"}
     assert len(set(table.column("seed").to_pylist())) == 2000
-    assert sorted(p.name for p in (out / "metadata").iterdir()) == [f"part-{k:05d}.parquet" for k in range(10)]
+    assert sorted(p.name for p in (out / "metadata").iterdir()) == [
+        f"part-{k:05d}.parquet" for k in range(10)
+    ]
     files = sorted(str(p.relative_to(out)) for p in (out / "images").rglob("*") if p.is_file())
     assert files == table.column("path").to_pylist()
     assert summary["bytes"] == sum((out / p).stat().st_size for p in files)
@@ -96,7 +110,9 @@ def test_generate_writes_the_full_layout(ray_local, tiny_bundle, tmp_path, make_
     assert "shards 10/10" in capfd.readouterr().err
 
 
-def test_resume_skips_committed_shards_and_refuses_a_different_config(ray_local, tiny_bundle, tmp_path, make_cfg):
+def test_resume_skips_committed_shards_and_refuses_a_different_config(
+    ray_local, tiny_bundle, tmp_path, make_cfg
+):
     out = tmp_path / "out"
     cfg = make_cfg(tiny_bundle, str(out), count=1000, shard_size=100)
     first = generate(cfg, progress=False)
@@ -118,7 +134,9 @@ def test_resume_skips_committed_shards_and_refuses_a_different_config(ray_local,
     with pytest.raises(ConfigError, match=r"differing keys: count, seed\. Pass --overwrite"):
         generate(cfg.model_copy(update={"seed": 8, "count": 900}), progress=False)
     with pytest.raises(ConfigError, match=r"differing keys: image.format"):
-        generate(cfg.model_copy(update={"image": {"format": "webp", "quality": 90}}), progress=False)
+        generate(
+            cfg.model_copy(update={"image": cfg.image.model_copy(update={"format": "webp"})}), progress=False
+        )
     assert snapshot(out) == before
 
     third = generate(cfg.model_copy(update={"seed": 8, "count": 900}), overwrite=True, progress=False)
@@ -135,8 +153,11 @@ def test_replica_killed_mid_job(ray_local, slow_bundle, tmp_path, make_cfg, capl
 
     def kill_one_replica():
         wait_for_parts(out, 1)
-        alive = [a["Pid"] for a in state.actors().values()
-                 if a["ActorClassName"] == "GeneratorReplica" and a["State"] == "ALIVE"]
+        alive = [
+            a["Pid"]
+            for a in state.actors().values()
+            if a["ActorClassName"] == "GeneratorReplica" and a["State"] == "ALIVE"
+        ]
         killed["committed"] = len(part_mtimes(out))
         os.kill(alive[0], signal.SIGKILL)
         killed["pid"] = alive[0]
@@ -181,8 +202,12 @@ def test_driver_killed_mid_job_then_resumed(ray_local, slow_bundle, tmp_path, ma
     out = tmp_path / "out"
     cfg = make_cfg(slow_bundle, str(out), count=3000, shard_size=100, batch_size=50)
     ray_dir = tempfile.mkdtemp(prefix="gd-", dir="/tmp")
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, cfg.model_dump_json(), ray_dir], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, cfg.model_dump_json(), ray_dir],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     started: list = []
     try:
         wait_for_parts(out, 3)
@@ -211,3 +236,12 @@ def test_driver_killed_mid_job_then_resumed(ray_local, slow_bundle, tmp_path, ma
     assert {k: now[k] for k in committed} == committed
     assert not [p for p in (out / "metadata").iterdir() if p.name.endswith(".tmp")]
     assert_every_id_once(out, 3000)
+
+
+def test_storage_failure_stops_the_job_naming_shard_and_path(ray_local, tiny_bundle, tmp_path, make_cfg):
+    out = tmp_path / "out"
+    (out / "images").mkdir(parents=True)
+    (out / "images" / "00003").write_text("a file where shard 3's folder goes: every write there fails")
+    with pytest.raises(JobFailed, match=r"shard 3 failed: .*StorageError: shard 3: writing .*images/00003"):
+        generate(make_cfg(tiny_bundle, str(out), count=1000, shard_size=100), progress=False)
+    assert not (out / "_SUCCESS").exists() and "part-00003.parquet" not in part_mtimes(out)

@@ -20,7 +20,9 @@ from genart.storage.verify import verify
 def output(tiny_bundle, tmp_path):
     """A complete 500-image output written in-process by a GeneratorReplica (the actor's plain class)."""
     out = str(tmp_path / "out")
-    cfg = GenerateConfig(kind="generate", model=tiny_bundle, output=out, count=500, shard_size=100, batch_size=32)
+    cfg = GenerateConfig(
+        kind="generate", model=tiny_bundle, output=out, count=500, shard_size=100, batch_size=32
+    )
     meta = read_bundle_meta(tiny_bundle, None)
     check_writable(out)
     fs, root = get_fs(out)
@@ -59,7 +61,8 @@ def test_missing_and_duplicate_rows(output):
         "1 ids have no row (first: 100)",
         "_SUCCESS says count 500, the metadata holds 499 rows",
     ]
-    _rewrite(output / "metadata/part-00003.parquet", lambda t: pa.concat_tables([t, t.slice(5, 1)]))  # id 305 twice
+    # id 305 twice
+    _rewrite(output / "metadata/part-00003.parquet", lambda t: pa.concat_tables([t, t.slice(5, 1)]))
     problems = verify(str(output))
     assert "id 305 appears more than once (again in metadata/part-00003.parquet)" in problems
 

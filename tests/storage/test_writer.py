@@ -41,11 +41,19 @@ def _batch(start, n, cls=True):
     ids = np.arange(start, start + n, dtype=np.int64)
     imgs = np.random.default_rng(start).integers(0, 256, size=(n, 8, 6, 1), dtype=np.uint8)
     blobs = [encode(im) for im in imgs]
-    return ids, ids * 10 + 1, (ids % 10).astype(np.int32) if cls else None, blobs, [sha256_hex(b) for b in blobs]
+    return (
+        ids,
+        ids * 10 + 1,
+        (ids % 10).astype(np.int32) if cls else None,
+        blobs,
+        [sha256_hex(b) for b in blobs],
+    )
 
 
 def _writer(root, fs, **kw):
-    return ShardWriter(str(root), None, job_id="job-1", model_id="m" * 64, fmt="png", fs=fs, backoff_s=0.01, **kw)
+    return ShardWriter(
+        str(root), None, job_id="job-1", model_id="m" * 64, fmt="png", fs=fs, backoff_s=0.01, **kw
+    )
 
 
 def test_images_first_then_metadata_with_the_exact_schema(tmp_path):
@@ -53,7 +61,8 @@ def test_images_first_then_metadata_with_the_exact_schema(tmp_path):
     w = _writer(tmp_path, fs)
     out = w.open_shard(4)
     ids, seeds, cls, blobs, digests = _batch(450, 30)
-    out.add(ids[15:], seeds[15:], cls[15:], blobs[15:], digests[15:], (6, 8))  # batches may arrive out of order
+    # batches may arrive out of order
+    out.add(ids[15:], seeds[15:], cls[15:], blobs[15:], digests[15:], (6, 8))
     out.add(ids[:15], seeds[:15], cls[:15], blobs[:15], digests[:15], (6, 8))
     assert committed_shards(fs, str(tmp_path)) == set()  # images alone are not a shard
     before = datetime.now(timezone.utc)

@@ -1,0 +1,97 @@
+"""`genart train` against a real local Ray: bundles, resume, S3, bad input."""
+
+import io
+import json
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import genart
+from genart.config import load_config
+from genart.errors import ClusterError, DataError, StorageError
+from genart.training.trainer import train
+from tests.config.test_configs import ROOT
+
+SMALL = ["model.g_width=8", "model.d_width=8", "train.batch_size=16", "train.log_every=5"]
+
+
+def _cfg(name, output, *extra):
+    return load_config(ROOT / "configs/train" / name, [f"output={output}", *SMALL_FOR[name], *extra])
+
+
+SMALL_FOR = {"cgan-digits.yaml": SMALL, "vae-digits.yaml": ["model.width=8", "train.batch_size=16", "train.log_every=5"]}
+
+
+def test_train_exports_bundle_then_resumes(ray_local, tmp_path):
+    out = tmp_path / "run"
+    res = train(_cfg("cgan-digits.yaml", out, "train.steps=10", "train.checkpoint_every=5"))
+    assert res.steps == 10 and res.world_size == 1
+    meta = json.loads((out / "model" / "model.json").read_text())
+    assert meta["training"]["steps"] == 10 and meta["training"]["world_size"] == 1
+    assert meta["training"]["data"]["count"] == 1797 and meta["num_classes"] == 10
+    ckpts = sorted(p.name for p in (out / "train").glob("checkpoint_*") if p.is_dir())
+    assert len(ckpts) == 2
+    grid = Image.open(out / "train" / ckpts[-1] / "samples.png")
+    assert grid.size == (10 * 34 + 2, 10 * 34 + 2)
+    imgs = genart.load_bundle(str(out / "model")).generate([1, 2], [3, 4])
+    assert imgs.shape == (2, 32, 32, 1)
+
+    # the same command with more steps continues from step 10 instead of starting over
+    res2 = train(_cfg("cgan-digits.yaml", out, "train.steps=15", "train.checkpoint_every=5"))
+    assert res2.steps == 15
+    steps = [m["step"] for m in res2.metrics]
+    assert steps == [5, 10, 15]  # the history is carried over, not re-made
+    assert json.loads((out / "model" / "model.json").read_text())["training"]["steps"] == 15
+
+
+def test_vae_to_s3_with_image_folder_source(ray_local, s3_bucket, tmp_path):
+    import fsspec
+
+    fs = fsspec.filesystem("s3", client_kwargs={"endpoint_url": __import__("os").environ["AWS_ENDPOINT_URL"]})
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        buf = io.BytesIO()
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(buf, format="PNG")
+        fs.pipe(f"{s3_bucket[5:]}/images/{i:02d}.png", buf.getvalue())
+    fs.pipe(f"{s3_bucket[5:]}/images/broken.png", b"not a png at all")
+    cfg = _cfg("vae-digits.yaml", f"{s3_bucket}/runs/vae", "train.steps=4", "train.checkpoint_every=4",
+               "model.num_classes=0", "model.channels=3", f"data.source={s3_bucket}/images/", "data.label_column=null",
+               "train.batch_size=4")
+    res = train(cfg)
+    assert res.steps == 4
+    bundle = genart.load_bundle(f"{s3_bucket}/runs/vae/model")
+    assert bundle.meta["training"]["data"]["count"] == 12
+    assert bundle.meta["training"]["data"]["skipped"] == 1
+    assert bundle.generate([0]).shape == (1, 32, 32, 3)
+    for path in fs.find(f"{s3_bucket[5:]}/runs"):
+        if path.endswith((".json", ".jsonl")):
+            assert b"testing-secret-do-not-leak" not in fs.cat(path)
+
+
+def test_no_readable_images_is_a_clear_error(ray_local, tmp_path):
+    src = tmp_path / "imgs"
+    src.mkdir()
+    (src / "a.png").write_bytes(b"garbage")
+    (src / "b.jpg").write_bytes(b"more garbage")
+    cfg = _cfg("vae-digits.yaml", tmp_path / "o", f"data.source={src}", "model.num_classes=0")
+    with pytest.raises(DataError, match=r"holds no readable images \(2 files, all unreadable\)"):
+        train(cfg)
+    assert not (tmp_path / "o" / "model").exists()
+
+
+def test_more_workers_than_the_cluster_can_host_fails_fast(ray_local, tmp_path):
+    cfg = _cfg("cgan-digits.yaml", tmp_path / "o", "scaling.num_workers=8", "scaling.cpus_per_worker=1")
+    start = time.monotonic()
+    with pytest.raises(ClusterError, match="needs 8 CPU .* but the cluster has 2 CPU"):
+        train(cfg)
+    assert time.monotonic() - start < 30
+
+
+def test_unwritable_output_fails_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cfg = _cfg("cgan-digits.yaml", blocker / "sub")
+    with pytest.raises(StorageError, match="is not writable"):
+        train(cfg)  # no Ray needed: the check runs first

@@ -36,7 +36,14 @@ def _run(fn):
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
     """genart: train GAN/VAE image generators with Ray Train and generate images at scale with Ray actors."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
+    # genart's own logger, independent of the root logger that ray.init reconfigures
+    logger = logging.getLogger("genart")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
 
 
 @main.command()

@@ -22,7 +22,9 @@ def ray_session(address: str | None, num_cpus: int | None = None):
     if ray.is_initialized():
         yield
         return
-    kwargs: dict = {"log_to_driver": True, "logging_level": logging.WARNING, "configure_logging": True}
+    # Ray's own INFO lines (checkpoint created, result reported) would drown genart's progress lines
+    kwargs: dict = {"log_to_driver": True, "logging_level": logging.WARNING,
+                    "logging_config": ray.LoggingConfig(log_level="WARNING")}
     if address:
         env = {k: os.environ[k] for k in STORAGE_ENV_PUBLIC if k in os.environ}
         try:

@@ -20,6 +20,7 @@ def build_dataset(cfg: TrainConfig):
     """Return (ray.data.Dataset, info dict with count, skipped, class_names)."""
     import ray.data
 
+    ray.data.DataContext.get_current().enable_progress_bars = False  # genart prints its own progress
     m, d = cfg.model, cfg.data
     if d.source == "digits":
         if m.channels != 1:

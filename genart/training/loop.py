@@ -104,8 +104,8 @@ def cached_batches(first_pass: Iterator[dict], batch_size: int, seed: int, rank:
     """
     images, labels = [], []
     for batch in first_pass:
-        images.append(torch.as_tensor(np.asarray(batch["image"])))
-        labels.append(torch.as_tensor(np.asarray(batch["label"]), dtype=torch.long))
+        images.append(torch.tensor(np.asarray(batch["image"])))  # copies: Ray's blocks are read-only
+        labels.append(torch.tensor(np.asarray(batch["label"]), dtype=torch.long))
     if not images:
         raise RuntimeError(f"worker {rank} received no training data; use fewer workers or more data")
     x_all, y_all = torch.cat(images), torch.cat(labels)

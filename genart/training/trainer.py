@@ -33,12 +33,23 @@ class TrainResult:
     metrics: list[dict]
 
 
+def _worker_logging() -> None:
+    """genart's progress lines at INFO in the worker (Ray forwards them to the driver); Ray's own stay quiet."""
+    logger = logging.getLogger("genart")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def _worker_loop(config: dict) -> None:
     """Runs in each Ray Train worker."""
     import ray.train
     import ray.train.torch
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _worker_logging()
     cfg = TrainConfig.model_validate(config)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -108,7 +119,7 @@ def export_bundle(cfg: TrainConfig, state_dict: dict, world_size: int, data_info
 def train(cfg: TrainConfig) -> TrainResult:
     """Train per `cfg` on a local Ray (or the cluster at cfg.address) and export OUTPUT/model."""
     check_writable(cfg.output, cfg.storage.options)  # before any cluster or data work
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig
+    from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig
     from ray.train import ScalingConfig as RayScaling
     from ray.train.torch import TorchTrainer
 
@@ -131,6 +142,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 storage_filesystem=storage_fs,
                 failure_config=FailureConfig(max_failures=2),
                 checkpoint_config=CheckpointConfig(num_to_keep=2),
+                logging_config=LoggingConfig(log_level="WARNING"),  # genart logs its own progress
             ),
             datasets={"train": dataset},
         )

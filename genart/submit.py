@@ -1,0 +1,195 @@
+"""Submit job configs to a Ray cluster through its Jobs API (token-authenticated) and manage the jobs.
+
+`genart submit CONFIG` runs `python jobs/<kind>.py CONFIG --set ...` on the cluster with this checkout
+as the job's working_dir, so the cluster runs the same code as `genart <kind> CONFIG` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shlex
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from genart.errors import ClusterError, ConfigError, JobFailed
+from genart.ray_session import STORAGE_ENV_PUBLIC
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ENTRYPOINTS = {"train": "jobs/train.py", "generate": "jobs/generate.py", "synthesize": "jobs/synthesize.py"}
+# Never uploaded with the working_dir (Ray also honours .gitignore and .rayignore).
+EXCLUDES = [".git", ".venv", "venv", "out", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".mypy_cache",
+            "*.egg-info", "build", "dist", "cluster/.local"]
+TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10.0, 120.0
+AGENT_WAIT_S = 60.0  # a freshly started head answers "No available agent" until its job agent is up
+
+
+def read_token() -> str | None:
+    """The cluster token from where Ray looks for it: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token."""
+    if os.environ.get("RAY_AUTH_TOKEN", "").strip():
+        return os.environ["RAY_AUTH_TOKEN"].strip()
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    try:
+        return Path(path).read_text().strip() or None
+    except FileNotFoundError:
+        if os.environ.get("RAY_AUTH_TOKEN_PATH"):
+            raise ClusterError(f"RAY_AUTH_TOKEN_PATH names {path}, which does not exist") from None
+        return None
+    except OSError as exc:
+        raise ClusterError(f"cannot read the Ray token file {path} ({exc.strerror})") from None
+
+
+def _client_class():
+    from ray.job_submission import JobSubmissionClient
+
+    class _BoundedClient(JobSubmissionClient):
+        """Every HTTP request gets a timeout (Ray's client has none), so a dead address fails quickly."""
+
+        def _do_request(self, method, endpoint, **kwargs):
+            kwargs.setdefault("timeout", (CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
+            return super()._do_request(method, endpoint, **kwargs)
+
+    return _BoundedClient
+
+
+def _auth_failed(address: str, exc: Exception, token: str | None) -> ClusterError:
+    why = ("no token was found: set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH, or write ~/.ray/auth_token"
+           if token is None else "the cluster refused the token: check it is this cluster's token")
+    return ClusterError(f"authentication failed at {address}: {why}")
+
+
+def connect(address: str):
+    """A JobSubmissionClient for `address` that sends the token on every request (it is never logged)."""
+    import requests
+    from ray.exceptions import AuthenticationError
+
+    if not address.startswith(("http://", "https://")):
+        raise ConfigError(f"--address {address!r}: give the Ray dashboard URL, e.g. http://127.0.0.1:8265")
+    token = read_token()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        return _client_class()(address, headers=headers)
+    except AuthenticationError as exc:
+        raise _auth_failed(address, exc, token) from None
+    except (ConnectionError, requests.exceptions.RequestException) as exc:
+        raise ClusterError(
+            f"cannot reach the Ray dashboard at {address} ({type(exc).__name__}); check the address, that the "
+            "cluster is up, and your SSH tunnel if it is remote"
+        ) from None
+
+
+def _call(address: str, fn: Callable, *args, **kwargs):
+    """Run one client call; authentication and connection problems become ClusterError."""
+    import requests
+    from ray.exceptions import AuthenticationError
+
+    try:
+        return fn(*args, **kwargs)
+    except AuthenticationError as exc:
+        raise _auth_failed(address, exc, read_token()) from None
+    except requests.exceptions.RequestException as exc:
+        raise ClusterError(f"lost the Ray dashboard at {address} ({type(exc).__name__})") from None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What `genart submit` sends: the entrypoint command, the runtime environment and metadata."""
+
+    kind: str
+    entrypoint: str
+    runtime_env: dict
+    metadata: dict
+
+
+def build_job(config: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
+    """Validate CONFIG here (fail before uploading anything) and describe the job that runs it on a cluster."""
+    from genart.config import load_config
+
+    overrides = list(overrides)
+    cfg = load_config(config, overrides)
+    if cfg.kind not in ENTRYPOINTS:
+        raise ConfigError(f"{config}: kind {cfg.kind!r} cannot be submitted; submit train or generate configs")
+    entry = ENTRYPOINTS[cfg.kind]
+    if not (REPO_ROOT / entry).is_file():
+        raise ConfigError(f"{config}: kind {cfg.kind!r} has no entrypoint {entry} in this checkout yet")
+    try:
+        rel = Path(config).resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        raise ConfigError(
+            f"{config}: the config must live inside the checkout {REPO_ROOT} (it is uploaded as the working_dir)"
+        ) from None
+    # Inside a Ray job, ray.init() joins the job's own cluster (RAY_ADDRESS), so the job runs with address null.
+    args = ["python", entry, rel, *[a for o in overrides for a in ("--set", o)], "--set", "address=null"]
+    env = {k: os.environ[k] for k in STORAGE_ENV_PUBLIC if os.environ.get(k)}  # endpoints/region, no secrets
+    runtime_env = {"working_dir": str(REPO_ROOT), "excludes": EXCLUDES, "env_vars": env}
+    return JobSpec(cfg.kind, shlex.join(args), runtime_env, {"genart_kind": cfg.kind, "genart_config": rel})
+
+
+def submit(client, address: str, spec: JobSpec, submission_id: str | None = None) -> tuple[str, bool]:
+    """Submit `spec`; returns (submission id, True when a job with this id already existed and was not rerun)."""
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            sid = _call(address, client.submit_job, entrypoint=spec.entrypoint, runtime_env=spec.runtime_env,
+                        metadata=spec.metadata, submission_id=submission_id)
+            log.info("submitted %s", sid)
+            return sid, False
+        except RuntimeError as exc:
+            text = str(exc)
+            if submission_id and "already exists" in text:
+                log.info("job %s already exists; not submitting it again", submission_id)
+                return submission_id, True
+            if "No available agent" in text and time.monotonic() < deadline:
+                time.sleep(2)
+                continue
+            raise ClusterError(f"the cluster at {address} refused the job: {text[:500]}") from None
+
+
+def status(client, address: str, job_id: str) -> str:
+    return str(_call(address, client.get_job_status, job_id).value)
+
+
+def info(client, address: str, job_id: str):
+    return _call(address, client.get_job_info, job_id)
+
+
+def list_jobs(client, address: str) -> list:
+    return _call(address, client.list_jobs)
+
+
+def logs(client, address: str, job_id: str) -> str:
+    return _call(address, client.get_job_logs, job_id)
+
+
+def stop(client, address: str, job_id: str) -> bool:
+    return bool(_call(address, client.stop_job, job_id))
+
+
+def follow(client, address: str, job_id: str, on_text: Callable[[str], None] | None = None,
+           poll_s: float = 1.0) -> str:
+    """Stream the job's logs to `on_text` until it ends (or just poll when on_text is None); final status."""
+    if on_text is not None:
+        async def _tail() -> None:
+            async for chunk in client.tail_job_logs(job_id):
+                on_text(chunk)
+
+        try:
+            asyncio.run(_tail())
+        except (RuntimeError, OSError) as exc:  # the log socket closed early: fall back to polling
+            log.warning("log stream of %s ended early (%s); waiting for the job to finish", job_id, exc)
+    while (st := status(client, address, job_id)) not in TERMINAL:
+        time.sleep(poll_s)
+    return st
+
+
+def require_success(client, address: str, job_id: str, final: str) -> None:
+    if final != "SUCCEEDED":
+        message = getattr(info(client, address, job_id), "message", "") or ""
+        raise JobFailed(f"job {job_id} ended {final}: {message[:500]}; `genart jobs logs {job_id} "
+                        f"--address {address}` shows its output")

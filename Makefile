@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
 
-.PHONY: help setup test slow demo lint format bench clean
+.PHONY: help setup test slow demo lint format bench clean cluster-up cluster-down cluster-env
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -41,3 +41,12 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 
 clean:  ## remove outputs (keeps .venv)
 	rm -rf out .pytest_cache
+
+cluster-up: $(STAMP)  ## start a local token-auth Ray head on 127.0.0.1 (WORKERS=N for extra nodes)
+	cluster/local.sh start --workers $(or $(WORKERS),0)
+
+cluster-down:  ## stop exactly the Ray processes cluster-up started
+	cluster/local.sh stop
+
+cluster-env:  ## print the exports (token path, dashboard URL) for genart submit / ray job submit
+	cluster/local.sh env

@@ -25,7 +25,9 @@ FORMAT = "genart-bundle/1"
 REQUIRED = ("format", "arch", "image_size", "channels", "latent_dim", "num_classes", "model_id", "generator")
 
 
-def save_bundle(uri: str, generator: torch.nn.Module, spec: dict, training: dict, class_names=None, options=None) -> dict:
+def save_bundle(
+    uri: str, generator: torch.nn.Module, spec: dict, training: dict, class_names=None, options=None
+) -> dict:
     """Write the bundle (weights first, then model.json) and return its metadata."""
     state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     blob = st_save(state)

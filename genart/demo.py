@@ -24,23 +24,32 @@ log = logging.getLogger(__name__)
 
 
 def demo_configs(out: str, steps: int, count: int) -> tuple[TrainConfig, GenerateConfig]:
-    train_cfg = TrainConfig.model_validate({
-        "kind": "train",
-        "output": join(out, "train"),
-        "model": {"arch": "dcgan", "num_classes": 10, "latent_dim": 64, "g_width": 32, "d_width": 32},
-        "train": {"steps": steps, "batch_size": 64, "lr_d": 0.0004, "checkpoint_every": max(steps // 2, 1),
-                  "log_every": 100},
-        "scaling": {"num_workers": 1, "cpus_per_worker": 1},
-    })
-    gen_cfg = GenerateConfig.model_validate({
-        "kind": "generate",
-        "model": join(out, "train", "model"),
-        "output": join(out, "collection"),
-        "count": count,
-        "replicas": 2,
-        "shard_size": 100,
-        "batch_size": 100,
-    })
+    train_cfg = TrainConfig.model_validate(
+        {
+            "kind": "train",
+            "output": join(out, "train"),
+            "model": {"arch": "dcgan", "num_classes": 10, "latent_dim": 64, "g_width": 32, "d_width": 32},
+            "train": {
+                "steps": steps,
+                "batch_size": 64,
+                "lr_d": 0.0004,
+                "checkpoint_every": max(steps // 2, 1),
+                "log_every": 100,
+            },
+            "scaling": {"num_workers": 1, "cpus_per_worker": 1},
+        }
+    )
+    gen_cfg = GenerateConfig.model_validate(
+        {
+            "kind": "generate",
+            "model": join(out, "train", "model"),
+            "output": join(out, "collection"),
+            "count": count,
+            "replicas": 2,
+            "shard_size": 100,
+            "batch_size": 100,
+        }
+    )
     return train_cfg, gen_cfg
 
 

@@ -93,7 +93,9 @@ def _training_metrics(bundle_uri: str) -> list[dict]:
     train_dir = join(path.rstrip("/").rsplit("/", 1)[0], "train")
     if not fs.exists(train_dir):
         return []
-    ckpts = sorted(p for p in fs.ls(train_dir, detail=False) if p.rsplit("/", 1)[-1].startswith("checkpoint_"))
+    ckpts = sorted(
+        p for p in fs.ls(train_dir, detail=False) if p.rsplit("/", 1)[-1].startswith("checkpoint_")
+    )
     for ck in reversed(ckpts):
         mpath = join(ck, "metrics.jsonl")
         if fs.exists(mpath):
@@ -142,7 +144,9 @@ def format_report(r: dict) -> str:
     lines = [f"model {r['model_id'][:12]}  ({r['arch']}, {r['samples']} samples)"]
     if "accuracy" in r:
         lines.append(f"  classifier accuracy    {r['accuracy']:.3f}")
-        lines.append("  per class              " + " ".join(f"{c}:{a:.2f}" for c, a in r["accuracy_per_class"].items()))
+        lines.append(
+            "  per class              " + " ".join(f"{c}:{a:.2f}" for c, a in r["accuracy_per_class"].items())
+        )
     lines.append(f"  frechet distance       {r['frechet_distance']:.3f}  (MLP features; lower is better)")
     lines.append(f"  diversity vs real      {r['diversity_ratio']:.3f}  (1.0 = as diverse as the data)")
     if "loss_curves" in r:

@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 
 # Environment the workers need to reach storage; secrets among them are passed only to a cluster this
 # process starts itself (inherited), never put into a remote job's runtime_env.
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": every Ray address stays on 127.0.0.1
 STORAGE_ENV_PUBLIC = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
 
 
@@ -23,18 +24,32 @@ def ray_session(address: str | None, num_cpus: int | None = None):
         yield
         return
     # Ray's own INFO lines (checkpoint created, result reported) would drown genart's progress lines
-    kwargs: dict = {"log_to_driver": True, "logging_level": logging.WARNING,
-                    "logging_config": ray.LoggingConfig(log_level="WARNING")}
+    kwargs: dict = {
+        "log_to_driver": True,
+        "logging_level": logging.WARNING,
+        "logging_config": ray.LoggingConfig(log_level="WARNING"),
+    }
     if address:
         env = {k: os.environ[k] for k in STORAGE_ENV_PUBLIC if k in os.environ}
         try:
             ray.init(address=address, runtime_env={"env_vars": env} if env else None, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ClusterError(f"cannot join the Ray cluster at {address} ({exc}); check --address and the token") from exc
+            raise ClusterError(
+                f"cannot join the Ray cluster at {address} ({exc}); check --address and the token"
+            ) from exc
     else:
+        # Ray resolves 127.0.0.1 to the host's outward address unless told this is a local-only cluster;
+        # a local cluster genart starts stays on loopback (its workers inherit the setting)
+        os.environ.setdefault(LOOPBACK_ONLY, "0")
         # the dashboard serves the state API that Ray Train's controller polls; loopback only
-        ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", include_dashboard=True,
-                 dashboard_host="127.0.0.1", dashboard_port=_free_port(), **kwargs)
+        ray.init(
+            num_cpus=num_cpus,
+            _node_ip_address="127.0.0.1",
+            include_dashboard=True,
+            dashboard_host="127.0.0.1",
+            dashboard_port=_free_port(),
+            **kwargs,
+        )
     try:
         yield
     finally:

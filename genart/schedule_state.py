@@ -12,12 +12,13 @@ import os
 import socket
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from genart.errors import StorageError
 from genart.storage.fs import get_fs, join, redact
 
+_EPS = timedelta(microseconds=1)  # so a slot exactly at `now` counts as due
 DONE = {"succeeded", "failed", "missed", "replaced"}  # a slot in one of these states is never started again
 
 
@@ -49,9 +50,6 @@ def next_slots(cron: str, tz: str, now: datetime, count: int) -> list[datetime]:
     return [it.get_next(datetime) for _ in range(count)]
 
 
-_EPS = __import__("datetime").timedelta(microseconds=1)  # so a slot exactly at `now` counts as due
-
-
 @dataclass
 class Attempt:
     n: int
@@ -68,7 +66,7 @@ class Attempt:
 class RunRecord:
     run_id: str
     slot: str
-    status: str = "running"  # running, retry, succeeded, failed, missed, replaced
+    status: str = "pending"  # pending, running, retry, succeeded, failed, missed, replaced
     attempts: list[Attempt] = field(default_factory=list)
     retry_at: str | None = None
 
@@ -92,11 +90,13 @@ class History:
         except FileNotFoundError:
             return self
         except (OSError, json.JSONDecodeError) as exc:
-            raise StorageError(f"schedule state {redact(self.uri)} cannot be read ({exc}); fix or move it") from exc
+            raise StorageError(
+                f"schedule state {redact(self.uri)} cannot be read ({exc}); fix or move it"
+            ) from exc
         if raw.get("schedule") != self.name:
             raise StorageError(
-                f"schedule state {redact(self.uri)} belongs to schedule {raw.get('schedule')!r}, not {self.name!r}; "
-                "give each schedule its own `state`"
+                f"schedule state {redact(self.uri)} belongs to schedule {raw.get('schedule')!r}, "
+                f"not {self.name!r}; give each schedule its own `state`"
             )
         self.created = raw["created"]
         for rid, rec in raw.get("runs", {}).items():

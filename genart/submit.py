@@ -23,15 +23,15 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENTRYPOINTS = {"train": "jobs/train.py", "generate": "jobs/generate.py", "synthesize": "jobs/synthesize.py"}
 # Never uploaded with the working_dir (Ray also honours .gitignore and .rayignore).
-EXCLUDES = [".git", ".venv", "venv", "out", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".mypy_cache",
-            "*.egg-info", "build", "dist", "cluster/.local"]
+EXCLUDES = [".git", ".venv", "venv", "out", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache",
+            ".mypy_cache", "*.egg-info", "build", "dist", "cluster/.local"]
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10.0, 120.0
 AGENT_WAIT_S = 60.0  # a freshly started head answers "No available agent" until its job agent is up
 
 
 def read_token() -> str | None:
-    """The cluster token from where Ray looks for it: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token."""
+    """The token from where Ray looks for it: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token."""
     if os.environ.get("RAY_AUTH_TOKEN", "").strip():
         return os.environ["RAY_AUTH_TOKEN"].strip()
     path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
@@ -79,8 +79,8 @@ def connect(address: str):
         raise _auth_failed(address, exc, token) from None
     except (ConnectionError, requests.exceptions.RequestException) as exc:
         raise ClusterError(
-            f"cannot reach the Ray dashboard at {address} ({type(exc).__name__}); check the address, that the "
-            "cluster is up, and your SSH tunnel if it is remote"
+            f"cannot reach the Ray dashboard at {address} ({type(exc).__name__}); check the address, "
+            "that the cluster is up, and your SSH tunnel if it is remote"
         ) from None
 
 
@@ -108,13 +108,13 @@ class JobSpec:
 
 
 def build_job(config: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
-    """Validate CONFIG here (fail before uploading anything) and describe the job that runs it on a cluster."""
+    """Validate CONFIG here (before uploading anything); describe the job that runs it on a cluster."""
     from genart.config import load_config
 
     overrides = list(overrides)
     cfg = load_config(config, overrides)
     if cfg.kind not in ENTRYPOINTS:
-        raise ConfigError(f"{config}: kind {cfg.kind!r} cannot be submitted; submit train or generate configs")
+        raise ConfigError(f"{config}: kind {cfg.kind!r} cannot be submitted; submit a train or generate config")
     entry = ENTRYPOINTS[cfg.kind]
     if not (REPO_ROOT / entry).is_file():
         raise ConfigError(f"{config}: kind {cfg.kind!r} has no entrypoint {entry} in this checkout yet")
@@ -122,9 +122,9 @@ def build_job(config: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
         rel = Path(config).resolve().relative_to(REPO_ROOT).as_posix()
     except ValueError:
         raise ConfigError(
-            f"{config}: the config must live inside the checkout {REPO_ROOT} (it is uploaded as the working_dir)"
+            f"{config}: the config must live inside the checkout {REPO_ROOT} (uploaded as the working_dir)"
         ) from None
-    # Inside a Ray job, ray.init() joins the job's own cluster (RAY_ADDRESS), so the job runs with address null.
+    # Inside a Ray job, ray.init() joins the job's own cluster (RAY_ADDRESS): the job runs with address null.
     args = ["python", entry, rel, *[a for o in overrides for a in ("--set", o)], "--set", "address=null"]
     env = {k: os.environ[k] for k in STORAGE_ENV_PUBLIC if os.environ.get(k)}  # endpoints/region, no secrets
     runtime_env = {"working_dir": str(REPO_ROOT), "excludes": EXCLUDES, "env_vars": env}
@@ -132,7 +132,7 @@ def build_job(config: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
 
 
 def submit(client, address: str, spec: JobSpec, submission_id: str | None = None) -> tuple[str, bool]:
-    """Submit `spec`; returns (submission id, True when a job with this id already existed and was not rerun)."""
+    """Submit `spec`; returns (submission id, True when a job with this id already existed: not rerun)."""
     deadline = time.monotonic() + AGENT_WAIT_S
     while True:
         try:
@@ -152,7 +152,13 @@ def submit(client, address: str, spec: JobSpec, submission_id: str | None = None
 
 
 def status(client, address: str, job_id: str) -> str:
-    return str(_call(address, client.get_job_status, job_id).value)
+    """The job's status, or MISSING when the cluster has no job with this id."""
+    try:
+        return str(_call(address, client.get_job_status, job_id).value)
+    except RuntimeError as exc:
+        if "does not exist" in str(exc):
+            return "MISSING"
+        raise ClusterError(f"cannot read the status of job {job_id} at {address}: {str(exc)[:300]}") from None
 
 
 def info(client, address: str, job_id: str):

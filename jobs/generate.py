@@ -1,7 +1,7 @@
 """Ray job entrypoint: `python jobs/generate.py CONFIG [--set KEY=VALUE]...` = `genart generate CONFIG ...`.
 
-Submitted with `genart submit` or `ray job submit --working-dir . -- python jobs/generate.py CONFIG ...`; inside a
-Ray job, ray.init() joins the job's own cluster (RAY_ADDRESS), so keep the config's address null.
+Submitted with `genart submit` or `ray job submit --working-dir . -- python jobs/generate.py CONFIG ...`;
+inside a Ray job, ray.init() joins the job's own cluster (RAY_ADDRESS), so keep the config's address null.
 """
 
 import sys

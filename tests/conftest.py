@@ -18,6 +18,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def loopback_only_ray():
+    """Keep every Ray process of the suite on 127.0.0.1 (Ray otherwise resolves it to the host's address)."""
+    from genart.ray_session import LOOPBACK_ONLY
+
+    os.environ.setdefault(LOOPBACK_ONLY, "0")
+    yield
+
+
 @pytest.fixture(scope="session")
 def ray_tmp():
     """A short per-session Ray temp dir (Unix socket paths must stay short)."""
@@ -35,9 +44,16 @@ def ray_local(ray_tmp, s3_server):
 
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=True, dashboard_host="127.0.0.1",
-             dashboard_port=free_port(), _temp_dir=ray_tmp,
-             logging_level="WARNING", log_to_driver=True)
+    ray.init(
+        num_cpus=2,
+        _node_ip_address="127.0.0.1",
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
+        dashboard_port=free_port(),
+        _temp_dir=ray_tmp,
+        logging_level="WARNING",
+        log_to_driver=True,
+    )
     yield ray
     ray.shutdown()
 
@@ -51,9 +67,18 @@ def s3_server():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing-key-id",
-                       "AWS_SECRET_ACCESS_KEY": "testing-secret-do-not-leak", "AWS_DEFAULT_REGION": "us-east-1"})
+    saved = {
+        k: os.environ.get(k)
+        for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    }
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing-key-id",
+            "AWS_SECRET_ACCESS_KEY": "testing-secret-do-not-leak",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
     yield endpoint
     server.stop()
     for k, v in saved.items():
@@ -68,7 +93,9 @@ def s3_bucket(s3_server, request):
     """A fresh bucket on the moto server; yields 's3://NAME'."""
     import boto3
 
-    name = "b-" + request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40].strip("-")
+    name = "b-" + request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40].strip(
+        "-"
+    )
     boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket=name)
     yield f"s3://{name}"
 
@@ -81,10 +108,24 @@ def make_tiny_bundle(uri: str, num_classes: int = 10, arch: str = "dcgan", seed:
     from genart.models.registry import build_generator
 
     if arch == "dcgan":
-        spec = {"arch": "dcgan", "image_size": 32, "channels": 1, "latent_dim": 16, "num_classes": num_classes,
-                "g_width": 8, "attention": False}
+        spec = {
+            "arch": "dcgan",
+            "image_size": 32,
+            "channels": 1,
+            "latent_dim": 16,
+            "num_classes": num_classes,
+            "g_width": 8,
+            "attention": False,
+        }
     else:
-        spec = {"arch": "vae", "image_size": 32, "channels": 1, "latent_dim": 8, "num_classes": num_classes, "width": 8}
+        spec = {
+            "arch": "vae",
+            "image_size": 32,
+            "channels": 1,
+            "latent_dim": 8,
+            "num_classes": num_classes,
+            "width": 8,
+        }
     torch.manual_seed(seed)
     gen = build_generator(spec).eval()
     return save_bundle(uri, gen, spec, {"steps": 0, "world_size": 1, "data": {"source": "none"}})

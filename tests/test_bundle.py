@@ -11,7 +11,16 @@ from tests.conftest import make_tiny_bundle
 def test_round_trip_and_determinism(tmp_path):
     meta = make_tiny_bundle(str(tmp_path / "b"))
     bundle = genart.load_bundle(str(tmp_path / "b"))
-    for key in ("arch", "image_size", "channels", "latent_dim", "num_classes", "model_id", "genart_version", "training"):
+    for key in (
+        "arch",
+        "image_size",
+        "channels",
+        "latent_dim",
+        "num_classes",
+        "model_id",
+        "genart_version",
+        "training",
+    ):
         assert key in bundle.meta
     assert bundle.model_id == meta["model_id"]
     a = bundle.generate([1, 2, 3], class_ids=[0, 1, 9])

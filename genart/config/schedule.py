@@ -30,7 +30,8 @@ class ScheduleConfig(Strict):
     )
     catchup: int = Field(0, ge=0, description="missed slots to run after downtime; 0 = only the latest")
     starting_deadline_s: float | None = Field(
-        None, gt=0, description="skip a slot not started within this many seconds of its time; null = no limit"
+        None, gt=0, description="skip a slot not started within this many seconds of its time; null: no limit"
+        " (set it to avoid a burst of late runs)"
     )
     max_retries: int = Field(2, ge=0, description="further attempts of a slot whose run failed")
     retry_delay_s: float = Field(60.0, ge=0, description="wait between attempts of a failed slot")
@@ -60,7 +61,7 @@ class ScheduleConfig(Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as UTC or Europe/Berlin") from None
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as UTC, Europe/Berlin") from None
         return v
 
     @field_validator("job")

@@ -66,6 +66,9 @@ class ScalingConfig(Strict):
     use_gpu: bool = False
     cpus_per_worker: float = Field(0.5, gt=0, description="leave CPU room for Ray Data's tasks")
     gpus_per_worker: float = Field(1.0, ge=0)
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_SPREAD"] = Field(
+        "PACK", description="SPREAD puts workers on different nodes where it can"
+    )
 
 
 class TrainConfig(Strict):

@@ -23,7 +23,9 @@ def decode_image(data: bytes, image_size: int, channels: int) -> np.ndarray | No
     return arr[..., None] if channels == 1 else arr
 
 
-def decode_batch(batch: dict, image_size: int, channels: int, image_column: str, label_column: str | None) -> dict:
+def decode_batch(
+    batch: dict, image_size: int, channels: int, image_column: str, label_column: str | None
+) -> dict:
     """A Ray Data batch of raw bytes -> {'image': uint8 (N,S,S,C), 'label': int64, 'ok': bool}."""
     raw = batch[image_column]
     images = np.zeros((len(raw), image_size, image_size, channels), dtype=np.uint8)
@@ -34,5 +36,9 @@ def decode_batch(batch: dict, image_size: int, channels: int, image_column: str,
         arr = decode_image(item, image_size, channels) if item is not None else None
         if arr is not None:
             images[i], ok[i] = arr, True
-    labels = np.asarray(batch[label_column], dtype=np.int64) if label_column and label_column in batch else np.zeros(len(raw), np.int64)
+    labels = (
+        np.asarray(batch[label_column], dtype=np.int64)
+        if label_column and label_column in batch
+        else np.zeros(len(raw), np.int64)
+    )
     return {"image": images, "label": labels, "ok": ok}

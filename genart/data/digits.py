@@ -14,7 +14,9 @@ def load_digits_arrays(image_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
 
     digits = load_digits()
     x = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)  # (N, 1, 8, 8) in [0, 1]
-    x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    x = torch.nn.functional.interpolate(
+        x, size=(image_size, image_size), mode="bilinear", align_corners=False
+    )
     images = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return images, digits.target.astype(np.int64)
 

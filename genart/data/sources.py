@@ -30,10 +30,14 @@ def build_dataset(cfg: TrainConfig):
         return ds, {"source": "digits", "count": len(images), "skipped": 0, "class_names": CLASS_NAMES}
 
     fs, path = get_fs(d.source, cfg.storage.options)
-    is_parquet = path.endswith(".parquet") or (fs.isdir(path) and any(p.endswith(".parquet") for p in fs.ls(path, detail=False)))
+    is_parquet = path.endswith(".parquet") or (
+        fs.isdir(path) and any(p.endswith(".parquet") for p in fs.ls(path, detail=False))
+    )
     pa_fs = _pyarrow_fs(fs)
     if not fs.exists(path) and not fs.glob(path):
-        raise DataError(f"data.source {redact(d.source)} does not exist; give `digits` or a folder, glob or Parquet URI")
+        raise DataError(
+            f"data.source {redact(d.source)} does not exist; give `digits` or a folder, glob or Parquet URI"
+        )
     if is_parquet:
         ds = ray.data.read_parquet(path, filesystem=pa_fs)
         image_col, label_col = d.image_column, d.label_column
@@ -42,7 +46,12 @@ def build_dataset(cfg: TrainConfig):
         image_col, label_col = "bytes", None
     decoded = ds.map_batches(
         decode_batch,
-        fn_kwargs={"image_size": m.image_size, "channels": m.channels, "image_column": image_col, "label_column": label_col},
+        fn_kwargs={
+            "image_size": m.image_size,
+            "channels": m.channels,
+            "image_column": image_col,
+            "label_column": label_col,
+        },
         batch_format="numpy",
     ).materialize()
     total = decoded.count()
@@ -60,7 +69,9 @@ def build_dataset(cfg: TrainConfig):
     if m.num_classes:
         labels = np.asarray(good.unique("label"))
         if labels.min() < 0 or labels.max() >= m.num_classes:
-            raise DataError(f"labels in {redact(d.source)} must be 0..{m.num_classes - 1} for model.num_classes")
+            raise DataError(
+                f"labels in {redact(d.source)} must be 0..{m.num_classes - 1} for model.num_classes"
+            )
         names = [str(i) for i in range(m.num_classes)]
     return good, {"source": redact(d.source), "count": count, "skipped": skipped, "class_names": names}
 

@@ -48,7 +48,9 @@ def sample(generator: torch.nn.Module, seeds, class_ids=None, truncation: float 
     y = None
     if generator.num_classes:
         if class_ids is None:
-            raise ValueError(f"this model is class-conditional ({generator.num_classes} classes): pass class_ids")
+            raise ValueError(
+                f"this model is class-conditional ({generator.num_classes} classes): pass class_ids"
+            )
         y = torch.as_tensor(np.asarray(class_ids), dtype=torch.long, device=device)
         if len(y) != len(z):
             raise ValueError(f"got {len(z)} seeds but {len(y)} class ids")

@@ -27,7 +27,11 @@ class Generator(nn.Module):
         blocks: list[nn.Module] = []
         for i in range(n_up):
             c_in, c_out = widths[i], widths[min(i + 1, n_up - 1)]
-            blocks += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+            blocks += [
+                nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(True),
+            ]
             if attention and 4 * 2 ** (i + 1) == image_size // 2:
                 blocks.append(SelfAttention(c_out))
         self.blocks = nn.Sequential(*blocks)
@@ -44,7 +48,9 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """images (N, C, S, S) [+ class ids] -> logits (N,). Conditional: projection discriminator (Miyato 2018)."""
 
-    def __init__(self, image_size=32, channels=1, num_classes=0, d_width=64, attention=False, spectral_norm=True):
+    def __init__(
+        self, image_size=32, channels=1, num_classes=0, d_width=64, attention=False, spectral_norm=True
+    ):
         super().__init__()
         n_down = num_resamples(image_size)
         widths = [d_width * min(2**i, 8) for i in range(n_down)]

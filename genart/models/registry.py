@@ -34,6 +34,8 @@ def build_training_modules(model_cfg) -> dict[str, nn.Module]:
     if c.arch == "dcgan":
         return {
             "G": Generator(c.image_size, c.channels, c.latent_dim, c.num_classes, c.g_width, c.attention),
-            "D": Discriminator(c.image_size, c.channels, c.num_classes, c.d_width, c.attention, c.spectral_norm),
+            "D": Discriminator(
+                c.image_size, c.channels, c.num_classes, c.d_width, c.attention, c.spectral_norm
+            ),
         }
     return {"VAE": VAE(c.image_size, c.channels, c.latent_dim, c.num_classes, c.width)}

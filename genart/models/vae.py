@@ -17,11 +17,17 @@ class Decoder(nn.Module):
         self.latent_dim, self.num_classes = latent_dim, num_classes
         n = num_resamples(image_size)
         widths = [width * min(2 ** (n - 1 - i), 8) for i in range(n)]
-        self.project = nn.Sequential(nn.Linear(latent_dim + num_classes, widths[0] * 16), nn.Unflatten(1, (widths[0], 4, 4)))
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim + num_classes, widths[0] * 16), nn.Unflatten(1, (widths[0], 4, 4))
+        )
         blocks: list[nn.Module] = []
         for i in range(n):
             c_in, c_out = widths[i], widths[min(i + 1, n - 1)]
-            blocks += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
+            blocks += [
+                nn.ConvTranspose2d(c_in, c_out, 4, 2, 1),
+                nn.BatchNorm2d(c_out),
+                nn.LeakyReLU(0.2, True),
+            ]
         self.blocks = nn.Sequential(*blocks)
         self.to_image = nn.Sequential(nn.Conv2d(widths[-1], channels, 3, 1, 1), nn.Tanh())
 

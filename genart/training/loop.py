@@ -58,7 +58,9 @@ class TrainingState:
             o.load_state_dict(state["optimizers"][k])
 
 
-def build_state(cfg: TrainConfig, device: torch.device, wrap: Callable[[nn.Module], nn.Module] = lambda m: m) -> TrainingState:
+def build_state(
+    cfg: TrainConfig, device: torch.device, wrap: Callable[[nn.Module], nn.Module] = lambda m: m
+) -> TrainingState:
     """Fresh modules and optimizers on `device`; `wrap` makes the trained modules distributed (DDP)."""
     t = cfg.train
     torch.manual_seed(t.seed)  # identical initial weights on every worker
@@ -87,8 +89,16 @@ def train_step(state: TrainingState, x: torch.Tensor, y: torch.Tensor | None) ->
         out = vae_step(state.modules["VAE"], state.optimizers["VAE"], x, y, cfg.model.beta)
     else:
         m = state.modules
-        gs = GanState(m["G"], m["D"], m["G_ema"], state.optimizers["G"], state.optimizers["D"],
-                      cfg.model.loss, cfg.model.latent_dim, cfg.model.num_classes)
+        gs = GanState(
+            m["G"],
+            m["D"],
+            m["G_ema"],
+            state.optimizers["G"],
+            state.optimizers["D"],
+            cfg.model.loss,
+            cfg.model.latent_dim,
+            cfg.model.num_classes,
+        )
         out = gan_step(gs, x, y)
         # before ema_start the EMA just follows G, so early noise does not linger in it
         decay = cfg.train.ema_decay if state.step >= cfg.train.ema_start else 0.0
@@ -97,7 +107,9 @@ def train_step(state: TrainingState, x: torch.Tensor, y: torch.Tensor | None) ->
     return out
 
 
-def cached_batches(first_pass: Iterator[dict], batch_size: int, seed: int, rank: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def cached_batches(
+    first_pass: Iterator[dict], batch_size: int, seed: int, rank: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Read the worker's shard once into memory, then yield shuffled batches forever.
 
     Small data sets (digits) would otherwise pay Ray Data's pipeline start-up on every epoch.
@@ -120,7 +132,6 @@ def cached_batches(first_pass: Iterator[dict], batch_size: int, seed: int, rank:
 
 def sample_grid_png(generator: nn.Module, num_classes: int, latent_dim: int, device, n: int = 100) -> bytes:
     """A 10x10 grid from fixed latents (one row per class for conditional models), as PNG bytes."""
-    from PIL import Image
 
     from genart.generation.sampler import sample
 
@@ -141,7 +152,9 @@ def grid_png(imgs: np.ndarray, cols: int = 10, pad: int = 2) -> bytes:
     canvas = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.uint8)
     for i, im in enumerate(imgs):
         r, q = divmod(i, cols)
-        canvas[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + q * (w + pad) : pad + q * (w + pad) + w] = im
+        canvas[
+            pad + r * (h + pad) : pad + r * (h + pad) + h, pad + q * (w + pad) : pad + q * (w + pad) + w
+        ] = im
     buf = io.BytesIO()
     Image.fromarray(canvas[..., 0] if c == 1 else canvas).save(buf, format="PNG")
     return buf.getvalue()
@@ -158,7 +171,9 @@ def run_training(
     checkpoint_every and at the end)."""
     t = state.cfg.train
     conditional = state.cfg.model.num_classes > 0
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=getattr(device, "type", str(device)) == "cuda")
+    autocast = torch.autocast(
+        "cuda", dtype=torch.bfloat16, enabled=getattr(device, "type", str(device)) == "cuda"
+    )
     window_start, window_steps, start_step = time.perf_counter(), 0, state.step
     for images, labels in batches:
         if state.step >= t.steps:
@@ -173,8 +188,13 @@ def run_training(
             elapsed = time.perf_counter() - window_start
             rate = window_steps * t.batch_size * world_size / max(elapsed, 1e-9)
             eta = (t.steps - state.step) * t.batch_size * world_size / max(rate, 1e-9)
-            metrics = {"step": state.step, **{k: round(v, 5) for k, v in losses.items()},
-                       "samples_per_s": round(rate, 1), "eta_s": round(eta, 1), "world_size": world_size}
+            metrics = {
+                "step": state.step,
+                **{k: round(v, 5) for k, v in losses.items()},
+                "samples_per_s": round(rate, 1),
+                "eta_s": round(eta, 1),
+                "world_size": world_size,
+            }
             state.metrics.append(metrics)
             on_report(state, metrics, checkpoint)
             window_start, window_steps = time.perf_counter(), 0

@@ -27,7 +27,9 @@ def _fake_labels(y: torch.Tensor, num_classes: int) -> torch.Tensor | None:
     return torch.randint(0, num_classes, y.shape, device=y.device) if num_classes else None
 
 
-def discriminator_step(s: GanState, x: torch.Tensor, y: torch.Tensor | None) -> tuple[float, torch.Tensor, torch.Tensor | None]:
+def discriminator_step(
+    s: GanState, x: torch.Tensor, y: torch.Tensor | None
+) -> tuple[float, torch.Tensor, torch.Tensor | None]:
     z = torch.randn(len(x), s.latent_dim, device=x.device)
     y_fake = _fake_labels(y, s.num_classes) if y is not None else None
     with torch.no_grad():
@@ -65,7 +67,9 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         b_ema.copy_(b)
 
 
-def vae_step(vae: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor | None, beta: float) -> dict[str, float]:
+def vae_step(
+    vae: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor | None, beta: float
+) -> dict[str, float]:
     recon, mu, logvar = vae(x, y)
     loss, rec, kl = vae_loss(recon, x, mu, logvar, beta)
     opt.zero_grad(set_to_none=True)

@@ -58,21 +58,40 @@ def _worker_loop(config: dict) -> None:
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as d:
-            state.load_state_dict(torch.load(os.path.join(d, "state.pt"), map_location=device, weights_only=True))
+            state.load_state_dict(
+                torch.load(os.path.join(d, "state.pt"), map_location=device, weights_only=True)
+            )
             with open(os.path.join(d, "metrics.jsonl")) as f:
                 state.metrics = [json.loads(line) for line in f if line.strip()]
         if rank == 0:
             log.info("resumed from checkpoint at step %d", state.step)
     if state.step >= cfg.train.steps:
         return
+    nodes = _count_nodes(world)
+    if rank == 0 and world > 1:
+        log.info("%d workers on %d node(s)", world, nodes)
     shard = ray.train.get_dataset_shard("train")
-    batches = cached_batches(shard.iter_batches(batch_size=1024, batch_format="numpy"), cfg.train.batch_size, cfg.train.seed + state.step, rank)
+    batches = cached_batches(
+        shard.iter_batches(batch_size=1024, batch_format="numpy"),
+        cfg.train.batch_size,
+        cfg.train.seed + state.step,
+        rank,
+    )
 
     def on_report(st: TrainingState, metrics: dict, is_checkpoint: bool) -> None:
+        metrics["nodes"] = nodes
         if rank == 0:
-            losses = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith(("loss", "recon", "kl")))
-            log.info("step %d/%d  %s  %.0f samples/s  ETA %.0fs", metrics["step"], cfg.train.steps, losses,
-                     metrics["samples_per_s"], metrics["eta_s"])
+            losses = "  ".join(
+                f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith(("loss", "recon", "kl"))
+            )
+            log.info(
+                "step %d/%d  %s  %.0f samples/s  ETA %.0fs",
+                metrics["step"],
+                cfg.train.steps,
+                losses,
+                metrics["samples_per_s"],
+                metrics["eta_s"],
+            )
         if not is_checkpoint:
             ray.train.report(metrics)
             return
@@ -88,6 +107,20 @@ def _worker_loop(config: dict) -> None:
                 ray.train.report(metrics)
 
     run_training(state, batches, device, world, on_report)
+
+
+def _count_nodes(world: int) -> int:
+    """How many distinct Ray nodes the workers run on (gathered over the process group)."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    if world == 1:
+        return 1
+    import torch.distributed as dist
+
+    gathered: list = [None] * world
+    dist.all_gather_object(gathered, node)
+    return len(set(gathered))
 
 
 def _storage(cfg: TrainConfig):
@@ -109,9 +142,13 @@ def export_bundle(cfg: TrainConfig, state_dict: dict, world_size: int, data_info
         weights = {k.removeprefix("decoder."): v for k, v in weights.items() if k.startswith("decoder.")}
     generator.load_state_dict(weights)
     uri = join(cfg.output.rstrip("/"), "model")
-    training = {"steps": int(state_dict["step"]), "world_size": world_size, "data": data_info,
-                "config_hash": config_hash(cfg, exclude={"address", "storage"}),
-                "loss": cfg.model.loss if cfg.model.arch == "dcgan" else "vae"}
+    training = {
+        "steps": int(state_dict["step"]),
+        "world_size": world_size,
+        "data": data_info,
+        "config_hash": config_hash(cfg, exclude={"address", "storage"}),
+        "loss": cfg.model.loss if cfg.model.arch == "dcgan" else "vae",
+    }
     save_bundle(uri, generator, spec, training, data_info.get("class_names"), cfg.storage.options)
     return uri
 
@@ -128,14 +165,18 @@ def train(cfg: TrainConfig) -> TrainResult:
     s = cfg.scaling
     start = time.perf_counter()
     with ray_session(cfg.address):
-        require_resources("scaling.num_workers", s.num_workers, s.cpus_per_worker, s.gpus_per_worker if s.use_gpu else 0)
+        require_resources(
+            "scaling.num_workers", s.num_workers, s.cpus_per_worker, s.gpus_per_worker if s.use_gpu else 0
+        )
         dataset, data_info = build_dataset(cfg)
         storage_path, storage_fs = _storage(cfg)
         resources = {"CPU": s.cpus_per_worker, **({"GPU": s.gpus_per_worker} if s.use_gpu else {})}
         trainer = TorchTrainer(
             _worker_loop,
             train_loop_config=cfg.model_dump(mode="json"),
-            scaling_config=RayScaling(num_workers=s.num_workers, use_gpu=s.use_gpu, resources_per_worker=resources),
+            scaling_config=RayScaling(
+                num_workers=s.num_workers, use_gpu=s.use_gpu, resources_per_worker=resources
+            ),
             run_config=RunConfig(
                 name=RUN_NAME,
                 storage_path=storage_path,
@@ -149,7 +190,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         try:
             result = trainer.fit()
         except Exception as exc:  # Ray Train raises TrainingFailedError and friends; keep the cause chained
-            raise JobFailed(f"training failed: {type(exc).__name__}: {str(exc).splitlines()[0][:500]}") from exc
+            raise JobFailed(
+                f"training failed: {type(exc).__name__}: {str(exc).splitlines()[0][:500]}"
+            ) from exc
         if result.checkpoint is None:
             raise JobFailed(f"training under {redact(cfg.output)} produced no checkpoint")
         with result.checkpoint.as_directory() as d:

@@ -24,21 +24,53 @@ def test_every_shipped_config_validates_and_names_its_command(path):
 
 
 def test_train_set_keys_from_design_are_typed():
-    cfg = load_config(ROOT / "configs/train/cgan-digits.yaml",
-                      ["output=/tmp/x", "train.steps=7", "scaling.num_workers=2", "scaling.use_gpu=true",
-                       "data.source=s3://bucket/images/"])
+    cfg = load_config(
+        ROOT / "configs/train/cgan-digits.yaml",
+        [
+            "output=/tmp/x",
+            "train.steps=7",
+            "scaling.num_workers=2",
+            "scaling.use_gpu=true",
+            "data.source=s3://bucket/images/",
+        ],
+    )
     assert isinstance(cfg, TrainConfig)
-    assert (cfg.output, cfg.train.steps, cfg.scaling.num_workers, cfg.scaling.use_gpu) == ("/tmp/x", 7, 2, True)
+    assert (cfg.output, cfg.train.steps, cfg.scaling.num_workers, cfg.scaling.use_gpu) == (
+        "/tmp/x",
+        7,
+        2,
+        True,
+    )
     assert cfg.data.source == "s3://bucket/images/"
 
 
 def test_generate_set_keys_from_design_are_typed():
-    cfg = load_config(ROOT / "configs/generate/digits.yaml",
-                      ["model=/m", "output=s3://b/o", "count=10", "seed=3", "replicas=1", "shard_size=5",
-                       "batch_size=4", "image.format=webp", "layout=files", "market.standard=opensea",
-                       "market.base_uri=ipfs://cid/", "market.name=Digits", "address=null"])
+    cfg = load_config(
+        ROOT / "configs/generate/digits.yaml",
+        [
+            "model=/m",
+            "output=s3://b/o",
+            "count=10",
+            "seed=3",
+            "replicas=1",
+            "shard_size=5",
+            "batch_size=4",
+            "image.format=webp",
+            "layout=files",
+            "market.standard=opensea",
+            "market.base_uri=ipfs://cid/",
+            "market.name=Digits",
+            "address=null",
+        ],
+    )
     assert isinstance(cfg, GenerateConfig)
-    assert (cfg.count, cfg.seed, cfg.image.format, cfg.market.base_uri, cfg.address) == (10, 3, "webp", "ipfs://cid/", None)
+    assert (cfg.count, cfg.seed, cfg.image.format, cfg.market.base_uri, cfg.address) == (
+        10,
+        3,
+        "webp",
+        "ipfs://cid/",
+        None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,15 +96,24 @@ def test_wrong_kind_and_missing_file(tmp_path):
         load_config(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: paint\n")
-    with pytest.raises(ConfigError, match="kind: 'paint' is not one of generate, train"):
+    with pytest.raises(ConfigError, match="kind: 'paint' is not one of generate, schedule, train"):
         load_config(bad)
 
 
 def test_cli_config_error_exits_2_with_one_message_and_no_traceback():
     proc = subprocess.run(
-        [sys.executable, "-m", "genart.cli", "train", str(ROOT / "configs/train/cgan-digits.yaml"),
-         "--set", "scaling.num_workers=zero"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "genart.cli",
+            "train",
+            str(ROOT / "configs/train/cgan-digits.yaml"),
+            "--set",
+            "scaling.num_workers=zero",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "scaling.num_workers: Input should be a valid integer" in proc.stderr
@@ -85,8 +126,17 @@ def test_every_command_has_help():
     from genart.cli import main
 
     runner = CliRunner()
-    for args in (["--help"], ["train", "--help"], ["generate", "--help"], ["verify", "--help"], ["eval", "--help"],
-                 ["demo", "--help"], ["bench", "--help"], ["bench", "train", "--help"], ["bench", "generate", "--help"]):
+    for args in (
+        ["--help"],
+        ["train", "--help"],
+        ["generate", "--help"],
+        ["verify", "--help"],
+        ["eval", "--help"],
+        ["demo", "--help"],
+        ["bench", "--help"],
+        ["bench", "train", "--help"],
+        ["bench", "generate", "--help"],
+    ):
         res = runner.invoke(main, args)
         assert res.exit_code == 0, (args, res.output)
         assert "Usage:" in res.output

@@ -21,7 +21,10 @@ def _cfg(name, output, *extra):
     return load_config(ROOT / "configs/train" / name, [f"output={output}", *SMALL_FOR[name], *extra])
 
 
-SMALL_FOR = {"cgan-digits.yaml": SMALL, "vae-digits.yaml": ["model.width=8", "train.batch_size=16", "train.log_every=5"]}
+SMALL_FOR = {
+    "cgan-digits.yaml": SMALL,
+    "vae-digits.yaml": ["model.width=8", "train.batch_size=16", "train.log_every=5"],
+}
 
 
 def test_train_exports_bundle_then_resumes(ray_local, tmp_path):
@@ -56,9 +59,17 @@ def test_vae_to_s3_with_image_folder_source(ray_local, s3_bucket, tmp_path):
         Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(buf, format="PNG")
         fs.pipe(f"{s3_bucket[5:]}/images/{i:02d}.png", buf.getvalue())
     fs.pipe(f"{s3_bucket[5:]}/images/broken.png", b"not a png at all")
-    cfg = _cfg("vae-digits.yaml", f"{s3_bucket}/runs/vae", "train.steps=4", "train.checkpoint_every=4",
-               "model.num_classes=0", "model.channels=3", f"data.source={s3_bucket}/images/", "data.label_column=null",
-               "train.batch_size=4")
+    cfg = _cfg(
+        "vae-digits.yaml",
+        f"{s3_bucket}/runs/vae",
+        "train.steps=4",
+        "train.checkpoint_every=4",
+        "model.num_classes=0",
+        "model.channels=3",
+        f"data.source={s3_bucket}/images/",
+        "data.label_column=null",
+        "train.batch_size=4",
+    )
     res = train(cfg)
     assert res.steps == 4
     bundle = genart.load_bundle(f"{s3_bucket}/runs/vae/model")
@@ -95,3 +106,32 @@ def test_unwritable_output_fails_before_training(tmp_path):
     cfg = _cfg("cgan-digits.yaml", blocker / "sub")
     with pytest.raises(StorageError, match="is not writable"):
         train(cfg)  # no Ray needed: the check runs first
+
+
+def test_two_nodes_two_workers_on_different_nodes(tmp_path, s3_server, ray_tmp):
+    """Two Ray nodes on this machine (ray.cluster_utils.Cluster); DDP across them over gloo."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "node_ip_address": "127.0.0.1", "include_dashboard": True,
+                        "dashboard_host": "127.0.0.1", "temp_dir": ray_tmp},
+    )
+    try:
+        cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1")
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address)
+        # 1.5 CPU per worker: two cannot share a 2-CPU node, so they land on different nodes
+        cfg = _cfg("cgan-digits.yaml", tmp_path / "o", "train.steps=6", "train.checkpoint_every=6",
+                   "scaling.num_workers=2", "scaling.cpus_per_worker=1.5")
+        res = train(cfg)
+        assert res.world_size == 2 and res.steps == 6
+        assert res.metrics[-1]["nodes"] == 2
+        meta = json.loads((tmp_path / "o" / "model" / "model.json").read_text())
+        assert meta["training"]["world_size"] == 2
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

@@ -1,0 +1,265 @@
+"""`genart bench train|generate` (and `make bench`): side-by-side throughput tables in one run.
+
+Benchmarks, not tests: the machine is shared and noisy, so compare the ratios within one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from genart.config import load_config
+from genart.config.generate import GenerateConfig
+from genart.generation.encode import encode
+from genart.generation.sampler import item_seeds
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_CONFIG = ROOT / "configs" / "train" / "cgan-digits.yaml"
+
+
+def _table(title: str, rows: list[tuple], header: tuple) -> None:
+    print(f"\n{title}")  # noqa: T201 - benchmark tables are the command's output
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, tuple("-" * w for w in widths), *rows]:
+        print("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)))  # noqa: T201
+
+
+# ---------------------------------------------------------------- training
+def _plain_train(cfg, threads: int) -> float:
+    """Steady-state samples/s of the same loop in this process, without Ray."""
+    from genart.data.digits import load_digits_arrays
+    from genart.training.loop import build_state, cached_batches, run_training
+
+    torch.set_num_threads(threads)
+    imgs, labels = load_digits_arrays(cfg.model.image_size)
+    state = build_state(cfg, torch.device("cpu"))
+    rates: list[float] = []
+    batches = cached_batches(iter([{"image": imgs, "label": labels}]), cfg.train.batch_size, 0, 0)
+    run_training(state, batches, torch.device("cpu"), 1, lambda s, m, c: rates.append(m["samples_per_s"]))
+    return float(np.median(rates[1:] or rates))
+
+
+def _ray_train(cfg, workers: int, out: str) -> tuple[float, float]:
+    from genart.training.trainer import train
+
+    cfg = cfg.model_copy(deep=True)
+    cfg.output, cfg.scaling.num_workers = out, workers
+    t0 = time.perf_counter()
+    res = train(cfg)
+    rates = [m["samples_per_s"] for m in res.metrics]
+    return float(np.median(rates[1:] or rates)), time.perf_counter() - t0
+
+
+def bench_train(steps: int = 300, quality: bool = True) -> dict:
+    import ray
+
+    from genart.ray_session import ray_session
+
+    tmp = tempfile.mkdtemp(prefix="genart-bench-")
+    base = load_config(
+        TRAIN_CONFIG,
+        [f"train.steps={steps}", f"train.log_every={max(steps // 6, 1)}", f"train.checkpoint_every={steps}"],
+    )
+    results: dict = {}
+    results["plain_1thread"] = _plain_train(base, 1)
+    results["plain_2threads"] = _plain_train(base, 2)
+    with ray_session(None, num_cpus=2):
+        results["ray_1worker"], _ = _ray_train(base, 1, f"{tmp}/w1")
+        results["ray_2workers"], _ = _ray_train(base, 2, f"{tmp}/w2")
+        if quality:
+            full = load_config(TRAIN_CONFIG, ["output=out/cgan-digits"])
+            shutil.rmtree("out/cgan-digits", ignore_errors=True)
+            t0 = time.perf_counter()
+            from genart.training.trainer import train
+
+            train(full)
+            results["shipped_config_seconds"] = time.perf_counter() - t0
+    assert not ray.is_initialized()
+    rows = [
+        ("plain PyTorch loop, 1 thread", f"{results['plain_1thread']:.0f}", "1.00"),
+        (
+            "plain PyTorch loop, 2 threads",
+            f"{results['plain_2threads']:.0f}",
+            f"{results['plain_2threads'] / results['plain_1thread']:.2f}",
+        ),
+        (
+            "Ray Train, 1 worker (0.5 CPU)",
+            f"{results['ray_1worker']:.0f}",
+            f"{results['ray_1worker'] / results['plain_1thread']:.2f}",
+        ),
+        (
+            "Ray Train, 2 workers (DDP, gloo)",
+            f"{results['ray_2workers']:.0f}",
+            f"{results['ray_2workers'] / results['plain_1thread']:.2f}",
+        ),
+    ]
+    _table(
+        f"training throughput, {TRAIN_CONFIG.name}, batch {base.train.batch_size}/worker, {steps} steps "
+        "(steady state, median of windows)",
+        rows,
+        ("setup", "samples/s", "vs plain 1 thread"),
+    )
+    overhead = 1 - results["ray_1worker"] / results["plain_1thread"]
+    print(f"  Ray Train overhead vs the same loop in one process (1 worker vs 1 thread): {overhead:+.1%}")  # noqa: T201
+    if quality:
+        from genart.evaluate import evaluate
+
+        report = evaluate("out/cgan-digits/model", samples=2000)
+        results["shipped_accuracy"] = report["accuracy"]
+        print(
+            f"\n  shipped {TRAIN_CONFIG.name}: trained in {results['shipped_config_seconds']:.0f}s; "  # noqa: T201
+            f"SVC accuracy on 2000 class-conditional samples: {report['accuracy']:.3f}; "
+            f"frechet {report['frechet_distance']:.2f}; diversity {report['diversity_ratio']:.2f}"
+        )
+    shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+# ---------------------------------------------------------------- generation
+def _bench_bundle(tmp: str) -> str:
+    """The shipped cGAN's bundle when `make bench` trained it; else the same architecture, untrained."""
+    trained = ROOT / "out" / "cgan-digits" / "model"
+    if (trained / "model.json").exists():
+        return str(trained)
+    from genart.bundle import save_bundle
+    from genart.models.registry import build_generator, generator_spec
+
+    spec = generator_spec(load_config(TRAIN_CONFIG).model)
+    save_bundle(f"{tmp}/bundle", build_generator(spec).eval(), spec, {"steps": 0, "world_size": 0})
+    return f"{tmp}/bundle"
+
+
+def _plain_generate(bundle_uri: str, count: int, out: str, batch: int = 256) -> float:
+    """The classic loop: generate a batch, save each image with PIL, write the metadata once at the end."""
+    import genart
+
+    t0 = time.perf_counter()
+    bundle = genart.load_bundle(bundle_uri)
+    os.makedirs(out, exist_ok=True)
+    rows = []
+    for start in range(0, count, batch):
+        ids = np.arange(start, min(start + batch, count))
+        seeds = item_seeds(0, ids)
+        imgs = bundle.generate(seeds, ids % 10)
+        for i, s, img in zip(ids, seeds, imgs):
+            path = f"{out}/{i:010d}.png"
+            with open(path, "wb") as f:
+                f.write(encode(img, "png"))
+            rows.append((int(i), int(s), path))
+    pq.write_table(
+        pa.table({"id": [r[0] for r in rows], "seed": [r[1] for r in rows], "path": [r[2] for r in rows]}),
+        f"{out}/metadata.parquet",
+    )
+    return count / (time.perf_counter() - t0)
+
+
+class _RayDataGenerator:
+    """Ray Data's callable-class pattern: the generator loads once per actor, then maps batches."""
+
+    def __init__(self, bundle_uri: str):
+        import genart
+
+        torch.set_num_threads(1)
+        self.bundle = genart.load_bundle(bundle_uri)
+
+    def __call__(self, batch: dict) -> dict:
+        ids = batch["id"]
+        seeds = item_seeds(0, ids)
+        imgs = self.bundle.generate(seeds, ids % 10)
+        return {"id": ids, "seed": seeds, "image": [encode(im, "png") for im in imgs]}
+
+
+def _ray_data_generate(bundle_uri: str, count: int, out: str) -> float:
+    import ray
+    import ray.data
+
+    from genart.ray_session import ray_session
+
+    t0 = time.perf_counter()
+    with ray_session(None, num_cpus=2):
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        ds = ray.data.range(count).map_batches(
+            _RayDataGenerator,
+            fn_constructor_args=(bundle_uri,),
+            batch_size=256,
+            compute=ray.data.ActorPoolStrategy(size=2),
+            num_cpus=0.5,  # 1 CPU each would leave none for the read/write tasks: a deadlock on 2 cores
+        )
+        ds.write_parquet(out)  # image bytes + metadata, Ray Data's own writer
+    return count / (time.perf_counter() - t0)
+
+
+def _genart_generate(bundle_uri: str, count: int, out: str, replicas: int) -> tuple[float, float]:
+    from genart.generation.runner import generate
+
+    cfg = GenerateConfig(
+        kind="generate",
+        model=bundle_uri,
+        output=out,
+        count=count,
+        replicas=replicas,
+        shard_size=1000,
+        batch_size=256,
+        cpus_per_replica=1,
+    )
+    t0 = time.perf_counter()
+    summary = generate(cfg, progress=False)
+    return count / (time.perf_counter() - t0), summary["first_commit_s"]
+
+
+def _limit_per_core(bundle_uri: str, n: int = 4096, batch: int = 256) -> float:
+    """generate + encode alone, one thread, in process: the per-core ceiling."""
+    import genart
+
+    torch.set_num_threads(1)
+    bundle = genart.load_bundle(bundle_uri)
+    bundle.generate(item_seeds(0, np.arange(batch)), np.arange(batch) % 10)  # warm-up
+    t0 = time.perf_counter()
+    for start in range(0, n, batch):
+        ids = np.arange(start, start + batch)
+        for img in bundle.generate(item_seeds(0, ids), ids % 10):
+            encode(img, "png")
+    return n / (time.perf_counter() - t0)
+
+
+def bench_generate(count: int = 30000) -> dict:
+    tmp = tempfile.mkdtemp(prefix="genart-bench-")
+    bundle = _bench_bundle(tmp)
+    cores = os.cpu_count() or 1
+    r: dict = {"count": count, "bundle": bundle, "cores": cores}
+    r["limit"] = _limit_per_core(bundle) * cores
+    torch.set_num_threads(cores)
+    r["plain"] = _plain_generate(bundle, count, f"{tmp}/plain")
+    r["ray_data"] = _ray_data_generate(bundle, count, f"{tmp}/raydata")
+    r["genart_1"], r["startup_1"] = _genart_generate(bundle, count, f"{tmp}/g1", 1)
+    r["genart_2"], r["startup_2"] = _genart_generate(bundle, count, f"{tmp}/g2", 2)
+    rows = [
+        ("plain loop (batch, PIL save per image, metadata at end)", r["plain"]),
+        ("Ray Data map_batches on a 2-actor pool + write_parquet", r["ray_data"]),
+        ("genart generate, 1 replica", r["genart_1"]),
+        ("genart generate, 2 replicas", r["genart_2"]),
+        (f"limit: per-core generate+encode x {cores} cores", r["limit"]),
+    ]
+    _table(
+        f"generation, {count} digits images, png, end to end (Ray start-up included); bundle {bundle}",
+        [(name, f"{v:.0f}", f"{v / r['plain']:.2f}", f"{v / r['limit']:.0%}") for name, v in rows],
+        ("pipeline", "images/s", "vs plain", "of limit"),
+    )
+    print(
+        f"  genart 2 replicas vs 1: {r['genart_2'] / r['genart_1']:.2f}x; vs Ray Data: "  # noqa: T201
+        f"{r['genart_2'] / r['ray_data']:.2f}x; start-up to first committed shard: "
+        f"{r['startup_1']:.1f}s (1 replica), {r['startup_2']:.1f}s (2 replicas)"
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+    Path("out").mkdir(exist_ok=True)
+    Path("out/bench-generate.json").write_text(json.dumps(r, indent=2))
+    return r

@@ -1,0 +1,254 @@
+"""`genart schedule`: run a job config on a cron schedule, each slot at most once, history in `state`.
+
+With `address: null` a slot's job runs in this process (the same library call as `genart <kind>`), one
+at a time, so runs never overlap. With an address, a slot is submitted to the cluster with its run id as
+the Ray submission id; the scheduler polls it and applies `concurrency_policy` when the next slot is due
+while it is still active. A restarted scheduler reconciles `running` records against the cluster (or, for
+in-process runs, against the recorded process) instead of starting the slot again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from genart.config.schedule import ScheduleConfig
+from genart.errors import GenartError
+from genart.schedule_state import DONE, Attempt, History, RunRecord, due_slots, iso, now_utc, run_id
+
+log = logging.getLogger(__name__)
+
+_SLOT = re.compile(r"\{slot(?::([^}]*))?\}")
+
+
+class Stopped(GenartError):
+    """SIGTERM or SIGINT arrived; the history was left consistent."""
+
+    exit_code = 130
+
+
+def substitute(value, slot: datetime):
+    """`{slot:%Y%m%d}` (or `{slot}`, ISO 8601) in a string override becomes the slot's time."""
+    if not isinstance(value, str):
+        return value
+    return _SLOT.sub(lambda m: slot.strftime(m.group(1)) if m.group(1) else iso(slot), value)
+
+
+def slot_overrides(cfg: ScheduleConfig, slot: datetime) -> list[str]:
+    """The schedule's overrides as `--set KEY=VALUE` strings (JSON values are valid YAML flow values)."""
+    return [f"{k}={json.dumps(substitute(v, slot))}" for k, v in cfg.overrides.items()]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Scheduler:
+    def __init__(self, cfg: ScheduleConfig, name: str, clock: Callable[[], datetime] = now_utc):
+        self.cfg, self.name, self.clock = cfg, name, clock
+        self.history = History(cfg.state, name).load()
+        self.stop_event = threading.Event()
+        self._in_local_run = False
+        self._client = None
+
+    # -- remote helpers ------------------------------------------------------------------------------------
+    def client(self):
+        from genart import submit
+
+        if self._client is None:
+            self._client = submit.connect(self.cfg.address)
+        return self._client
+
+    def _remote_status(self, sid: str) -> str:
+        from genart import submit
+
+        return submit.status(self.client(), self.cfg.address, sid)
+
+    # -- one slot ------------------------------------------------------------------------------------------
+    def _finish(self, rec: RunRecord, status: str, error: str | None = None) -> None:
+        att = rec.last
+        att.status, att.finished, att.error = status, iso(self.clock()), error
+        if status == "succeeded":
+            rec.status, rec.retry_at = "succeeded", None
+        elif len(rec.attempts) > self.cfg.max_retries:
+            rec.status, rec.retry_at = "failed", None
+            log.error("%s: attempt %d %s; no retries left", rec.run_id, att.n, status)
+        else:
+            rec.status = "retry"
+            rec.retry_at = iso(self.clock() + timedelta(seconds=self.cfg.retry_delay_s))
+            log.warning("%s: attempt %d %s (%s); retrying at %s", rec.run_id, att.n, status, error,
+                        rec.retry_at)
+        self.history.save()
+
+    def reconcile(self, rec: RunRecord) -> None:
+        """Bring a `running` record up to date: poll its Ray job, or notice its in-process run died."""
+        att = rec.last
+        if att is None:
+            return
+        if self.cfg.address:
+            st = self._remote_status(att.submission_id)
+            if st == "MISSING":  # the scheduler stopped between recording and submitting: submit it now
+                log.info("%s: %s never reached the cluster; submitting it", rec.run_id, att.submission_id)
+                self._submit(rec, datetime.fromisoformat(rec.slot), att.submission_id)
+            elif st == "SUCCEEDED":
+                self._finish(rec, "succeeded")
+            elif st in ("FAILED", "STOPPED"):
+                self._finish(rec, st.lower(), f"Ray job {att.submission_id} ended {st}")
+        elif att.pid != os.getpid() and not (att.host == os.uname().nodename and _pid_alive(att.pid)):
+            self._finish(rec, "interrupted", f"scheduler process {att.pid} ended during the run")
+
+    def _start(self, rec: RunRecord, slot: datetime) -> None:
+        n = len(rec.attempts) + 1
+        sid = rec.run_id if n == 1 else f"{rec.run_id}-attempt{n}"
+        rec.attempts.append(Attempt(n=n, submission_id=sid, started=iso(self.clock())))
+        rec.status, rec.retry_at = "running", None
+        self.history.save()  # before the job starts: a restart sees `running` and never starts it again
+        log.info("%s: starting attempt %d for slot %s", rec.run_id, n, rec.slot)
+        if self.cfg.address:
+            self._submit(rec, slot, sid)
+        else:
+            self._run_local(rec, slot)
+
+    def _submit(self, rec: RunRecord, slot: datetime, sid: str) -> None:
+        from genart import submit
+
+        try:
+            spec = submit.build_job(self.cfg.job, slot_overrides(self.cfg, slot))
+            submit.submit(self.client(), self.cfg.address, spec, submission_id=sid)
+        except GenartError as exc:
+            self._finish(rec, "failed", str(exc)[:500])
+
+    def _run_local(self, rec: RunRecord, slot: datetime) -> None:
+        from genart.config import load_config
+
+        self._in_local_run = True
+        try:
+            cfg = load_config(self.cfg.job, slot_overrides(self.cfg, slot))
+            if cfg.kind == "generate":
+                from genart.generation.runner import generate
+
+                generate(cfg, progress=False)
+            elif cfg.kind == "train":
+                from genart.training.trainer import train
+
+                train(cfg)
+            else:
+                raise GenartError(f"job {self.cfg.job}: kind {cfg.kind!r} cannot be scheduled")
+        except Stopped:
+            self._in_local_run = False
+            self._finish(rec, "interrupted", "scheduler stopped (SIGTERM/SIGINT) during the run")
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of the job is recorded, then retried (bounded)
+            log.exception("%s: run failed", rec.run_id)
+            self._finish(rec, "failed", f"{type(exc).__name__}: {exc}"[:500])
+        else:
+            self._finish(rec, "succeeded")
+        finally:
+            self._in_local_run = False
+
+    def _stop_remote(self, rec: RunRecord) -> None:
+        from genart import submit
+
+        submit.stop(self.client(), self.cfg.address, rec.last.submission_id)
+        rec.last.status, rec.last.finished, rec.status = "stopped", iso(self.clock()), "replaced"
+        self.history.save()
+        log.info("%s: stopped (concurrency_policy: replace)", rec.run_id)
+
+    # -- a pass over the due slots -------------------------------------------------------------------------
+    def candidates(self, latest_only: bool) -> list[datetime]:
+        now = self.clock()
+        slots = due_slots(self.cfg.cron, self.cfg.timezone, now, 1 if latest_only else self.cfg.catchup + 1)
+        created = datetime.fromisoformat(self.history.created)
+        return [s for i, s in enumerate(slots) if i == len(slots) - 1 or s >= created]
+
+    def tick(self, latest_only: bool = False) -> list[RunRecord]:
+        """Reconcile active runs, then start every due slot that may start; returns the slots' records."""
+        for rec in [r for r in self.history.runs.values() if r.status == "running"]:
+            self.reconcile(rec)
+        now, out = self.clock(), []
+        for slot in self.candidates(latest_only):
+            rid = run_id(self.name, slot)
+            rec = self.history.runs.get(rid)
+            if rec is None:
+                rec = self.history.runs[rid] = RunRecord(run_id=rid, slot=iso(slot))
+                late = (now - slot).total_seconds()
+                if self.cfg.starting_deadline_s is not None and late > self.cfg.starting_deadline_s:
+                    rec.status = "missed"
+                    self.history.save()
+                    log.warning("%s: missed (%.0fs late > starting_deadline_s)", rid, late)
+            out.append(rec)
+            if rec.status in DONE or rec.status == "running":
+                continue
+            if rec.retry_at and datetime.fromisoformat(rec.retry_at) > now:
+                continue
+            active = [r for r in self.history.runs.values() if r.status == "running"]
+            if active and self.cfg.concurrency_policy == "forbid":
+                log.info("%s: waiting, %s is still running (concurrency_policy: forbid)", rid,
+                         active[0].run_id)
+                continue
+            if active and self.cfg.concurrency_policy == "replace":
+                for other in active:
+                    self._stop_remote(other)
+            self._start(rec, slot)
+        return out
+
+    # -- entry points --------------------------------------------------------------------------------------
+    def run_once(self) -> RunRecord:
+        """Run the latest due slot unless it already ran; wait for it (and its bounded retries)."""
+        with self._signals():
+            while True:
+                rec = self.tick(latest_only=True)[-1]
+                if rec.status in DONE:
+                    return rec
+                self._sleep(min(self.cfg.poll_s, 2.0) if rec.status == "running" else self._until_retry(rec))
+
+    def run_forever(self) -> None:
+        with self._signals():
+            try:
+                while True:
+                    self.tick()
+                    self._sleep(self.cfg.poll_s)
+            except Stopped:
+                pass
+        log.info("scheduler stopped; history at %s is consistent", self.cfg.state)
+
+    def _until_retry(self, rec: RunRecord) -> float:
+        if not rec.retry_at:
+            return 0.0
+        return max(0.0, (datetime.fromisoformat(rec.retry_at) - self.clock()).total_seconds())
+
+    def _sleep(self, seconds: float) -> None:
+        if self.stop_event.wait(seconds):
+            raise Stopped("stopped by signal")
+
+    def _signals(self):
+        import contextlib
+
+        @contextlib.contextmanager
+        def ctx():
+            def handler(signum, _frame):
+                log.warning("received %s; stopping", signal.Signals(signum).name)
+                self.stop_event.set()
+                if self._in_local_run:  # unwind the in-process job; its record becomes `interrupted`
+                    raise Stopped(f"stopped by {signal.Signals(signum).name} during a run")
+
+            old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+            try:
+                yield
+            finally:
+                for s, h in old.items():
+                    signal.signal(s, h)
+
+        return ctx()

@@ -157,7 +157,7 @@ def test_scheduler_killed_mid_run_resumes_without_a_second_run(ray_head, bundle,
     assert verify(str(day)) == []
 
 
-@pytest.mark.slow  # starts a second, in-process Ray; it hung on the shared 2-core dev box (see the issue note)
+
 def test_local_schedule_once_runs_in_process(ray_head, bundle, tmp_path):
     path, state, out = _schedule(tmp_path, "local", bundle, None)
     for _ in range(2):

@@ -41,6 +41,19 @@ def test_train_exports_bundle_then_resumes(ray_local, tmp_path):
     imgs = genart.load_bundle(str(out / "model")).generate([1, 2], [3, 4])
     assert imgs.shape == (2, 32, 32, 1)
 
+    # genart eval on the fresh bundle: a report, eval.json and loss curves from the training metrics
+    from click.testing import CliRunner
+
+    from genart.cli import main
+
+    cli = CliRunner().invoke(main, ["eval", str(out / "model"), "--samples", "200"])
+    assert cli.exit_code == 0, cli.output
+    assert "classifier accuracy" in cli.output and "frechet distance" in cli.output
+    report = json.loads((out / "model" / "eval.json").read_text())
+    assert sorted(report["accuracy_per_class"]) == [str(c) for c in range(10)]
+    assert 0.0 <= report["accuracy"] <= 1.0 and report["frechet_distance"] > 0
+    assert Image.open(out / "model" / "loss_curves.png").size[0] > 100
+
     # the same command with more steps continues from step 10 instead of starting over
     res2 = train(_cfg("cgan-digits.yaml", out, "train.steps=15", "train.checkpoint_every=5"))
     assert res2.steps == 15

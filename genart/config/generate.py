@@ -45,6 +45,15 @@ class MarketConfig(Strict):
             raise ValueError("market.base_uri must be a URI such as ipfs://CID/ or https://host/path/")
         return v
 
+    @model_validator(mode="after")
+    def _opensea_needs_base_uri(self) -> MarketConfig:
+        if self.standard == "opensea" and not self.base_uri:
+            raise ValueError(
+                "market.base_uri is required when market.standard is opensea: the URI the output folder is "
+                "published at (e.g. ipfs://CID/ or https://host/collection/); token images are base_uri + path"
+            )
+        return self
+
 
 class GenerateConfig(Strict):
     kind: Literal["generate"]
@@ -66,3 +75,12 @@ class GenerateConfig(Strict):
     market: MarketConfig = Field(default_factory=MarketConfig)
     storage: StorageOptions = Field(default_factory=StorageOptions)
     address: str | None = None
+
+    @model_validator(mode="after")
+    def _market_needs_files(self) -> GenerateConfig:
+        if self.market.standard == "opensea" and self.layout != "files":
+            raise ValueError(
+                f"market.standard: opensea needs layout: files (each token's image is a file at "
+                f"market.base_uri + its path); got layout: {self.layout}"
+            )
+        return self

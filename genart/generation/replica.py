@@ -18,6 +18,7 @@ from genart.config.generate import GenerateConfig
 from genart.errors import BundleError
 from genart.generation.encode import encode, sha256_hex
 from genart.generation.plan import ShardSpec
+from genart.market import TokenWriter
 from genart.storage.fs import redact
 from genart.storage.writer import ShardWrite, ShardWriter
 
@@ -43,9 +44,15 @@ class GeneratorReplica:
                 f"the job started with {model_id[:12]}...); re-run with --overwrite to use the new model"
             )
         self.writer = ShardWriter(
-            cfg.output, cfg.storage.options, job_id=job_id, model_id=model_id, fmt=cfg.image.format
+            cfg.output,
+            cfg.storage.options,
+            job_id=job_id,
+            model_id=model_id,
+            fmt=cfg.image.format,
+            layout_name=cfg.layout,
         )
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
+        self.tokens = TokenWriter(cfg, self.bundle.meta)  # tokens/{id}.json when market.standard: opensea
         log.info("replica pid %d: bundle %s loaded on %s", os.getpid(), self.bundle.model_id[:12], device)
 
     def pid(self) -> int:
@@ -57,6 +64,7 @@ class GeneratorReplica:
         out.add(
             ids, seeds, class_ids, blobs, [sha256_hex(b) for b in blobs], (images.shape[2], images.shape[1])
         )
+        self.tokens.write(out.shard, ids, seeds, class_ids, images)  # before the shard's commit
 
     def run_shard(self, spec: ShardSpec) -> dict:
         """Generate, encode and write every item of the shard, then commit its metadata. Returns a summary."""

@@ -11,18 +11,19 @@ import logging
 import time
 import uuid
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 
 import genart
 from genart.config.generate import GenerateConfig
 from genart.config.loader import config_hash
 from genart.errors import BundleError, ConfigError, JobFailed
 from genart.generation.plan import Plan, ShardSpec
+from genart.generation.progress import ByteLedger
 from genart.generation.replica import GeneratorReplica
+from genart.market import write_collection
 from genart.ray_session import ray_session, require_resources
 from genart.storage import layout
 from genart.storage.fs import check_writable, get_fs, join, redact
-from genart.storage.writer import BYTES_KEY, retry, scan_metadata
+from genart.storage.writer import retry, scan_metadata, stale_tars
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,16 @@ def prepare_output(fs, root: str, cfg: GenerateConfig, meta: dict, overwrite: bo
     new = job_record(cfg, meta, job_id)
     job_path, success = join(root, layout.JOB), join(root, layout.SUCCESS)
     if overwrite:
-        for rel in (layout.SUCCESS, layout.METADATA_DIR, layout.IMAGES_DIR, layout.JOB):
+        for rel in (
+            layout.SUCCESS,
+            layout.PROGRESS,
+            layout.METADATA_DIR,
+            layout.IMAGES_DIR,
+            layout.SHARDS_DIR,
+            layout.TOKENS_DIR,
+            layout.COLLECTION,
+            layout.JOB,
+        ):
             if fs.exists(join(root, rel)):
                 fs.rm(join(root, rel), recursive=True)
     elif fs.exists(job_path):
@@ -140,9 +150,10 @@ def _cause(exc: BaseException) -> str:
 class _Scheduler:
     """Feeds shards to replicas with a bounded number in flight; replaces replicas that die."""
 
-    def __init__(self, cfg: GenerateConfig, plan: Plan, committed: set[int], job: dict, bar):
+    def __init__(self, cfg: GenerateConfig, plan: Plan, committed: set[int], job: dict, bar, ledger):
         import ray
 
+        self.ledger = ledger
         self.shards_total, self.shards_before = plan.num_shards, len(committed)
         self.ray, self.cfg, self.bar = ray, cfg, bar
         self.todo = plan.pending(committed)
@@ -200,6 +211,8 @@ class _Scheduler:
         d["images"] += res["n"]
         d["bytes"] += res["bytes"]
         d["shards"] += 1
+        self.ledger.add(res["shard"], res["bytes"])
+        self.ledger.save()
         if d["first_commit_s"] is None:
             d["first_commit_s"] = time.perf_counter() - t0
         self.bar.update(res["n"])
@@ -229,22 +242,10 @@ class _Scheduler:
                         self._committed(res, t0)
                 self._fill()
         finally:
+            self.ledger.save(force=True)
             for actor in self.slots:
                 self.ray.kill(actor)
         return self.done
-
-
-def _prior_bytes(fs, root: str, shards: set[int]) -> int:
-    """Image bytes of shards committed by an earlier run (each part's footer says; read concurrently)."""
-    import pyarrow.parquet as pq
-
-    def one(k: int) -> int:
-        with fs.open(join(root, layout.metadata_path(k)), "rb") as f:
-            kv = pq.read_metadata(f).metadata or {}
-        return int(kv.get(BYTES_KEY, b"0"))
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return sum(pool.map(one, sorted(shards)))
 
 
 def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True) -> dict:
@@ -252,10 +253,6 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    if cfg.layout not in layout.LAYOUTS:
-        raise ConfigError(
-            f"layout: {cfg.layout!r} is not implemented yet; use one of {', '.join(layout.LAYOUTS)}"
-        )
     opts = cfg.storage.options
     meta = read_bundle_meta(cfg.model, opts)
     plan = Plan.from_config(cfg, meta["num_classes"])
@@ -268,9 +265,12 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
         log.info("%s is already complete (job %s); nothing to do", redact(cfg.output), job["job_id"])
         return finished
     committed, stale = scan_metadata(fs, root)
-    for path in stale:  # temp files of commits interrupted by a killed replica or driver
+    for path in stale + (stale_tars(fs, root) if cfg.layout == "webdataset" else []):
+        # temp files of commits interrupted by a killed replica or driver
         fs.rm(path)
     prior_images = sum(plan.shard_len(k) for k in committed)
+    ledger = ByteLedger(fs, root, plan.num_shards)
+    ledger.resume(committed)  # one GET of _progress.json, not one footer per committed shard
     log.info(
         "job %s: %d shards, %d already committed, output %s",
         job["job_id"],
@@ -290,14 +290,14 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
         if len(committed) < plan.num_shards:
             with ray_session(cfg.address):
                 require_resources("generate", cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica)
-                done = _Scheduler(cfg, plan, committed, job, bar).run(t0)
+                done = _Scheduler(cfg, plan, committed, job, bar, ledger).run(t0)
         else:
             done = {"images": 0, "bytes": 0, "shards": 0, "first_commit_s": None}
     seconds = time.perf_counter() - t0
     summary = {
         "count": cfg.count,
         "shards": plan.num_shards,
-        "bytes": done["bytes"] + (_prior_bytes(fs, root, committed) if committed else 0),
+        "bytes": ledger.bytes,
         "seconds": round(seconds, 3),
         "images_per_s": round(done["images"] / seconds, 2) if seconds > 0 else 0.0,
         "model_id": job["model_id"],
@@ -307,10 +307,12 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
         "first_commit_s": None if done["first_commit_s"] is None else round(done["first_commit_s"], 3),
         "genart_version": genart.__version__,
     }
+    write_collection(cfg, job)  # collection.json when market.standard: opensea
     success = join(root, layout.SUCCESS)
     retry(
         lambda: fs.pipe_file(success, json.dumps(summary, indent=2).encode()),
         f"writing {redact(cfg.output)}/_SUCCESS",
     )
+    ledger.remove()  # the listing and _SUCCESS say it all now
     log.info("job %s complete: %d images, %.1f images/s", job["job_id"], cfg.count, summary["images_per_s"])
     return summary

@@ -3,8 +3,15 @@ so a retried shard overwrites the same keys.
 
     _job.json                              resolved config, its hash, model_id, genart version, job_id
     images/{shard:05d}/{id:010d}.{ext}     layout `files`: one file per item, grouped by shard
-    metadata/part-{shard:05d}.parquet      one per shard, written after its images: the commit
+    shards/{shard:05d}.tar                 layout `webdataset`: {id:010d}.{ext} + {id:010d}.json per item
+    metadata/part-{shard:05d}.parquet      one per shard in every layout, written after its images: the
+                                           commit (layout `parquet`: the image bytes are its `image` column)
     _SUCCESS                               JSON totals, written last
+    tokens/{id}.json                       `market.standard: opensea`: one per item, before its shard's commit
+    collection.json                        `market.standard: opensea`: the rarity table, before _SUCCESS
+
+The metadata `path` column is relative to the output in layout `files`; in `webdataset` and `parquet`
+it names the item inside its shard (the tar member, or the `image.path` of the row).
 """
 
 from __future__ import annotations
@@ -13,10 +20,14 @@ import re
 
 JOB = "_job.json"
 SUCCESS = "_SUCCESS"
+PROGRESS = "_progress.json"  # the driver's byte ledger while a job runs (generation/progress.py)
 IMAGES_DIR = "images"
 METADATA_DIR = "metadata"
+SHARDS_DIR = "shards"
+TOKENS_DIR = "tokens"
+COLLECTION = "collection.json"
 EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg"}
-LAYOUTS = ("files",)  # webdataset (shards/NNNNN.tar) and parquet (image column) slot in here
+LAYOUTS = ("files", "webdataset", "parquet")
 
 _PART = re.compile(r"^part-(\d{5,})\.parquet$")
 
@@ -41,7 +52,40 @@ def metadata_path(shard: int) -> str:
     return f"{METADATA_DIR}/{metadata_name(shard)}"
 
 
+def token_path(item_id: int) -> str:
+    return f"{TOKENS_DIR}/{item_id}.json"
+
+
 def parse_metadata_name(name: str) -> int | None:
     """`part-00012.parquet` (or a path ending in it) -> 12; anything else (temp files, ...) -> None."""
     m = _PART.match(name.rsplit("/", 1)[-1])
     return int(m.group(1)) if m else None
+
+
+def item_key(item_id: int) -> str:
+    """The WebDataset key of an item: its zero-padded id (members `{key}.png`, `{key}.json`)."""
+    return f"{item_id:010d}"
+
+
+def member_name(item_id: int, fmt: str) -> str:
+    return f"{item_key(item_id)}.{extension(fmt)}"
+
+
+def tar_name(shard: int) -> str:
+    return f"{shard:05d}.tar"
+
+
+def tar_path(shard: int) -> str:
+    return f"{SHARDS_DIR}/{tar_name(shard)}"
+
+
+def item_path(layout: str, shard: int, item_id: int, fmt: str) -> str:
+    """The `path` column: relative to the output for `files`, the item's name inside its shard otherwise."""
+    if layout == "files":
+        return image_path(shard, item_id, fmt)
+    return member_name(item_id, fmt)
+
+
+def temp_name(final_name: str, token: str) -> str:
+    """A hidden temp name beside `final_name` for an atomic write (never parsed as a committed shard)."""
+    return f".{final_name}.{token}.tmp"

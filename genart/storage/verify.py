@@ -1,21 +1,23 @@
 """`genart verify URI`: is a generation output complete and intact? Returns the problems (empty = OK).
 
 Checks: _SUCCESS exists and agrees with the rows; every metadata part has the contract's schema and
-only its own shard's rows; ids are exactly 0..count-1, each once; every row's file exists and its
-sha256 matches. Memory: one part at a time plus a bitmap of seen ids.
+only its own shard's rows; ids are exactly 0..count-1, each once; every row's image exists and its
+sha256 matches: the file (layout `files`), the tar member and its .json (`webdataset`), the embedded
+`image.bytes` (`parquet`). Memory: one part (and one tar) at a time plus a bitmap of seen ids.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import tarfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from genart.generation.encode import sha256_hex
-from genart.storage import layout
+from genart.storage import layout, packing
 from genart.storage.fs import get_fs, join, redact
 from genart.storage.writer import SCHEMA, scan_metadata
 
@@ -69,6 +71,41 @@ def _check_files(fs, root: str, rows: list[tuple[int, str, str]], problems: _Pro
                 problems.add(*found)
 
 
+def _check_tar(fs, root: str, shard: int, rows, problems: _Problems) -> None:
+    rel = layout.tar_path(shard)
+    try:
+        members = packing.read_tar(fs.cat_file(join(root, rel)))
+    except FileNotFoundError:
+        problems.add("missing-file", f"shard {shard}: {rel} is missing")
+        return
+    except tarfile.TarError as exc:
+        problems.add("tar", f"shard {shard}: {rel} is not a readable tar ({exc})")
+        return
+    for item_id, path, digest in rows:
+        data = members.get(path)
+        if data is None:
+            problems.add("missing-file", f"id {item_id}: {path} is missing from {rel}")
+        elif sha256_hex(data) != digest:
+            problems.add(
+                "sha256", f"id {item_id}: {rel}:{path} does not match its sha256 (changed or truncated)"
+            )
+        if f"{layout.item_key(item_id)}.json" not in members:
+            problems.add(
+                "missing-file", f"id {item_id}: {layout.item_key(item_id)}.json is missing from {rel}"
+            )
+
+
+def _check_embedded(table, rel: str, rows, problems: _Problems) -> None:
+    images = table.column("image").to_pylist()
+    for (item_id, path, digest), image in zip(rows, images, strict=True):
+        if not image or image.get("bytes") is None:
+            problems.add("missing-file", f"id {item_id}: {rel} has no image bytes for it")
+        elif sha256_hex(image["bytes"]) != digest:
+            problems.add("sha256", f"id {item_id}: the image in {rel} does not match its sha256")
+        elif image.get("path") != path:
+            problems.add("path", f"id {item_id}: image.path {image.get('path')!r} is not {path!r} in {rel}")
+
+
 def verify(uri: str, options: dict | None = None) -> list[str]:
     """Problems found at the generation output `uri`, one message each; [] when it is complete and intact."""
     fs, root = get_fs(uri, options)
@@ -92,6 +129,8 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
             "count", f"_SUCCESS says count {count}, _job.json says {job.get('config', {}).get('count')}"
         )
 
+    layout_name = job.get("config", {}).get("layout", "files")
+    schema = packing.schema_for(SCHEMA, layout_name)
     shards, _ = scan_metadata(fs, root)
     seen = np.zeros(count, dtype=bool)
     rows_total = 0
@@ -99,7 +138,7 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
         rel = layout.metadata_path(k)
         with fs.open(join(root, rel), "rb") as f:
             table = pq.read_table(f)
-        if not table.schema.remove_metadata().equals(SCHEMA):
+        if not table.schema.remove_metadata().equals(schema):
             problems.add(
                 "schema", f"{rel}: schema differs from the contract: {table.schema.remove_metadata()}"
             )
@@ -125,7 +164,12 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
                 strict=True,
             )
         )
-        _check_files(fs, root, rows, problems)
+        if layout_name == "webdataset":
+            _check_tar(fs, root, k, rows, problems)
+        elif layout_name == "parquet":
+            _check_embedded(table, rel, rows, problems)
+        else:
+            _check_files(fs, root, rows, problems)
 
     missing = np.flatnonzero(~seen)
     if len(missing):

@@ -2,7 +2,9 @@
 
 A shard exists for readers only once its metadata file exists. Every storage write is retried with
 exponential backoff a bounded number of times, then raises StorageError naming the shard and path.
-Layout `files` is implemented here; other layouts add their own `add`/`commit` bodies.
+Layout `files` writes each batch's images as they come; `webdataset` keeps the shard's encoded images
+and writes shards/NNNNN.tar at commit, before the metadata; `parquet` puts them into the metadata's
+`image` column. Either way a shard's images are held at most once (shard_size x image bytes).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genart.errors import StorageError
-from genart.storage import layout
+from genart.storage import layout, packing
 from genart.storage.fs import get_fs, join, redact
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,16 @@ def scan_metadata(fs, root: str) -> tuple[set[int], list[str]]:
     return committed, stale
 
 
+def stale_tars(fs, root: str) -> list[str]:
+    """Temp files in shards/ of tar writes interrupted by a killed replica (one listing; [] when none)."""
+    shards_dir = join(root, layout.SHARDS_DIR)
+    fs.invalidate_cache(shards_dir)
+    try:
+        return [n for n in fs.ls(shards_dir, detail=False) if n.endswith(".tmp")]
+    except FileNotFoundError:
+        return []
+
+
 def committed_shards(fs, root: str) -> set[int]:
     """Shard numbers whose metadata file exists: one listing, never one open per shard."""
     return scan_metadata(fs, root)[0]
@@ -110,6 +122,7 @@ class ShardWriter:
         job_id: str,
         model_id: str,
         fmt: str,
+        layout_name: str = "files",
         attempts: int = ATTEMPTS,
         backoff_s: float = BACKOFF_S,
         fs=None,
@@ -119,7 +132,10 @@ class ShardWriter:
         else:
             root = output.rstrip("/")
         self.fs, self.root, self.uri = fs, root, redact(output)
-        self.job_id, self.model_id, self.fmt = job_id, model_id, fmt
+        if layout_name not in layout.LAYOUTS:
+            raise ValueError(f"layout {layout_name!r} is not one of {', '.join(layout.LAYOUTS)}")
+        self.job_id, self.model_id, self.fmt, self.layout = job_id, model_id, fmt, layout_name
+        self.schema = packing.schema_for(SCHEMA, layout_name)
         self.attempts, self.backoff_s = attempts, backoff_s
         self.local = _is_local(fs)
 
@@ -128,9 +144,21 @@ class ShardWriter:
 
     def open_shard(self, shard: int) -> ShardWrite:
         if self.local:
-            for d in (layout.shard_dir(shard), layout.METADATA_DIR):
-                self.retry(shard, d, lambda d=d: self.fs.makedirs(join(self.root, d), exist_ok=True))
+            dirs = {"files": layout.shard_dir(shard), "webdataset": layout.SHARDS_DIR, "parquet": None}
+            for d in (dirs[self.layout], layout.METADATA_DIR):
+                if d is not None:
+                    self.retry(shard, d, lambda d=d: self.fs.makedirs(join(self.root, d), exist_ok=True))
         return ShardWrite(self, shard)
+
+    def put(self, shard: int, rel: str, data: bytes) -> None:
+        """One object, atomically: temp + rename beside it locally, a single PUT on object stores."""
+        final = join(self.root, rel)
+        if self.local:
+            folder, name = rel.rsplit("/", 1)
+            tmp = join(self.root, folder, layout.temp_name(name, uuid.uuid4().hex))
+            self.retry(shard, rel, lambda: (self.fs.pipe_file(tmp, data), self.fs.mv(tmp, final)))
+        else:
+            self.retry(shard, rel, lambda: self.fs.pipe_file(final, data))
 
 
 class ShardWrite:
@@ -143,6 +171,7 @@ class ShardWrite:
             k: [] for k in ("id", "seed", "class_id", "path", "sha256", "width", "height")
         }
         self.bytes = 0
+        self._blobs: dict[int, bytes] = {}  # packed layouts: id -> encoded image, until commit
 
     def add(
         self,
@@ -153,16 +182,20 @@ class ShardWrite:
         digests: list[str],
         size: tuple[int, int],
     ) -> None:
-        """Write one batch of encoded images (one request per file, concurrent where the backend allows)."""
+        """Add one batch of encoded images. Layout `files` writes them now (one request per file, concurrent
+        where the backend allows); packed layouts keep them for the commit."""
         w = self.w
-        paths = [layout.image_path(self.shard, int(i), w.fmt) for i in ids]
-        files = {join(w.root, p): b for p, b in zip(paths, blobs, strict=True)}
-        w.retry(
-            self.shard,
-            f"{layout.shard_dir(self.shard)}/ ({len(files)} images from {paths[0]})",
-            lambda: w.fs.pipe(files),
-        )
+        paths = [layout.item_path(w.layout, self.shard, int(i), w.fmt) for i in ids]
+        if w.layout == "files":
+            files = {join(w.root, p): b for p, b in zip(paths, blobs, strict=True)}
+            w.retry(
+                self.shard,
+                f"{layout.shard_dir(self.shard)}/ ({len(files)} images from {paths[0]})",
+                lambda: w.fs.pipe(files),
+            )
         with self._lock:
+            if w.layout != "files":
+                self._blobs.update(zip((int(i) for i in ids), blobs, strict=True))
             c = self._cols
             c["id"].extend(int(i) for i in ids)
             c["seed"].extend(int(s) for s in seeds)
@@ -186,21 +219,26 @@ class ShardWrite:
             job_id=[self.w.job_id] * n,
             created_at=[now] * n,
         )
-        schema = SCHEMA.with_metadata({BYTES_KEY: str(self.bytes).encode()})
-        return pa.table({f.name: cols[f.name] for f in SCHEMA}, schema=schema)
+        if self.w.layout == "parquet":
+            with self._lock:
+                data = [self._blobs[i] for i in cols["id"]]
+            cols["image"] = pa.StructArray.from_arrays(
+                [pa.array(data, pa.binary()), pa.array(cols["path"], pa.string())],
+                fields=list(packing.IMAGE_TYPE),
+            )
+        schema = self.w.schema.with_metadata({BYTES_KEY: str(self.bytes).encode()})
+        return pa.table({f.name: cols[f.name] for f in schema}, schema=schema)
 
     def commit(self) -> int:
-        """Write metadata/part-NNNNN.parquet (atomically: temp + rename locally, one PUT on object stores)."""
+        """Write the shard's tar (layout `webdataset`), then metadata/part-NNNNN.parquet: the commit. Each
+        write is atomic where the backend allows (temp + rename locally, one PUT on object stores)."""
+        w = self.w
+        table = self.table()
+        if w.layout == "webdataset":
+            rows = table.select(list(packing.ITEM_JSON_KEYS)).to_pylist()
+            w.put(self.shard, layout.tar_path(self.shard), packing.shard_tar(rows, self._blobs, w.fmt))
         sink = pa.BufferOutputStream()
-        pq.write_table(self.table(), sink)
-        data = sink.getvalue().to_pybytes()
-        w, rel = self.w, layout.metadata_path(self.shard)
-        final = join(w.root, rel)
-        if w.local:
-            tmp = join(
-                w.root, layout.METADATA_DIR, f".{layout.metadata_name(self.shard)}.{uuid.uuid4().hex}.tmp"
-            )
-            w.retry(self.shard, rel, lambda: (w.fs.pipe_file(tmp, data), w.fs.mv(tmp, final)))
-        else:
-            w.retry(self.shard, rel, lambda: w.fs.pipe_file(final, data))
+        pq.write_table(table, sink)
+        w.put(self.shard, layout.metadata_path(self.shard), sink.getvalue().to_pybytes())
+        self._blobs = {}
         return self.bytes

@@ -144,11 +144,12 @@ def test_resume_skips_committed_shards_and_refuses_a_different_config(
     assert_every_id_once(out, 900)
 
 
-def test_replica_killed_mid_job(ray_local, slow_bundle, tmp_path, make_cfg, caplog):
+@pytest.mark.parametrize("layout", ["files", "webdataset", "parquet"])
+def test_replica_killed_mid_job(ray_local, slow_bundle, tmp_path, make_cfg, caplog, layout):
     from ray._private import state
 
     out = tmp_path / "out"
-    cfg = make_cfg(slow_bundle, str(out), count=3000, shard_size=100, batch_size=50)
+    cfg = make_cfg(slow_bundle, str(out), count=3000, shard_size=100, batch_size=50, layout=layout)
     killed: dict = {}
 
     def kill_one_replica():
@@ -170,6 +171,8 @@ def test_replica_killed_mid_job(ray_local, slow_bundle, tmp_path, make_cfg, capl
     assert any("died" in r.getMessage() for r in caplog.records if r.name == "genart.generation.runner")
     assert summary["generated"] == 3000
     assert_every_id_once(out, 3000)
+    if layout == "webdataset":
+        assert sorted(p.name for p in (out / "shards").iterdir()) == [f"{k:05d}.tar" for k in range(30)]
 
 
 def test_replicas_that_always_die_stop_the_job(ray_local, tiny_bundle, tmp_path, make_cfg):

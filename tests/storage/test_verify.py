@@ -12,16 +12,22 @@ from genart.config.generate import GenerateConfig
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
 from genart.generation.runner import prepare_output, read_bundle_meta
+from genart.storage import packing
 from genart.storage.fs import check_writable, get_fs
 from genart.storage.verify import verify
 
 
-@pytest.fixture
-def output(tiny_bundle, tmp_path):
+def _write_output(tiny_bundle, tmp_path, layout: str = "files"):
     """A complete 500-image output written in-process by a GeneratorReplica (the actor's plain class)."""
     out = str(tmp_path / "out")
     cfg = GenerateConfig(
-        kind="generate", model=tiny_bundle, output=out, count=500, shard_size=100, batch_size=32
+        kind="generate",
+        model=tiny_bundle,
+        output=out,
+        count=500,
+        shard_size=100,
+        batch_size=32,
+        layout=layout,
     )
     meta = read_bundle_meta(tiny_bundle, None)
     check_writable(out)
@@ -32,6 +38,11 @@ def output(tiny_bundle, tmp_path):
         replica.run_shard(spec)
     (tmp_path / "out" / "_SUCCESS").write_text(json.dumps({"count": 500, "shards": 5}))
     return tmp_path / "out"
+
+
+@pytest.fixture
+def output(tiny_bundle, tmp_path):
+    return _write_output(tiny_bundle, tmp_path)
 
 
 def _rewrite(part, fn):
@@ -78,3 +89,40 @@ def test_incomplete_output(output):
 def test_success_disagreeing(output):
     (output / "_SUCCESS").write_text(json.dumps({"count": 500, "shards": 6}))
     assert verify(str(output)) == ["_SUCCESS says 6 shards, metadata/ holds 5"]
+
+
+def test_webdataset_output_verifies_and_names_tampered_members(tiny_bundle, tmp_path):
+    out = _write_output(tiny_bundle, tmp_path, "webdataset")
+    assert verify(str(out)) == []
+    assert sorted(p.name for p in (out / "shards").iterdir()) == [f"{k:05d}.tar" for k in range(5)]
+    assert not (out / "images").exists()
+    tar = out / "shards/00002.tar"
+    members = packing.read_tar(tar.read_bytes())
+    assert len(members) == 200 and list(members)[:2] == ["0000000200.png", "0000000200.json"]
+    members["0000000217.png"] = members["0000000217.png"][:-1]
+    del members["0000000230.json"]
+    tar.write_bytes(packing.build_tar(list(members.items())))
+    (out / "shards/00004.tar").unlink()
+    assert verify(str(out)) == [
+        "id 217: shards/00002.tar:0000000217.png does not match its sha256 (changed or truncated)",
+        "id 230: 0000000230.json is missing from shards/00002.tar",
+        "shard 4: shards/00004.tar is missing",
+    ]
+
+
+def test_parquet_output_verifies_and_names_tampered_rows(tiny_bundle, tmp_path):
+    out = _write_output(tiny_bundle, tmp_path, "parquet")
+    assert verify(str(out)) == []
+    assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS", "_job.json", "metadata"]
+
+    def tamper(t):
+        images = t.column("image").to_pylist()
+        images[7]["bytes"] = images[7]["bytes"][:-1]
+        i = t.schema.get_field_index("image")
+        return t.set_column(i, "image", pa.array(images, t.schema.field("image").type))
+
+    _rewrite(out / "metadata/part-00001.parquet", tamper)
+    _rewrite(out / "metadata/part-00003.parquet", lambda t: t.drop_columns(["image"]))
+    problems = verify(str(out))
+    assert problems[0] == "id 107: the image in metadata/part-00001.parquet does not match its sha256"
+    assert problems[1].startswith("metadata/part-00003.parquet: schema differs from the contract")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import numpy as np
@@ -123,3 +124,47 @@ def test_scan_ignores_and_reports_temp_files(tmp_path):
     assert committed == {0, 3}
     assert [s.rsplit("/", 1)[1] for s in stale] == [".part-00001.parquet.abc.tmp"]
     assert scan_metadata(fs, str(tmp_path / "nothing-here")) == (set(), [])
+
+
+def test_webdataset_tar_is_written_before_the_metadata(tmp_path):
+    import webdataset as wds
+
+    fs = FlakyFS()
+    out = _writer(tmp_path, fs, layout_name="webdataset").open_shard(3)
+    ids, seeds, cls, blobs, digests = _batch(300, 6)
+    out.add(ids[3:], seeds[3:], cls[3:], blobs[3:], digests[3:], (6, 8))  # out of order
+    out.add(ids[:3], seeds[:3], cls[:3], blobs[:3], digests[:3], (6, 8))
+    assert fs.writes == [] and committed_shards(fs, str(tmp_path)) == set()  # nothing before the commit
+    assert out.commit() == sum(len(b) for b in blobs)
+    tar, meta = str(tmp_path / "shards/00003.tar"), str(tmp_path / "metadata/part-00003.parquet")
+    assert [fs.writes[1], fs.writes[3]] == [tar, meta] and len(fs.writes) == 4  # temp, rename, temp, rename
+    assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == ["00003.tar"]
+    table = pq.read_table(meta)
+    assert table.schema.remove_metadata().equals(SCHEMA)
+    assert table.column("path").to_pylist() == [f"{i:010d}.png" for i in range(300, 306)]
+    samples = list(wds.WebDataset(tar, shardshuffle=False))
+    assert [s["__key__"] for s in samples] == [f"{i:010d}" for i in range(300, 306)]
+    assert [s["png"] for s in samples] == blobs
+    item = json.loads(samples[4]["json"])
+    assert (item["id"], item["seed"], item["class_id"], item["sha256"]) == (304, 3041, 4, digests[4])
+    assert (item["shard"], item["width"], item["height"], item["format"]) == (3, 6, 8, "png")
+
+
+def test_parquet_layout_embeds_the_images(tmp_path):
+    fs = FlakyFS()
+    out = _writer(tmp_path, fs, layout_name="parquet").open_shard(0)
+    ids, seeds, cls, blobs, digests = _batch(0, 5)
+    out.add(ids, seeds, cls, blobs, digests, (6, 8))
+    out.commit()
+    assert len(fs.writes) == 2 and not (tmp_path / "images").exists() and not (tmp_path / "shards").exists()
+    table = pq.read_table(tmp_path / "metadata/part-00000.parquet")
+    assert table.schema.names == [f.name for f in SCHEMA] + ["image"]
+    assert table.schema.field("image").type == pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    images = table.column("image").to_pylist()
+    assert [im["bytes"] for im in images] == blobs
+    assert (
+        [im["path"] for im in images]
+        == table.column("path").to_pylist()
+        == [f"{i:010d}.png" for i in range(5)]
+    )
+    assert [sha256_hex(im["bytes"]) for im in images] == table.column("sha256").to_pylist()

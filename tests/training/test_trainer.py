@@ -148,3 +148,41 @@ def test_two_nodes_two_workers_on_different_nodes(tmp_path, s3_server, ray_tmp):
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_worker_killed_mid_training_resumes_from_last_checkpoint(ray_local, tmp_path):
+    """SIGKILL the Ray Train worker once a checkpoint exists: FailureConfig restarts it from that checkpoint."""
+    import os
+    import signal
+    import threading
+
+    from ray.util.state import list_actors
+
+    out = tmp_path / "o"
+    killed: list[int] = []
+    errors: list[str] = []
+    gcs = ray_local.get_runtime_context().gcs_address  # this cluster's, even if others run on the machine
+
+    def kill_worker_after_first_checkpoint():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            if any(p.is_dir() for p in (out / "train").glob("checkpoint_*")):
+                try:
+                    actors = list_actors(address=gcs, filters=[("state", "=", "ALIVE")], timeout=10)
+                except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                    errors.append(repr(exc))
+                    actors = []
+                for actor in actors:
+                    if actor.class_name.endswith("RayTrainWorker"):
+                        os.kill(actor.pid, signal.SIGKILL)
+                        killed.append(actor.pid)
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_worker_after_first_checkpoint, daemon=True)
+    killer.start()
+    res = train(_cfg("cgan-digits.yaml", out, "train.steps=200", "train.checkpoint_every=20", "train.log_every=20"))
+    killer.join(timeout=5)
+    assert killed, f"the worker finished before it could be killed; raise train.steps ({errors[:1]})"
+    assert res.steps == 200
+    steps = [m["step"] for m in res.metrics]
+    assert steps == list(range(20, 201, 20))  # resumed from a checkpoint: no step reported twice, none lost

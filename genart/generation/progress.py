@@ -1,0 +1,105 @@
+"""The driver's byte ledger: image bytes per committed shard, so a resume need not open every part.
+
+`_progress.json` at the output holds a bitmap of the shards it accounts for (zlib + base64: 1.25 MB for
+10^7 shards) and their total image bytes. The driver saves it every SAVE_EVERY_S seconds and when the
+run ends, and removes it once _SUCCESS is written. A resume reads it (one GET), then opens the footers
+of only the committed shards it does not account for; if it names a shard that is no longer committed
+(someone deleted a part), it is ignored and every committed footer is read instead.
+The metadata listing, not this file, decides which shards are committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from genart.storage import layout
+from genart.storage.fs import join
+from genart.storage.writer import BYTES_KEY
+
+log = logging.getLogger(__name__)
+
+LEDGER = layout.PROGRESS
+SAVE_EVERY_S = 30.0
+FOOTER_READERS = 32
+
+
+def footer_bytes(fs, root: str, shards) -> int:
+    """Image bytes of committed shards from each part's Parquet footer (small ranged reads, concurrent)."""
+    import pyarrow.parquet as pq
+
+    def one(k: int) -> int:
+        with fs.open(join(root, layout.metadata_path(k)), "rb") as f:
+            kv = pq.read_metadata(f).metadata or {}
+        return int(kv.get(BYTES_KEY, b"0"))
+
+    with ThreadPoolExecutor(max_workers=FOOTER_READERS) as pool:
+        return sum(pool.map(one, sorted(shards)))
+
+
+class ByteLedger:
+    def __init__(self, fs, root: str, num_shards: int):
+        self.fs, self.root, self.path, self.num_shards = fs, root, join(root, LEDGER), num_shards
+        self.bits = np.zeros(num_shards, dtype=bool)  # 1 byte per shard: 10 MB for 10^7 shards
+        self.bytes = 0
+        self._saved_at = time.monotonic()
+
+    def add(self, shard: int, nbytes: int) -> None:
+        if not self.bits[shard]:
+            self.bits[shard] = True
+            self.bytes += nbytes
+
+    def _load(self) -> np.ndarray | None:
+        try:
+            data = json.loads(self.fs.cat_file(self.path))
+            bits = np.unpackbits(np.frombuffer(zlib.decompress(base64.b64decode(data["bits"])), np.uint8))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, zlib.error) as exc:
+            log.warning("%s is unreadable (%s); reading the committed parts' footers instead", LEDGER, exc)
+            return None
+        if data.get("num_shards") != self.num_shards:
+            return None
+        self.bytes = int(data["bytes"])
+        return bits[: self.num_shards].astype(bool)
+
+    def resume(self, committed: set[int]) -> None:
+        """Account for the shards an earlier run committed: the saved ledger plus footers of the rest."""
+        if not committed:
+            return
+        saved = self._load()
+        if saved is not None and set(np.flatnonzero(saved).tolist()) <= committed:
+            self.bits = saved
+        else:
+            self.bytes = 0
+        missing = [k for k in committed if not self.bits[k]]
+        if missing:
+            self.bytes += footer_bytes(self.fs, self.root, missing)
+            self.bits[missing] = True
+        log.info("resume: %d committed shards, %d footers read", len(committed), len(missing))
+
+    def save(self, force: bool = False) -> None:
+        """Write the ledger (every SAVE_EVERY_S, or now with `force`). Best effort: the listing is the truth."""
+        if not force and time.monotonic() - self._saved_at < SAVE_EVERY_S:
+            return
+        self._saved_at = time.monotonic()
+        packed = base64.b64encode(zlib.compress(np.packbits(self.bits).tobytes())).decode()
+        body = json.dumps({"num_shards": self.num_shards, "bytes": self.bytes, "bits": packed}).encode()
+        try:
+            self.fs.pipe_file(self.path, body)
+        except Exception as exc:  # noqa: BLE001 - any backend error; a lost ledger only costs footer reads
+            log.warning(
+                "could not save %s (%s: %s); a resume will read footers", LEDGER, type(exc).__name__, exc
+            )
+
+    def remove(self) -> None:
+        try:
+            self.fs.rm(self.path)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,315 @@
+"""Looking at outputs: items of a generation output or a synthesized dataset, contact sheets, latent walks.
+
+Plain Python (no Ray). A generation output is read through its committed metadata parts (the image from
+its file, or from the `image` column in layout `parquet`); a synthesized dataset through data/*.parquet.
+An item's traits come from tokens/{id}.json when the output has them, else they are computed the same way
+the tokens compute them (genart.market), so filters work on every output.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from PIL import Image
+
+from genart import market
+from genart.config.generate import MarketConfig
+from genart.errors import ConfigError, DataError, StorageError
+from genart.generation.encode import decode
+from genart.storage import layout
+from genart.storage.fs import get_fs, join, redact
+from genart.storage.writer import scan_metadata
+
+log = logging.getLogger(__name__)
+
+PREVIEW = "preview.png"
+DATA_DIR = "data"
+CHUNK = 256  # items decoded per step while filtering
+
+
+@dataclass
+class Item:
+    id: int
+    path: str  # relative to the output (layout files); "" when the image lives inside a Parquet file
+    traits: dict[str, str]
+    image: np.ndarray  # uint8 (H, W, C)
+
+
+class Source:
+    """The items of a generation output (metadata/part-*.parquet) or a synthesized dataset (data/*.parquet)."""
+
+    def __init__(self, uri: str, options: dict | None = None):
+        self.uri, self.where = uri, redact(uri)
+        self.fs, self.root = get_fs(uri, options)
+        self.fs.invalidate_cache(self.root)
+        shards = sorted(scan_metadata(self.fs, self.root)[0])
+        if shards:
+            self.kind = "generation"
+            self.table = self._read([join(self.root, layout.metadata_path(k)) for k in shards])
+        else:
+            parts = sorted(p for p in self._ls(join(self.root, DATA_DIR)) if p.endswith(".parquet"))
+            if not parts:
+                raise StorageError(
+                    f"{self.where} is neither a generation output (no {layout.METADATA_DIR}/part-*.parquet) "
+                    f"nor a synthesized dataset (no {DATA_DIR}/*.parquet)"
+                )
+            self.kind = "dataset"
+            self.table = self._read(parts)
+        self.layout = (
+            self._job().get("config", {}).get("layout", "files") if self.kind == "generation" else ""
+        )
+        self.tokens = self.kind == "generation" and market.has_tokens(self.fs, self.root)
+        self.collection = market.Collection(MarketConfig(), self._model_id(), self._class_names())
+
+    def _ls(self, path: str) -> list[str]:
+        try:
+            return self.fs.ls(path, detail=False)
+        except FileNotFoundError:
+            return []
+
+    def _read(self, paths: list[str]) -> pa.Table:
+        tables = []
+        for path in paths:
+            with self.fs.open(path, "rb") as f:
+                pf = pq.ParquetFile(f)
+                self.schema_meta = pf.schema_arrow.metadata or {}
+                names = set(pf.schema_arrow.names)
+                want = [
+                    c for c in ("id", "seed", "class_id", "label", "path", "model_id", "image") if c in names
+                ]
+                tables.append(pf.read(columns=want))
+        table = pa.concat_tables(tables, promote_options="default")
+        if "label" in table.column_names and "class_id" not in table.column_names:
+            table = table.append_column("class_id", table.column("label"))
+        if "id" not in table.column_names:
+            table = table.append_column("id", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        return table.sort_by("id")
+
+    def _job(self) -> dict:
+        try:
+            return json.loads(self.fs.cat_file(join(self.root, layout.JOB)))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def _model_id(self) -> str:
+        if "model_id" in self.table.column_names and self.table.num_rows:
+            return str(self.table.column("model_id")[0].as_py())
+        return str(self._job().get("model_id", ""))
+
+    def _class_names(self) -> tuple[str, ...] | None:
+        """Class names: the dataset's ClassLabel, else the bundle's model.json, else the ids themselves."""
+        if "class_id" not in self.table.column_names or self.table.column("class_id").null_count == len(
+            self.table
+        ):
+            return None
+        try:
+            features = (
+                json.loads(self.schema_meta.get(b"huggingface", b"{}")).get("info", {}).get("features", {})
+            )
+            names = features.get("label", {}).get("names")
+            if names:
+                return tuple(names)
+            model = self._job().get("config", {}).get("model")
+            if model:
+                from genart.generation.runner import read_bundle_meta
+
+                return tuple(read_bundle_meta(model, None).get("class_names") or ()) or None
+        except Exception as exc:  # noqa: BLE001 - names are a nicety: fall back to the ids
+            log.debug("no class names for %s (%s)", self.where, exc)
+        return tuple(str(i) for i in range(int(pc.max(self.table.column("class_id")).as_py()) + 1))
+
+    def rows(self, class_id: int | None = None) -> pa.Table:
+        if class_id is None:
+            return self.table
+        if self.collection.class_names is None:
+            raise ConfigError(f"--class: {self.where} has no classes (an unconditional model)")
+        return self.table.filter(pc.equal(self.table.column("class_id"), class_id))
+
+    def _images(self, rows: pa.Table) -> list[np.ndarray]:
+        if "image" in rows.column_names:
+            blobs = [v["bytes"] for v in rows.column("image").to_pylist()]
+        elif self.layout not in ("", "files"):
+            raise StorageError(
+                f"{self.where}: layout {self.layout} keeps images in shard files; use layout files"
+            )
+        else:
+            paths = [join(self.root, p) for p in rows.column("path").to_pylist()]
+            found = self.fs.cat(paths)
+            blobs = [found[p] for p in paths]
+        return [decode(b) for b in blobs]
+
+    def _traits(self, rows: pa.Table, images: list[np.ndarray]) -> list[dict[str, str]]:
+        ids = rows.column("id").to_pylist()
+        if self.tokens:
+            return [market.flat_traits(tok) for _, tok in market.read_tokens(self.fs, self.root, ids)]
+        seeds = rows.column("seed").to_pylist() if "seed" in rows.column_names else [None] * len(ids)
+        classes = (
+            rows.column("class_id").to_pylist() if "class_id" in rows.column_names else [None] * len(ids)
+        )
+        pixels = [market.pixel_traits(img[None])[0] for img in images]
+        out = []
+        for seed, cid, px in zip(seeds, classes, pixels):
+            traits = self.collection.traits(0 if seed is None else seed, cid, px)
+            if seed is None:
+                traits.pop("Seed")
+            out.append(traits)
+        return out
+
+    def items(self, class_id: int | None = None, wanted: dict[str, str] | None = None) -> Iterator[Item]:
+        """Items in id order, of one class and holding every wanted trait when given."""
+        rows = self.rows(class_id)
+        for lo in range(0, rows.num_rows, CHUNK):
+            chunk = rows.slice(lo, CHUNK)
+            images = self._images(chunk)
+            paths = chunk.column("path").to_pylist() if self.kind == "generation" else [""] * len(images)
+            if self.layout not in ("", "files"):
+                paths = [""] * len(images)
+            for item_id, path, traits, image in zip(
+                chunk.column("id").to_pylist(), paths, self._traits(chunk, images), images
+            ):
+                if not wanted or market.traits_match(traits, wanted):
+                    yield Item(item_id, path or "", traits, image)
+
+
+def select(source: Source, class_id: int | None, wanted: dict[str, str], limit: int) -> list[Item]:
+    out: list[Item] = []
+    for item in source.items(class_id, wanted):
+        out.append(item)
+        if len(out) >= limit:
+            break
+    if not out:
+        what = ", ".join(
+            [f"class {class_id}"] * (class_id is not None) + [f"{k}={v}" for k, v in wanted.items()]
+        )
+        raise DataError(f"{source.where}: no item matches {what or 'anything'}")
+    return out
+
+
+def _same_shape(images: list[np.ndarray]) -> np.ndarray:
+    """Stack images of possibly mixed channels/sizes: grayscale unless any is colour, the first one's size."""
+    colour = any(im.shape[2] >= 3 for im in images)
+    h, w = images[0].shape[:2]
+    out = []
+    for im in images:
+        pil = Image.fromarray(im[..., 0] if im.shape[2] == 1 else im[..., :3])
+        pil = pil.convert("RGB" if colour else "L")
+        if pil.size != (w, h):
+            pil = pil.resize((w, h), Image.Resampling.NEAREST)
+        arr = np.asarray(pil)
+        out.append(arr if colour else arr[..., None])
+    return np.stack(out)
+
+
+def write_bytes(target: str, data: bytes) -> str:
+    fs, path = get_fs(target)
+    parent = path.rsplit("/", 1)[0] if "/" in path else ""
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    fs.pipe_file(path, data)
+    return target
+
+
+def contact_sheet(
+    uri: str,
+    out: str | None = None,
+    class_id: int | None = None,
+    traits: dict | None = None,
+    limit: int = 100,
+) -> tuple[str, int]:
+    """A grid PNG (10 columns, 2-pixel gaps) of the first `limit` matching items; returns (where, count)."""
+    from genart.training.loop import grid_png
+
+    if limit < 1:
+        raise ConfigError("--limit must be at least 1")
+    source = Source(uri)
+    items = select(source, class_id, traits or {}, limit)
+    png = grid_png(_same_shape([it.image for it in items]), cols=min(10, len(items)))
+    target = write_bytes(out or join(uri.rstrip("/"), PREVIEW), png)
+    log.debug("contact sheet of %d items: %s", len(items), target)
+    return target, len(items)
+
+
+@dataclass(frozen=True)
+class WalkSpec:
+    seeds: tuple[int, ...]
+    frames: int = 24  # per step between two seeds
+    class_id: int | None = None
+    loop: bool = True  # come back to the first seed (a seamless animation_url)
+    scale: int = 4  # nearest-neighbour upscaling of each frame
+    frame_ms: int = 80
+
+
+def slerp(a, b, t: float):
+    """Spherical interpolation between latents a and b (linear when they are nearly parallel)."""
+    import torch
+
+    an, bn = a / a.norm(), b / b.norm()
+    omega = torch.acos((an * bn).sum().clamp(-1.0, 1.0))
+    if float(omega) < 1e-4:
+        return (1 - t) * a + t * b
+    so = torch.sin(omega)
+    return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
+
+
+def walk_frames(bundle, spec: WalkSpec) -> np.ndarray:
+    """uint8 (F, H, W, C): F = frames x len(seeds) when looping, frames x (len(seeds) - 1) + 1 otherwise."""
+    import torch
+
+    from genart.generation.sampler import latents, to_uint8
+
+    gen = bundle.generator
+    if len(spec.seeds) < 2:
+        raise ConfigError("--seeds: give at least two seeds to walk between")
+    if spec.frames < 1 or spec.scale < 1:
+        raise ConfigError("--frames and --scale must be at least 1")
+    if gen.num_classes and spec.class_id is None:
+        raise ConfigError(f"this model is class-conditional: pass --class 0..{gen.num_classes - 1}")
+    if spec.class_id is not None and not (gen.num_classes and 0 <= spec.class_id < gen.num_classes):
+        allowed = f"0..{gen.num_classes - 1}" if gen.num_classes else "none: the model is unconditional"
+        raise ConfigError(f"--class {spec.class_id}: not a class of this model (classes: {allowed})")
+    z = latents(spec.seeds, gen.latent_dim)
+    order = list(range(len(z))) + ([0] if spec.loop else [])
+    path = [slerp(z[a], z[b], k / spec.frames) for a, b in zip(order, order[1:]) for k in range(spec.frames)]
+    if not spec.loop:
+        path.append(z[-1])
+    zs = torch.stack(path).to(bundle.device)
+    out = []
+    with torch.inference_mode():
+        for lo in range(0, len(zs), 64):
+            batch = zs[lo : lo + 64]
+            y = None
+            if gen.num_classes:
+                y = torch.full((len(batch),), spec.class_id, dtype=torch.long, device=bundle.device)
+            out.append(to_uint8(gen(batch, y)))
+    return np.concatenate(out)
+
+
+def gif_bytes(frames: np.ndarray, scale: int = 1, frame_ms: int = 80) -> bytes:
+    """An endlessly looping GIF. (Pillow merges identical consecutive frames into one longer frame.)"""
+    pics = []
+    for f in frames:
+        pil = Image.fromarray(f[..., 0] if f.shape[2] == 1 else f[..., :3])
+        if scale > 1:
+            pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
+        pics.append(pil)
+    buf = io.BytesIO()
+    pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=frame_ms, loop=0)
+    return buf.getvalue()
+
+
+def walk(bundle_uri: str, out: str, spec: WalkSpec) -> tuple[str, int]:
+    """Write the latent walk of `spec` through the bundle's generator as a GIF at `out`; (where, frames)."""
+    from genart.bundle import load_bundle
+
+    frames = walk_frames(load_bundle(bundle_uri), spec)
+    write_bytes(out, gif_bytes(frames, spec.scale, spec.frame_ms))
+    log.debug("latent walk of %d frames: %s", len(frames), out)
+    return out, len(frames)

@@ -420,5 +420,23 @@ def bench_memory(counts: str, shards: int) -> None:
     click.echo(format_report(result))
 
 
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--address", default=None, help="Ray cluster to join (default: start a local Ray on 127.0.0.1).")
+@click.option("--overwrite", is_flag=True, help="Replace a dataset (and candidates) written by a different config.")
+@_run
+def synthesize(config: str, overrides: tuple[str, ...], address: str | None, overwrite: bool) -> None:
+    """Synthesize a labelled train/validation/test dataset (Hugging Face Parquet + README.md) into OUTPUT."""
+    from genart.config import load_config
+    from genart.synthesis.runner import synthesize as run_synthesize
+
+    cfg = load_config(config, overrides, expect_kind="synthesize")
+    if address:
+        cfg.address = address
+    summary = run_synthesize(cfg, overwrite=overwrite)
+    click.echo(json.dumps(summary))
+
+
 if __name__ == "__main__":
     main()

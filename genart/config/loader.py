@@ -16,9 +16,15 @@ from genart.errors import ConfigError
 def _kinds() -> dict[str, type[BaseModel]]:
     from genart.config.generate import GenerateConfig
     from genart.config.schedule import ScheduleConfig
+    from genart.config.synthesize import SynthesizeConfig
     from genart.config.train import TrainConfig
 
-    return {"train": TrainConfig, "generate": GenerateConfig, "schedule": ScheduleConfig}
+    return {
+        "train": TrainConfig,
+        "generate": GenerateConfig,
+        "synthesize": SynthesizeConfig,
+        "schedule": ScheduleConfig,
+    }
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

@@ -3,7 +3,9 @@
 Checks: _SUCCESS exists and agrees with the rows; every metadata part has the contract's schema and
 only its own shard's rows; ids are exactly 0..count-1, each once; every row's image exists and its
 sha256 matches: the file (layout `files`), the tar member and its .json (`webdataset`), the embedded
-`image.bytes` (`parquet`). Memory: one part (and one tar) at a time plus a bitmap of seen ids.
+`image.bytes` (`parquet`). Memory: one part (and one tar) at a time; ids are checked shard by shard
+against the range the job's shard_size gives each shard (a bitmap of all ids only for an output whose
+_job.json does not say its shard_size), so 10^10-item outputs verify in flat memory.
 """
 
 from __future__ import annotations
@@ -106,6 +108,54 @@ def _check_embedded(table, rel: str, rows, problems: _Problems) -> None:
             problems.add("path", f"id {item_id}: image.path {image.get('path')!r} is not {path!r} in {rel}")
 
 
+class _Coverage:
+    """Which ids have rows: per shard when shard_size is known (shard k owns [k * size, (k + 1) * size)),
+    else one bitmap of `count` booleans."""
+
+    def __init__(self, count: int, shard_size: int | None):
+        self.count, self.size = count, shard_size
+        self.seen = None if shard_size else np.zeros(count, dtype=bool)
+        self.holes: dict[int, np.ndarray] = {}  # shard -> its ids without a row (per-shard mode)
+
+    def add(self, k: int, ids: np.ndarray, rel: str, problems: _Problems) -> None:
+        """`ids`: the part's ids within 0..count-1."""
+        if self.size is None:
+            uniq, n = np.unique(ids, return_counts=True)
+            dup = np.concatenate([uniq[n > 1], uniq[self.seen[uniq]]])
+            self.seen[uniq] = True
+        else:
+            lo, hi = k * self.size, min((k + 1) * self.size, self.count)
+            for i in ids[(ids < lo) | (ids >= hi)][:MAX_LISTED]:
+                problems.add("shard", f"{rel}: id {int(i)} belongs to shard {int(i) // self.size}")
+            uniq, n = np.unique(ids[(ids >= lo) & (ids < hi)], return_counts=True)
+            dup = uniq[n > 1]
+            if hi > lo:
+                mask = np.zeros(hi - lo, dtype=bool)
+                mask[uniq - lo] = True
+                if not mask.all():
+                    self.holes[k] = lo + np.flatnonzero(~mask)
+        for i in dup:
+            problems.add("duplicate", f"id {int(i)} appears more than once (again in {rel})")
+
+    def missing(self, shards: set[int]) -> tuple[int, list[int]]:
+        """(how many ids have no row, the first 10 of them)."""
+        if self.size is None:
+            missing = np.flatnonzero(~self.seen)
+            return len(missing), missing[:10].tolist()
+        total, head = 0, []
+        for k in range(-(-self.count // self.size)):  # lazily: one shard at a time
+            if k in shards:
+                ids = self.holes.get(k)
+                if ids is None:
+                    continue
+            else:
+                lo = k * self.size
+                ids = np.arange(lo, min(lo + self.size, self.count))
+            total += len(ids)
+            head += ids[: 10 - len(head)].tolist()
+        return total, head
+
+
 def verify(uri: str, options: dict | None = None) -> list[str]:
     """Problems found at the generation output `uri`, one message each; [] when it is complete and intact."""
     fs, root = get_fs(uri, options)
@@ -132,7 +182,8 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
     layout_name = job.get("config", {}).get("layout", "files")
     schema = packing.schema_for(SCHEMA, layout_name)
     shards, _ = scan_metadata(fs, root)
-    seen = np.zeros(count, dtype=bool)
+    shard_size = job.get("config", {}).get("shard_size")
+    coverage = _Coverage(count, shard_size if isinstance(shard_size, int) and shard_size > 0 else None)
     rows_total = 0
     for k in sorted(shards):
         rel = layout.metadata_path(k)
@@ -150,12 +201,7 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
         bad = ids[(ids < 0) | (ids >= count)]
         for i in bad[:MAX_LISTED]:
             problems.add("id-range", f"{rel}: id {int(i)} is outside 0..{count - 1}")
-        ok = ids[(ids >= 0) & (ids < count)]
-        uniq, n = np.unique(ok, return_counts=True)
-        dup = np.concatenate([uniq[n > 1], uniq[seen[uniq]]])
-        for i in dup:
-            problems.add("duplicate", f"id {int(i)} appears more than once (again in {rel})")
-        seen[uniq] = True
+        coverage.add(k, ids[(ids >= 0) & (ids < count)], rel, problems)
         rows = list(
             zip(
                 ids.tolist(),
@@ -171,10 +217,10 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
         else:
             _check_files(fs, root, rows, problems)
 
-    missing = np.flatnonzero(~seen)
-    if len(missing):
-        head = ", ".join(str(int(i)) for i in missing[:10])
-        problems.add("missing-id", f"{len(missing)} ids have no row (first: {head})")
+    n_missing, first = coverage.missing(shards)
+    if n_missing:
+        head = ", ".join(str(i) for i in first)
+        problems.add("missing-id", f"{n_missing} ids have no row (first: {head})")
     if success:
         if success.get("shards") != len(shards):
             problems.add(

@@ -126,3 +126,15 @@ def test_parquet_output_verifies_and_names_tampered_rows(tiny_bundle, tmp_path):
     problems = verify(str(out))
     assert problems[0] == "id 107: the image in metadata/part-00001.parquet does not match its sha256"
     assert problems[1].startswith("metadata/part-00003.parquet: schema differs from the contract")
+
+
+def test_rows_in_the_wrong_shard_and_a_job_without_shard_size(output):
+    part1 = pq.read_table(output / "metadata/part-00001.parquet")
+    _rewrite(output / "metadata/part-00003.parquet", lambda t: pa.concat_tables([t, part1.slice(50, 1)]))
+    problems = verify(str(output))
+    assert "metadata/part-00003.parquet: id 150 belongs to shard 1" in problems
+    # an output whose _job.json does not say its shard_size: one bitmap of ids finds the duplicate instead
+    job = json.loads((output / "_job.json").read_text())
+    del job["config"]["shard_size"]
+    (output / "_job.json").write_text(json.dumps(job))
+    assert "id 150 appears more than once (again in metadata/part-00003.parquet)" in verify(str(output))

@@ -1,0 +1,101 @@
+"""Schema of `kind: synthesize` configs: a labelled dataset (train/validation/test) from a conditional bundle."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from genart.config.common import StorageOptions, Strict
+
+SPLITS = ("train", "validation", "test")
+SplitName = Literal["train", "validation", "test"]
+
+
+class DedupeConfig(Strict):
+    max_distance: int | None = Field(
+        None,
+        ge=0,
+        le=64,
+        description="drop an item within this Hamming distance (64-bit phash) of a kept one; null = off",
+    )
+
+
+class FilterConfig(Strict):
+    min_score: float | None = Field(
+        None,
+        ge=0,
+        description="keep only items whose score (the classifier's probability of the requested class) "
+        "is at least this; null = off",
+    )
+    classifier: Literal["digits"] = Field(
+        "digits", description="the judge: `digits` = a classifier trained on the real digits (10 classes)"
+    )
+    max_attempts: int = Field(
+        5, ge=1, le=100, description="rounds of candidates before giving up on a class that stays short"
+    )
+    oversample: float = Field(
+        1.25,
+        ge=1.0,
+        le=10.0,
+        description="candidates per missing item in a round (before acceptance rates are known)",
+    )
+
+
+class SynthesizeConfig(Strict):
+    kind: Literal["synthesize"]
+    model: str = Field(description="URI of a class-conditional model bundle")
+    output: str = Field(description="URI of the dataset folder (local path, file://, s3://)")
+    per_class: int | dict[int, int] = Field(
+        1000, description="items per class, or a mapping class id -> items (classes left out get none)"
+    )
+    splits: dict[SplitName, float] = Field(
+        default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1},
+        description="split -> share of every class; the shares sum to 1",
+    )
+    seed: int = Field(0, ge=0)
+    replicas: int = Field(2, ge=1)
+    batch_size: int = Field(256, ge=1)
+    shard_size: int = Field(10000, ge=1, description="rows per output Parquet file")
+    candidate_shard_size: int = Field(1000, ge=1, description="items per shard of a candidate round")
+    cpus_per_replica: float = Field(1.0, gt=0)
+    gpus_per_replica: float = Field(0.0, ge=0)
+    keep_candidates: bool = Field(
+        False, description="keep OUTPUT/_candidates (every generated candidate) after the dataset is written"
+    )
+    dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+    storage: StorageOptions = Field(default_factory=StorageOptions)
+    address: str | None = None
+
+    @field_validator("per_class")
+    @classmethod
+    def _positive(cls, v: int | dict[int, int]) -> int | dict[int, int]:
+        counts = v.values() if isinstance(v, dict) else [v]
+        if isinstance(v, dict) and not v:
+            raise ValueError("the mapping names no class; give an int or {class_id: count, ...}")
+        if isinstance(v, dict) and any(c < 0 for c in v):
+            raise ValueError("class ids are non-negative integers")
+        if any(c < 1 for c in counts):
+            raise ValueError("every count must be at least 1")
+        return v
+
+    @field_validator("splits")
+    @classmethod
+    def _sum_to_one(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v:
+            raise ValueError("name at least one of train, validation, test")
+        if any(r < 0 for r in v.values()):
+            raise ValueError(f"ratios must be non-negative (got {v})")
+        total = sum(v.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"the ratios sum to {total:g}, not 1; e.g. splits: {{train: 0.8, validation: 0.1, test: 0.1}}"
+            )
+        return v
+
+    def class_counts(self, num_classes: int) -> dict[int, int]:
+        """Class id -> items wanted (checked against the model by the caller)."""
+        if isinstance(self.per_class, dict):
+            return dict(sorted(self.per_class.items()))
+        return {c: self.per_class for c in range(num_classes)}

@@ -1,0 +1,1 @@
+"""`genart synthesize`: labelled datasets from a conditional bundle (candidates -> score, dedupe -> splits -> Parquet)."""

@@ -1,0 +1,238 @@
+"""The `genart synthesize` driver: rounds of candidates through the generation engine, then the dataset.
+
+Candidates are made by `genart.generation.runner.generate` itself (GeneratorReplica actors, shards,
+resume, exactly once, any fsspec URI) into OUTPUT/_candidates/round-NN, one job per round with a
+deterministic class schedule (`classes.mode: list`). Scoring, dedupe, splits and writing are plain Python
+(select.py, splits.py, write.py, card.py). Re-running the same config resumes: finished rounds are not
+regenerated, and since every choice is deterministic the same rounds and the same dataset come out.
+Order of writes: candidates, data/, samples.png, README.md, _SUCCESS last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import genart
+from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
+from genart.config.loader import config_hash
+from genart.config.synthesize import SPLITS, SynthesizeConfig
+from genart.errors import ConfigError, JobFailed
+from genart.generation.runner import generate, read_bundle_meta
+from genart.ray_session import ray_session
+from genart.storage import layout
+from genart.storage.fs import check_writable, get_fs, join, redact
+from genart.storage.writer import retry, scan_metadata
+from genart.synthesis import card, write
+from genart.synthesis.score import DigitsScorer, decode_images, phash64
+from genart.synthesis.select import Candidates, Selection, class_schedule, round_plan
+from genart.synthesis.splits import assign_splits
+
+log = logging.getLogger(__name__)
+
+# how to run, not what comes out: a resumed job may change these
+EXECUTION_KEYS = {"replicas", "batch_size", "cpus_per_replica", "gpus_per_replica", "keep_candidates"}
+PRIVATE_KEYS = {"storage", "address"}
+
+
+def round_seed(seed: int, r: int) -> int:
+    """Job seed of candidate round r (round 0 uses the config's seed): fresh items every round."""
+    if r == 0:
+        return seed
+    return int.from_bytes(hashlib.sha256(f"genart-synthesize:{seed}:{r}".encode()).digest()[:8], "big") >> 2
+
+
+def round_uri(cfg: SynthesizeConfig, r: int) -> str:
+    return join(cfg.output.rstrip("/"), write.CANDIDATES_DIR, f"round-{r:02d}")
+
+
+def candidate_config(cfg: SynthesizeConfig, r: int, schedule: list[int]) -> GenerateConfig:
+    """The `kind: generate` job of round r. A schedule that cycles over its classes is given as that cycle."""
+    classes = sorted(set(schedule))
+    ids = classes if schedule == classes * (len(schedule) // len(classes)) else schedule
+    return GenerateConfig(
+        kind="generate",
+        model=cfg.model,
+        output=round_uri(cfg, r),
+        count=len(schedule),
+        seed=round_seed(cfg.seed, r),
+        replicas=cfg.replicas,
+        shard_size=cfg.candidate_shard_size,
+        batch_size=cfg.batch_size,
+        cpus_per_replica=cfg.cpus_per_replica,
+        gpus_per_replica=cfg.gpus_per_replica,
+        image=ImageConfig(format="png"),
+        layout="parquet" if "parquet" in layout.LAYOUTS else "files",
+        classes=ClassesConfig(mode="list", ids=ids),
+        storage=cfg.storage,
+        address=cfg.address,
+    )
+
+
+def read_round(fs, root: str, offset: int, scorer) -> Candidates:
+    """A finished round's candidates (ids offset to be unique across rounds), decoded, hashed and scored."""
+    committed, _ = scan_metadata(fs, root)
+    tables = []
+    for k in sorted(committed):
+        with fs.open(join(root, layout.metadata_path(k)), "rb") as f:
+            tables.append(pq.read_table(f))
+    t = pa.concat_tables(tables, promote_options="default").sort_by("id")
+    if "image" in t.column_names:
+        blobs = [b["bytes"] for b in t.column("image").to_pylist()]
+    else:
+        blobs = [fs.cat_file(join(root, p)) for p in t.column("path").to_pylist()]
+    images = decode_images(blobs)
+    labels = t.column("class_id").to_numpy().astype(np.int64)
+    return Candidates(
+        ids=t.column("id").to_numpy().astype(np.int64) + offset,
+        seeds=t.column("seed").to_numpy().astype(np.int64),
+        labels=labels,
+        blobs=blobs,
+        images=images,
+        phash=phash64(images),
+        score=None if scorer is None else scorer(images, labels),
+    )
+
+
+def _check(cfg: SynthesizeConfig, meta: dict) -> dict[int, int]:
+    n = meta["num_classes"]
+    if not n:
+        raise ConfigError(
+            f"model: {redact(cfg.model)} is unconditional (num_classes 0); a labelled dataset needs a "
+            "class-conditional bundle, e.g. the one `genart train configs/train/cgan-digits.yaml` exports"
+        )
+    wanted = cfg.class_counts(n)
+    bad = sorted(c for c in wanted if c >= n)
+    if bad:
+        raise ConfigError(f"per_class: classes {bad} are not classes of this model (it has 0..{n - 1})")
+    return wanted
+
+
+def _prepare(fs, root: str, cfg: SynthesizeConfig, digest: str, overwrite: bool) -> dict | None:
+    """The summary of a finished identical job, else None; refuses a different finished job at the output."""
+    success = join(root, write.SUCCESS)
+    if overwrite:
+        for rel in (write.SUCCESS, write.README, write.SAMPLES, write.DATA_DIR, write.CANDIDATES_DIR):
+            if fs.exists(join(root, rel)):
+                fs.rm(join(root, rel), recursive=True)
+        return None
+    if fs.exists(success):
+        done = json.loads(fs.cat_file(success))
+        if done.get("config_hash") == digest:
+            return done
+        raise ConfigError(
+            f"{redact(cfg.output)} holds a dataset synthesized with a different config; pass --overwrite to "
+            "replace it, or choose another output"
+        )
+    return None
+
+
+def _short_message(sel: Selection, rounds: int) -> str:
+    parts = []
+    for c in sorted(sel.deficit()):
+        s = sel.stats[c]
+        parts.append(
+            f"class {c}: {s.kept} of {sel.wanted[c]} (of {s.generated} candidates, {s.rejected_score} "
+            f"failed filter.min_score, {s.rejected_duplicate} were near-duplicates)"
+        )
+    return (
+        f"could not fill every class after {rounds} round(s) of candidates (filter.max_attempts): "
+        + "; ".join(parts)
+        + ". Relax filter.min_score (lower it or set null) or dedupe.max_distance (lower it or set null), "
+        "lower per_class, or raise filter.max_attempts"
+    )
+
+
+def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = True) -> dict:
+    """Make (or resume) the dataset at cfg.output; returns the summary also written to `_SUCCESS`."""
+    t0 = time.perf_counter()
+    opts = cfg.storage.options
+    meta = read_bundle_meta(cfg.model, opts)
+    wanted = _check(cfg, meta)
+    check_writable(cfg.output, opts)
+    fs, root = get_fs(cfg.output, opts)
+    public = cfg.model_copy(update={"output": redact(cfg.output), "model": redact(cfg.model)})
+    digest = config_hash(public, exclude=PRIVATE_KEYS | EXECUTION_KEYS)
+    finished = _prepare(fs, root, cfg, digest, overwrite)
+    if finished is not None:
+        log.info("%s is already complete; nothing to do", redact(cfg.output))
+        return finished
+    scorer = DigitsScorer(meta["num_classes"]) if cfg.filter.min_score is not None else None
+    judge = None
+    if scorer is not None:  # the independent check of what the filter bought (genart eval's SVC)
+        from genart.data.digits import pool_to_8x8
+        from genart.evaluate import digit_classifier
+
+        judge = digit_classifier()
+    sel = Selection(wanted, cfg.filter.min_score, cfg.dedupe.max_distance)
+    offset, rounds = 0, 0
+    with ray_session(cfg.address):
+        for r in range(cfg.filter.max_attempts):
+            counts = round_plan(sel, cfg.filter.oversample, first=r == 0)
+            if not counts:
+                break
+            schedule = class_schedule(counts)
+            log.info("round %d: %d candidates for %d class(es)", r, len(schedule), len(counts))
+            gcfg = candidate_config(cfg, r, schedule)
+            generate(gcfg, progress=progress)
+            cand = read_round(fs, join(root, write.CANDIDATES_DIR, f"round-{r:02d}"), offset, scorer)
+            judged = None if judge is None else judge.predict(pool_to_8x8(cand.images)) == cand.labels
+            sel.add_round(cand, judged)
+            offset += len(schedule)
+            rounds = r + 1
+    if sel.deficit():
+        raise JobFailed(_short_message(sel, rounds))
+
+    rows = [row for c in sorted(sel.rows) for row in sel.rows[c]]
+    by_id = {row["id"]: row for row in rows}
+    split_ids = assign_splits(
+        np.array([r["id"] for r in rows]), np.array([r["label"] for r in rows]), cfg.splits, cfg.seed
+    )
+    split_rows = {s: [by_id[int(i)] for i in split_ids[s]] for s in SPLITS if s in split_ids}
+    schema = write.dataset_schema(meta["class_names"], with_score=cfg.filter.min_score is not None)
+    files = write.write_splits(fs, root, split_rows, schema, cfg.shard_size)
+    _write_samples(fs, root, sel)
+    text = card.dataset_card(cfg, meta, sel, split_rows, files, rounds, judged=judge is not None)
+    retry(lambda: fs.pipe_file(join(root, write.README), text.encode()), "writing README.md")
+    before, after = card.accuracy_lift(sel) if judge is not None else (None, None)
+    summary = {
+        "items": len(rows),
+        "splits": {s: len(v) for s, v in split_rows.items()},
+        "files": files,
+        "rounds": rounds,
+        "candidates": offset,
+        "rejected_score": sum(s.rejected_score for s in sel.stats.values()),
+        "rejected_duplicate": sum(s.rejected_duplicate for s in sel.stats.values()),
+        "independent_accuracy": {"candidates": before, "kept": after},
+        "seconds": round(time.perf_counter() - t0, 3),
+        "model_id": meta["model_id"],
+        "config_hash": digest,
+        "genart_version": genart.__version__,
+    }
+    if not cfg.keep_candidates and fs.exists(join(root, write.CANDIDATES_DIR)):
+        fs.rm(join(root, write.CANDIDATES_DIR), recursive=True)
+    blob = json.dumps(summary, indent=2).encode()
+    retry(lambda: fs.pipe_file(join(root, write.SUCCESS), blob), "writing _SUCCESS")
+    log.info("dataset %s: %d items in %d round(s)", redact(cfg.output), len(rows), rounds)
+    return summary
+
+
+def _write_samples(fs, root: str, sel: Selection) -> None:
+    """samples.png: up to 10 kept items per class, one row per class (the first 10 classes)."""
+    from genart.training.loop import grid_png
+
+    classes = sorted(sel.rows)[:10]
+    cols = min(10, max(len(sel.rows[c]) for c in classes))
+    rows = []
+    for c in classes:
+        imgs = decode_images([r["bytes"] for r in sel.rows[c][:cols]])
+        pad = np.zeros((cols - len(imgs), *imgs.shape[1:]), np.uint8)
+        rows.append(np.concatenate([imgs, pad]))
+    png = grid_png(np.concatenate(rows), cols=cols)
+    retry(lambda: fs.pipe_file(join(root, write.SAMPLES), png), "writing samples.png")

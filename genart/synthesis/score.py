@@ -1,0 +1,71 @@
+"""Per-item measures of candidates: the quality score and the 64-bit perceptual hash. Plain Python, no Ray.
+
+The score is the probability a classifier gives the requested class. The judge used by the filter is a
+logistic regression on the real 8x8 digits, deliberately not the SVC that `genart eval` reports with,
+so the SVC's accuracy on the kept items is an independent measure of what the filter bought.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from genart.data.digits import pool_to_8x8
+from genart.errors import ConfigError
+
+
+def decode_images(blobs: list[bytes]) -> np.ndarray:
+    """Encoded images -> uint8 (N, H, W, C)."""
+    from PIL import Image
+
+    arrays = []
+    for b in blobs:
+        a = np.asarray(Image.open(io.BytesIO(b)))
+        arrays.append(a[..., None] if a.ndim == 2 else a)
+    return np.stack(arrays) if arrays else np.zeros((0, 1, 1, 1), np.uint8)
+
+
+def phash64(images: np.ndarray) -> np.ndarray:
+    """imagehash's DCT perceptual hash of each image as uint64 (bit i of the 8x8 hash = bit 63 - i)."""
+    import imagehash
+    from PIL import Image
+
+    out = np.empty(len(images), dtype=np.uint64)
+    for i, img in enumerate(images):
+        pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
+        bits = imagehash.phash(pil, hash_size=8).hash.flatten()
+        out[i] = np.uint64(int("".join("1" if b else "0" for b in bits), 2))
+    return out
+
+
+class DigitsScorer:
+    """P(requested class | image) from a classifier fitted on scikit-learn's real digits (10 classes)."""
+
+    def __init__(self, num_classes: int):
+        if num_classes != 10:
+            raise ConfigError(
+                f"filter.classifier: `digits` judges 10-class digit models; this model has {num_classes} classes. "
+                "Set filter.min_score: null to synthesize without the quality filter"
+            )
+        from sklearn.datasets import load_digits
+        from sklearn.linear_model import LogisticRegression
+
+        d = load_digits()
+        self.clf = LogisticRegression(max_iter=3000, C=0.5).fit(d.data, d.target)
+
+    def __call__(self, images: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
+        if not len(images):
+            return np.zeros(0, np.float32)
+        proba = self.clf.predict_proba(pool_to_8x8(images))
+        col = np.searchsorted(self.clf.classes_, class_ids)
+        return proba[np.arange(len(images)), col].astype(np.float32)
+
+
+def independent_accuracy(images: np.ndarray, class_ids: np.ndarray) -> float | None:
+    """Share of images `genart eval`'s SVC labels as their requested class (None for no images)."""
+    from genart.evaluate import class_accuracy
+
+    if not len(images):
+        return None
+    return class_accuracy(images, np.asarray(class_ids))[0]

@@ -1,0 +1,98 @@
+"""Writing a synthesized dataset: data/{split}-NNNNN-of-MMMMM.parquet (Hugging Face Hub naming). No Ray.
+
+The schema carries the `huggingface` key-value metadata that `datasets` itself writes, so
+`datasets.load_dataset("parquet", data_dir=OUTPUT)` decodes `image` and names `label` without extra code,
+while pyarrow, pandas, duckdb and Ray Data see plain columns (a {bytes, path} struct, integers, floats).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from genart.storage.fs import join
+from genart.storage.writer import retry
+
+DATA_DIR = "data"
+README = "README.md"
+SAMPLES = "samples.png"
+SUCCESS = "_SUCCESS"
+CANDIDATES_DIR = "_candidates"
+IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+
+
+def shard_name(split: str, k: int, total: int) -> str:
+    return f"{DATA_DIR}/{split}-{k:05d}-of-{total:05d}.parquet"
+
+
+def hf_features(class_names: list[str], with_score: bool) -> dict:
+    """The `features` dict of the `huggingface` schema metadata, as `datasets.Features.to_dict` writes it."""
+    feats = {
+        "image": {"_type": "Image"},
+        "label": {"names": list(class_names), "_type": "ClassLabel"},
+        "id": {"dtype": "int64", "_type": "Value"},
+        "seed": {"dtype": "int64", "_type": "Value"},
+        "phash": {"dtype": "uint64", "_type": "Value"},
+    }
+    if with_score:
+        feats["score"] = {"dtype": "float32", "_type": "Value"}
+    return feats
+
+
+def dataset_schema(class_names: list[str], with_score: bool) -> pa.Schema:
+    fields = [
+        ("image", IMAGE_TYPE),
+        ("label", pa.int64()),
+        ("id", pa.int64()),
+        ("seed", pa.int64()),
+        ("phash", pa.uint64()),
+    ]
+    if with_score:
+        fields.append(("score", pa.float32()))
+    meta = {"info": {"features": hf_features(class_names, with_score)}}
+    return pa.schema(fields, metadata={b"huggingface": json.dumps(meta).encode()})
+
+
+def to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    cols = {
+        "image": pa.StructArray.from_arrays(
+            [
+                pa.array([r["bytes"] for r in rows], pa.binary()),
+                pa.array([f"{r['id']:010d}.png" for r in rows]),
+            ],
+            fields=list(IMAGE_TYPE),
+        ),
+        "label": pa.array([r["label"] for r in rows], pa.int64()),
+        "id": pa.array([r["id"] for r in rows], pa.int64()),
+        "seed": pa.array([r["seed"] for r in rows], pa.int64()),
+        "phash": pa.array([r["phash"] for r in rows], pa.uint64()),
+    }
+    if "score" in schema.names:
+        cols["score"] = pa.array([r["score"] for r in rows], pa.float32())
+    return pa.table(cols, schema=schema)
+
+
+def write_splits(
+    fs, root: str, split_rows: dict[str, list[dict]], schema: pa.Schema, shard_size: int
+) -> dict:
+    """Replace data/ with the splits' shards (rows in id order); returns split -> list of file names."""
+    data_dir = join(root, DATA_DIR)
+    if fs.exists(data_dir):
+        fs.rm(data_dir, recursive=True)
+    fs.makedirs(data_dir, exist_ok=True)
+    files: dict[str, list[str]] = {}
+    for split, rows in split_rows.items():
+        if not rows:
+            continue
+        total = -(-len(rows) // shard_size)
+        files[split] = []
+        for k in range(total):
+            sink = pa.BufferOutputStream()
+            pq.write_table(to_table(rows[k * shard_size : (k + 1) * shard_size], schema), sink)
+            rel = shard_name(split, k, total)
+            blob = sink.getvalue().to_pybytes()
+            retry(lambda rel=rel, blob=blob: fs.pipe_file(join(root, rel), blob), f"writing {rel}")
+            files[split].append(rel)
+    return files

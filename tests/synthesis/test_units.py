@@ -1,0 +1,188 @@
+"""Unit tests of synthesis without Ray: splits, dedupe, selection, the HF schema, the config."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from genart.config import load_config
+from genart.config.synthesize import SynthesizeConfig
+from genart.errors import ConfigError
+from genart.synthesis.dedupe import BKTree, greedy_unique, hamming
+from genart.synthesis.select import Candidates, Selection, class_schedule, round_plan
+from genart.synthesis.splits import assign_splits, split_counts, stratified_counts
+from genart.synthesis.write import dataset_schema, to_table
+
+RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 10, 33, 100, 101])
+def test_split_counts_sum_and_stay_within_one(n):
+    counts = split_counts(n, RATIOS)
+    assert sum(counts.values()) == n
+    assert all(abs(counts[s] - RATIOS[s] * n) < 1 for s in RATIOS)
+
+
+def test_stratified_counts_keep_classes_and_totals_within_one():
+    sizes = {c: 3 for c in range(10)} | {10: 7, 11: 1}
+    ratios = {"train": 0.5, "test": 0.5}
+    counts = stratified_counts(sizes, ratios)
+    for c, n in sizes.items():
+        assert sum(counts[c].values()) == n
+        assert all(abs(counts[c][s] - r * n) < 1 for s, r in ratios.items())
+    total = sum(sizes.values())
+    assert all(abs(sum(counts[c][s] for c in sizes) - r * total) <= 1 for s, r in ratios.items())
+
+
+def test_splits_are_stratified_deterministic_and_disjoint():
+    rng = np.random.default_rng(0)
+    ids = rng.permutation(np.arange(1000, 1000 + 3 * 47))
+    labels = ids % 3
+    a = assign_splits(ids, labels, RATIOS, seed=5)
+    b = assign_splits(ids[::-1], labels[::-1], RATIOS, seed=5)  # order of the input does not matter
+    assert all(np.array_equal(a[s], b[s]) for s in RATIOS)
+    assert sorted(np.concatenate(list(a.values()))) == sorted(ids)
+    for s, r in RATIOS.items():
+        for c in range(3):
+            k = int((a[s] % 3 == c).sum())
+            assert abs(k - r * 47) < 1, (s, c, k)
+    c = assign_splits(ids, labels, RATIOS, seed=6)
+    assert not np.array_equal(a["test"], c["test"])
+
+
+def test_bktree_near_matches_brute_force():
+    rng = np.random.default_rng(1)
+    base = [int(x) for x in rng.integers(0, 2**63, 300, dtype=np.uint64)]
+    # near copies of a few bases, at distances 1..6
+    near = [
+        h ^ int(sum(1 << int(b) for b in rng.choice(64, d, replace=False)))
+        for h, d in zip(base[:60], range(60))
+    ]
+    hashes = base + [h for h in near]
+    tree = BKTree()
+    for h in base:
+        tree.add(h)
+    for q in hashes[:100] + near:
+        for r in (0, 3, 6, 12):
+            assert tree.near(q, r) == any(hamming(q, h) <= r for h in base)
+
+
+@pytest.mark.parametrize("radius", [0, 2, 4, 10])
+def test_greedy_unique_leaves_no_pair_within_distance(radius):
+    rng = np.random.default_rng(2)
+    base = [int(x) for x in rng.integers(0, 2**63, 200, dtype=np.uint64)]
+    hashes = base + [h ^ (1 << int(rng.integers(64))) ^ (1 << int(rng.integers(64))) for h in base[:100]]
+    keep = greedy_unique(hashes, radius)
+    kept = [h for h, k in zip(hashes, keep) if k]
+    assert all(hamming(a, b) > radius for i, a in enumerate(kept) for b in kept[i + 1 :])
+    # greedy: every dropped item is within distance of an earlier kept one
+    for i, (h, k) in enumerate(zip(hashes, keep)):
+        if not k:
+            assert any(hamming(h, g) <= radius for g, kk in zip(hashes[:i], keep[:i]) if kk)
+    assert greedy_unique(hashes, None) == [True] * len(hashes)
+    assert sum(greedy_unique(hashes, 64)) == 1
+
+
+def _cands(ids, labels, phash, score=None):
+    n = len(ids)
+    return Candidates(
+        ids=np.asarray(ids, np.int64),
+        seeds=np.asarray(ids, np.int64) * 10,
+        labels=np.asarray(labels, np.int64),
+        blobs=[b"x"] * n,
+        images=np.zeros((n, 2, 2, 1), np.uint8),
+        phash=np.asarray(phash, np.uint64),
+        score=None if score is None else np.asarray(score, np.float32),
+    )
+
+
+def test_selection_filters_dedupes_and_fills_quotas_in_id_order():
+    sel = Selection({0: 2, 1: 1}, min_score=0.5, max_distance=1)
+    sel.add_round(
+        _cands([3, 0, 1, 2, 4], [0, 0, 0, 1, 1], [0b111, 0, 0b1, 0b110000, 0xFF00], [0.9, 0.9, 0.9, 0.1, 0.8])
+    )
+    assert [r["id"] for r in sel.rows[0]] == [0, 3]  # id 1 is within 1 bit of id 0
+    assert [r["id"] for r in sel.rows[1]] == [4]  # id 2 failed the score
+    s0, s1 = sel.stats[0], sel.stats[1]
+    assert (s0.generated, s0.rejected_duplicate, s0.kept, s1.rejected_score) == (3, 1, 2, 1)
+    assert sel.deficit() == {}
+    assert round_plan(sel, 1.5, first=False) == {}
+
+
+def test_round_plan_and_schedule():
+    sel = Selection({0: 10, 1: 4}, min_score=None, max_distance=None)
+    assert round_plan(sel, 1.5, first=True) == {0: 10, 1: 4}  # no filter: exactly what is missing
+    sel = Selection({0: 10, 1: 4}, min_score=0.5, max_distance=None)
+    assert round_plan(sel, 1.5, first=True) == {0: 15, 1: 6}
+    assert class_schedule({0: 3, 2: 1}) == [0, 2, 0, 0]
+
+
+def test_hf_schema_metadata_matches_what_datasets_writes():
+    schema = dataset_schema(["zero", "one"], with_score=True)
+    meta = json.loads(schema.metadata[b"huggingface"])
+    assert meta == {
+        "info": {
+            "features": {
+                "image": {"_type": "Image"},
+                "label": {"names": ["zero", "one"], "_type": "ClassLabel"},
+                "id": {"dtype": "int64", "_type": "Value"},
+                "seed": {"dtype": "int64", "_type": "Value"},
+                "phash": {"dtype": "uint64", "_type": "Value"},
+                "score": {"dtype": "float32", "_type": "Value"},
+            }
+        }
+    }
+    rows = [{"id": 3, "seed": 30, "label": 1, "phash": 2**64 - 1, "score": 0.5, "bytes": b"png"}]
+    sink = io.BytesIO()
+    pq.write_table(to_table(rows, schema), sink)
+    t = pq.read_table(io.BytesIO(sink.getvalue()))
+    assert t.schema.field("image").type == pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    assert t.to_pylist()[0]["image"] == {"bytes": b"png", "path": "0000000003.png"}
+    assert t.column("phash").to_pylist() == [2**64 - 1]
+    # the datasets library reads the same features back from the metadata
+    import datasets
+
+    feats = datasets.Features.from_dict(meta["info"]["features"])
+    assert feats["label"].names == ["zero", "one"] and isinstance(feats["image"], datasets.Image)
+    assert "score" not in dataset_schema(["a"], with_score=False).names
+
+
+def _cfg(**kw) -> SynthesizeConfig:
+    return SynthesizeConfig.model_validate({"kind": "synthesize", "model": "m", "output": "o", **kw})
+
+
+def test_config_checks(tmp_path):
+    assert _cfg().class_counts(3) == {0: 1000, 1: 1000, 2: 1000}
+    assert _cfg(per_class={2: 5, 0: 1}).class_counts(3) == {0: 1, 2: 5}
+    p = tmp_path / "s.yaml"
+    p.write_text("kind: synthesize\nmodel: m\noutput: o\n")
+    with pytest.raises(ConfigError, match=r"splits: the ratios sum to 0\.9, not 1"):
+        load_config(p, ["splits={train: 0.8, test: 0.1}"])
+    assert load_config(p, ["splits={train: 0.7, test: 0.3}"]).splits == {"train": 0.7, "test": 0.3}
+    with pytest.raises(ConfigError, match="splits.holdout"):
+        load_config(p, ["splits={train: 0.5, holdout: 0.5}"])
+    with pytest.raises(ConfigError, match="per_class"):
+        load_config(p, ["per_class=0"])
+    with pytest.raises(ConfigError, match="dedupe.max_distance"):
+        load_config(p, ["dedupe.max_distance=65"])
+    with pytest.raises(ConfigError, match="filter.typo"):
+        load_config(p, ["filter.typo=1"])
+
+
+def test_cli_unconditional_bundle_exits_2_naming_model(tmp_path):
+    from click.testing import CliRunner
+
+    from genart.cli import main
+    from tests.conftest import make_tiny_bundle
+
+    make_tiny_bundle(str(tmp_path / "u"), num_classes=0)
+    p = tmp_path / "s.yaml"
+    p.write_text(f"kind: synthesize\nmodel: {tmp_path / 'u'}\noutput: {tmp_path / 'o'}\n")
+    res = CliRunner().invoke(main, ["synthesize", str(p), "--set", "per_class=3"])
+    assert res.exit_code == 2, res.output
+    assert "model:" in res.output and "unconditional" in res.output and "Traceback" not in res.output

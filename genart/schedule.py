@@ -144,6 +144,10 @@ class Scheduler:
                 from genart.training.trainer import train
 
                 train(cfg)
+            elif cfg.kind == "synthesize":
+                from genart.synthesis.runner import synthesize
+
+                synthesize(cfg, progress=False)
             else:
                 raise GenartError(f"job {self.cfg.job}: kind {cfg.kind!r} cannot be scheduled")
         except Stopped:

@@ -20,7 +20,7 @@ class ScheduleConfig(Strict):
     )
     cron: str = Field(description="5-field cron expression, e.g. '0 2 * * *' (02:00 every day)")
     timezone: str = Field("UTC", description="IANA time zone the cron fields are read in, e.g. Europe/Berlin")
-    job: str = Field(description="path of the job config (kind train or generate) each slot runs")
+    job: str = Field(description="path of the job config (kind train, generate or synthesize) each slot runs")
     overrides: dict[str, OverrideValue] = Field(
         default_factory=dict,
         description="dotted keys of the job config; `{slot:%Y%m%d}` in strings becomes the slot's time",

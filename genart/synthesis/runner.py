@@ -5,7 +5,8 @@ resume, exactly once, any fsspec URI) into OUTPUT/_candidates/round-NN, one job 
 deterministic class schedule (`classes.mode: list`). Scoring, dedupe, splits and writing are plain Python
 (select.py, splits.py, write.py, card.py). Re-running the same config resumes: finished rounds are not
 regenerated, and since every choice is deterministic the same rounds and the same dataset come out.
-Order of writes: candidates, data/, samples.png, README.md, _SUCCESS last.
+Order of writes: candidates, data/, samples.png, README.md, _SUCCESS; then _candidates/ is removed
+(unless keep_candidates).
 """
 
 from __future__ import annotations
@@ -215,10 +216,10 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
         "config_hash": digest,
         "genart_version": genart.__version__,
     }
-    if not cfg.keep_candidates and fs.exists(join(root, write.CANDIDATES_DIR)):
-        fs.rm(join(root, write.CANDIDATES_DIR), recursive=True)
     blob = json.dumps(summary, indent=2).encode()
     retry(lambda: fs.pipe_file(join(root, write.SUCCESS), blob), "writing _SUCCESS")
+    if not cfg.keep_candidates and fs.exists(join(root, write.CANDIDATES_DIR)):
+        fs.rm(join(root, write.CANDIDATES_DIR), recursive=True)  # after _SUCCESS: a rerun never needs them
     log.info("dataset %s: %d items in %d round(s)", redact(cfg.output), len(rows), rounds)
     return summary
 

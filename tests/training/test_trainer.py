@@ -130,16 +130,27 @@ def test_two_nodes_two_workers_on_different_nodes(tmp_path, s3_server, ray_tmp):
         ray.shutdown()
     cluster = Cluster(
         initialize_head=True,
-        head_node_args={"num_cpus": 2, "node_ip_address": "127.0.0.1", "include_dashboard": True,
-                        "dashboard_host": "127.0.0.1", "temp_dir": ray_tmp},
+        head_node_args={
+            "num_cpus": 2,
+            "node_ip_address": "127.0.0.1",
+            "include_dashboard": True,
+            "dashboard_host": "127.0.0.1",
+            "temp_dir": ray_tmp,
+        },
     )
     try:
         cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1")
         cluster.wait_for_nodes()
         ray.init(address=cluster.address)
         # 1.5 CPU per worker: two cannot share a 2-CPU node, so they land on different nodes
-        cfg = _cfg("cgan-digits.yaml", tmp_path / "o", "train.steps=6", "train.checkpoint_every=6",
-                   "scaling.num_workers=2", "scaling.cpus_per_worker=1.5")
+        cfg = _cfg(
+            "cgan-digits.yaml",
+            tmp_path / "o",
+            "train.steps=6",
+            "train.checkpoint_every=6",
+            "scaling.num_workers=2",
+            "scaling.cpus_per_worker=1.5",
+        )
         res = train(cfg)
         assert res.world_size == 2 and res.steps == 6
         assert res.metrics[-1]["nodes"] == 2
@@ -180,9 +191,41 @@ def test_worker_killed_mid_training_resumes_from_last_checkpoint(ray_local, tmp_
 
     killer = threading.Thread(target=kill_worker_after_first_checkpoint, daemon=True)
     killer.start()
-    res = train(_cfg("cgan-digits.yaml", out, "train.steps=200", "train.checkpoint_every=20", "train.log_every=20"))
+    res = train(
+        _cfg("cgan-digits.yaml", out, "train.steps=200", "train.checkpoint_every=20", "train.log_every=20")
+    )
     killer.join(timeout=5)
     assert killed, f"the worker finished before it could be killed; raise train.steps ({errors[:1]})"
     assert res.steps == 200
     steps = [m["step"] for m in res.metrics]
     assert steps == list(range(20, 201, 20))  # resumed from a checkpoint: no step reported twice, none lost
+
+
+def test_parquet_source_with_hf_image_structs_and_labels(ray_local, tmp_path):
+    """Parquet with the Hugging Face Image struct and a label column (what `genart synthesize` writes)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from genart.data.digits import load_digits_arrays
+
+    imgs, labels = load_digits_arrays(32)
+    rows = []
+    for i in range(40):
+        buf = io.BytesIO()
+        Image.fromarray(imgs[i, :, :, 0]).save(buf, format="PNG")
+        rows.append({"bytes": buf.getvalue(), "path": f"{i}.png"})
+    rows.append({"bytes": b"\x89PNG but truncated", "path": "bad.png"})
+    table = pa.table({"image": rows, "label": [int(x) for x in labels[:40]] + [3]})
+    (tmp_path / "data").mkdir()
+    pq.write_table(table, tmp_path / "data" / "train-00000-of-00001.parquet")
+    cfg = _cfg(
+        "cgan-digits.yaml",
+        tmp_path / "o",
+        f"data.source={tmp_path / 'data'}",
+        "train.steps=3",
+        "train.checkpoint_every=3",
+    )
+    res = train(cfg)
+    assert res.steps == 3
+    data = json.loads((tmp_path / "o" / "model" / "model.json").read_text())["training"]["data"]
+    assert (data["count"], data["skipped"]) == (40, 1)

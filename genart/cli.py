@@ -136,12 +136,14 @@ def bench() -> None:
 
 @bench.command(name="train")
 @click.option("--steps", default=300, show_default=True)
+@click.option("--quality/--no-quality", default=True, show_default=True,
+              help="Also train the shipped cGAN config to out/cgan-digits and score it (~8 min).")
 @_run
-def bench_train(steps: int) -> None:
+def bench_train(steps: int, quality: bool) -> None:
     """Samples/s: plain PyTorch loop vs Ray Train with 1 and 2 workers; quality of the shipped cGAN config."""
     from genart.benchmarks import bench_train as run
 
-    run(steps=steps)
+    run(steps=steps, quality=quality)
 
 
 @bench.command(name="generate")

@@ -130,11 +130,10 @@ def _bench_bundle(tmp: str) -> str:
     trained = ROOT / "out" / "cgan-digits" / "model"
     if (trained / "model.json").exists():
         return str(trained)
-    from genart.bundle import save_bundle
-    from genart.models.registry import build_generator, generator_spec
+    from genart.bundle import save_untrained_bundle
+    from genart.models.registry import generator_spec
 
-    spec = generator_spec(load_config(TRAIN_CONFIG).model)
-    save_bundle(f"{tmp}/bundle", build_generator(spec).eval(), spec, {"steps": 0, "world_size": 0})
+    save_untrained_bundle(f"{tmp}/bundle", generator_spec(load_config(TRAIN_CONFIG).model))
     return f"{tmp}/bundle"
 
 

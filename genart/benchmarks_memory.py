@@ -31,22 +31,9 @@ print("RESULT " + json.dumps(driver_peak(int(sys.argv[1]), sys.argv[2], sys.argv
 def _tiny_bundle(uri: str) -> None:
     """A randomly initialised 32x32 grayscale conditional DCGAN (g_width 8): generation is cheap, so the
     driver's bookkeeping, not the model, is what grows with count if anything does."""
-    import torch
+    from genart.bundle import save_untrained_bundle
 
-    from genart.bundle import save_bundle
-    from genart.models.registry import build_generator
-
-    spec = {
-        "arch": "dcgan",
-        "image_size": 32,
-        "channels": 1,
-        "latent_dim": 16,
-        "num_classes": 10,
-        "g_width": 8,
-        "attention": False,
-    }
-    torch.manual_seed(0)
-    save_bundle(uri, build_generator(spec).eval(), spec, {"steps": 0, "world_size": 0})
+    save_untrained_bundle(uri)
 
 
 def driver_peak(count: int, bundle: str, out: str, shard_size: int = 1000) -> dict:

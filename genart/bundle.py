@@ -54,6 +54,28 @@ def save_bundle(
     return meta
 
 
+TINY_DCGAN = {
+    "arch": "dcgan",
+    "image_size": 32,
+    "channels": 1,
+    "latent_dim": 16,
+    "num_classes": 10,
+    "g_width": 8,
+    "attention": False,
+}
+
+
+def save_untrained_bundle(uri: str, spec: dict | None = None, seed: int = 0, options=None) -> dict:
+    """A randomly initialised generator saved as a real bundle: for tests and benchmarks that need a model
+    fast. `spec` is a generator spec (default: a tiny 32x32 class-conditional DCGAN)."""
+    spec = dict(spec or TINY_DCGAN)
+    torch.manual_seed(seed)
+    generator = build_generator(spec).eval()
+    return save_bundle(
+        uri, generator, spec, {"steps": 0, "world_size": 0, "data": {"source": "none"}}, options=options
+    )
+
+
 @dataclass
 class Bundle:
     """A loaded bundle: `.meta` (model.json) and `.generate(seeds, class_ids=None)` -> uint8 (N, H, W, C)."""

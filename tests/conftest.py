@@ -102,21 +102,10 @@ def s3_bucket(s3_server, request):
 
 def make_tiny_bundle(uri: str, num_classes: int = 10, arch: str = "dcgan", seed: int = 0) -> dict:
     """A randomly initialised 32x32 generator saved as a real bundle (no training: fast)."""
-    import torch
-
-    from genart.bundle import save_bundle
-    from genart.models.registry import build_generator
+    from genart.bundle import TINY_DCGAN, save_untrained_bundle
 
     if arch == "dcgan":
-        spec = {
-            "arch": "dcgan",
-            "image_size": 32,
-            "channels": 1,
-            "latent_dim": 16,
-            "num_classes": num_classes,
-            "g_width": 8,
-            "attention": False,
-        }
+        spec = {**TINY_DCGAN, "num_classes": num_classes}
     else:
         spec = {
             "arch": "vae",
@@ -126,9 +115,7 @@ def make_tiny_bundle(uri: str, num_classes: int = 10, arch: str = "dcgan", seed:
             "num_classes": num_classes,
             "width": 8,
         }
-    torch.manual_seed(seed)
-    gen = build_generator(spec).eval()
-    return save_bundle(uri, gen, spec, {"steps": 0, "world_size": 1, "data": {"source": "none"}})
+    return save_untrained_bundle(uri, spec, seed)
 
 
 @pytest.fixture

@@ -32,21 +32,8 @@ def make_cfg():
 def slow_bundle(tmp_path):
     """A wider (g_width 64) conditional DCGAN bundle: ~1 ms per image per core, so a 3,000-image job
     runs long enough on 2 cores to kill a replica or the driver after its first commits."""
-    import torch
+    from genart.bundle import TINY_DCGAN, save_untrained_bundle
 
-    from genart.bundle import save_bundle
-    from genart.models.registry import build_generator
-
-    spec = {
-        "arch": "dcgan",
-        "image_size": 32,
-        "channels": 1,
-        "latent_dim": 16,
-        "num_classes": 10,
-        "g_width": 64,
-        "attention": False,
-    }
-    torch.manual_seed(1)
     uri = str(tmp_path / "slow-bundle")
-    save_bundle(uri, build_generator(spec).eval(), spec, {"steps": 0, "world_size": 1})
+    save_untrained_bundle(uri, {**TINY_DCGAN, "g_width": 64}, seed=1)
     return uri

@@ -1,0 +1,136 @@
+"""`genart submit`, `genart jobs ...`, `genart schedule`: commands that talk to a Ray cluster."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from genart.cli import SET_HELP, _run, main
+
+ADDRESS_HELP = (
+    "Ray dashboard URL of the cluster, e.g. http://127.0.0.1:8265 (the token comes from "
+    "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)."
+)
+
+
+def _echo_chunk(text: str) -> None:
+    click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--address", required=True, help=ADDRESS_HELP)
+@click.option("--wait", is_flag=True, help="Follow the job's logs; exit 0 only when it succeeded.")
+@click.option("--submission-id", default=None, help="Id for the job; a job with this id is never run twice.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@_run
+def submit(
+    config: str, address: str, wait: bool, submission_id: str | None, overrides: tuple[str, ...]
+) -> None:
+    """Submit CONFIG (its `kind` picks jobs/<kind>.py) to a Ray cluster through the Jobs API."""
+    from genart import submit as sub
+
+    spec = sub.build_job(config, overrides)
+    client = sub.connect(address)
+    job_id, existed = sub.submit(client, address, spec, submission_id)
+    if existed:
+        state = sub.status(client, address, job_id)
+        click.echo(f"{job_id} already exists ({state}); not submitted again", err=True)
+    click.echo(job_id)
+    if wait:
+        final = sub.follow(client, address, job_id, _echo_chunk)
+        sub.require_success(client, address, job_id, final)
+        click.echo(f"{job_id} {final}", err=True)
+
+
+@main.group()
+def jobs() -> None:
+    """List, inspect, follow and stop jobs on a Ray cluster."""
+
+
+@jobs.command(name="list")
+@click.option("--address", required=True, help=ADDRESS_HELP)
+@_run
+def jobs_list(address: str) -> None:
+    """One line per job: submission id, status, entrypoint."""
+    from genart import submit as sub
+
+    client = sub.connect(address)
+    for job in sorted(sub.list_jobs(client, address), key=lambda j: j.start_time or 0):
+        click.echo(f"{job.submission_id or job.job_id}\t{job.status.value}\t{job.entrypoint}")
+
+
+@jobs.command(name="status")
+@click.argument("job_id")
+@click.option("--address", required=True, help=ADDRESS_HELP)
+@_run
+def jobs_status(job_id: str, address: str) -> None:
+    """Print the job's status (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED) and message."""
+    from genart import submit as sub
+
+    client = sub.connect(address)
+    job = sub.info(client, address, job_id)
+    click.echo(f"{job_id}\t{job.status.value}\t{job.message or ''}")
+
+
+@jobs.command(name="logs")
+@click.argument("job_id")
+@click.option("--address", required=True, help=ADDRESS_HELP)
+@click.option("--follow", is_flag=True, help="Keep streaming until the job ends.")
+@_run
+def jobs_logs(job_id: str, address: str, follow: bool) -> None:
+    """Print the job's driver output."""
+    from genart import submit as sub
+
+    client = sub.connect(address)
+    if follow:
+        sub.follow(client, address, job_id, _echo_chunk)
+    else:
+        click.echo(sub.logs(client, address, job_id), nl=False)
+
+
+@jobs.command(name="stop")
+@click.argument("job_id")
+@click.option("--address", required=True, help=ADDRESS_HELP)
+@_run
+def jobs_stop(job_id: str, address: str) -> None:
+    """Ask the cluster to stop the job."""
+    from genart import submit as sub
+
+    client = sub.connect(address)
+    stopped = sub.stop(client, address, job_id)
+    click.echo(f"{job_id} {'stopping' if stopped else 'was not running'}")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--once", is_flag=True, help="Run the latest due slot if it has not run, then exit.")
+@click.option("--dry-run", is_flag=True, help="Print the next slots (ISO 8601) and exit.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@_run
+def schedule(config: str, once: bool, dry_run: bool, overrides: tuple[str, ...]) -> None:
+    """Run a `kind: schedule` CONFIG: its job on every cron slot, each slot at most once.
+
+    Without --once or --dry-run it runs until SIGTERM or SIGINT, then exits leaving the history consistent.
+    """
+    from pathlib import Path
+
+    from genart.config import load_config
+    from genart.schedule import Scheduler
+    from genart.schedule_state import iso, next_slots, now_utc, run_id
+
+    cfg = load_config(config, overrides, expect_kind="schedule")
+    name = cfg.name or Path(config).stem
+    if dry_run:
+        for slot in next_slots(cfg.cron, cfg.timezone, now_utc(), 5):
+            click.echo(f"{iso(slot)}\t{run_id(name, slot)}")
+        return
+    sched = Scheduler(cfg, name)
+    if once:
+        rec = sched.run_once()
+        click.echo(f"{rec.run_id}\t{rec.slot}\t{rec.status}\tattempts={len(rec.attempts)}")
+        if rec.status != "succeeded":
+            sys.exit(1)
+    else:
+        sched.run_forever()

@@ -1,0 +1,99 @@
+"""`genart preview`, `genart walk`, `genart gallery`: views of collections and datasets."""
+
+from __future__ import annotations
+
+import click
+
+from genart.cli import _run, main
+
+
+def _traits(pairs: tuple[str, ...]) -> dict[str, str]:
+    from genart.errors import ConfigError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--trait {pair!r}: expected KEY=VALUE, e.g. --trait brightness=dark")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@main.command()
+@click.argument("uri")
+@click.option("--out", default=None, help="PNG to write (a path or URI; default: URI/preview.png).")
+@click.option("--class", "class_id", type=int, default=None, help="Only items of this class id.")
+@click.option(
+    "--trait",
+    "traits",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only items with this trait (e.g. brightness=dark, 'dominant colour=white'). Repeatable.",
+)
+@click.option("--limit", default=100, show_default=True, help="Most items on the sheet (10 per row).")
+@_run
+def preview(uri: str, out: str | None, class_id: int | None, traits: tuple[str, ...], limit: int) -> None:
+    """A contact sheet PNG of a generation output or a synthesized dataset at URI."""
+    from genart.preview import contact_sheet
+
+    target, n = contact_sheet(uri, out, class_id=class_id, traits=_traits(traits), limit=limit)
+    click.echo(f"{target} ({n} items)")
+
+
+@main.command(context_settings={"ignore_unknown_options": False})
+@click.argument("bundle")
+@click.argument("more_seeds", nargs=-1, type=int, metavar="")
+@click.option(
+    "--seeds",
+    "seeds",
+    multiple=True,
+    required=True,
+    help="Seeds to walk between, in order: --seeds 1 2 3 (or 1,2,3).",
+)
+@click.option("--out", required=True, help="GIF to write (a path or URI).")
+@click.option("--frames", default=24, show_default=True, help="Frames from one seed to the next.")
+@click.option(
+    "--class", "class_id", type=int, default=None, help="Class id (required for conditional models)."
+)
+@click.option("--loop/--no-loop", default=True, show_default=True, help="Walk back to the first seed.")
+@click.option("--scale", default=4, show_default=True, help="Upscale each frame by this factor.")
+@click.option("--frame-ms", default=80, show_default=True, help="Milliseconds per frame.")
+@_run
+def walk(
+    bundle: str,
+    more_seeds: tuple[int, ...],
+    seeds: tuple[str, ...],
+    out: str,
+    frames: int,
+    class_id: int | None,
+    loop: bool,
+    scale: int,
+    frame_ms: int,
+) -> None:
+    """A latent-space walk (spherical interpolation between the seeds' latents) as an animated GIF,
+    usable as a token's animation_url."""
+    from genart.errors import ConfigError
+    from genart.preview import WalkSpec
+    from genart.preview import walk as run_walk
+
+    try:
+        all_seeds = [int(x) for s in seeds for x in s.replace(",", " ").split()] + list(more_seeds)
+    except ValueError:
+        raise ConfigError(f"--seeds: expected integers, got {' '.join(seeds)}") from None
+    spec = WalkSpec(
+        tuple(all_seeds), frames=frames, class_id=class_id, loop=loop, scale=scale, frame_ms=frame_ms
+    )
+    target, n = run_walk(bundle, out, spec)
+    click.echo(f"{target} ({n} frames)")
+
+
+@main.command()
+@click.argument("uri")
+@click.option("--limit", default=1000, show_default=True, help="Most items on the page (in id order).")
+@_run
+def gallery(uri: str, limit: int) -> None:
+    """A static HTML gallery (URI/index.html): thumbnails, each item's traits, a filter by trait."""
+    from genart.gallery import gallery as run_gallery
+
+    target, n = run_gallery(uri, limit=limit)
+    click.echo(f"{target} ({n} items)")

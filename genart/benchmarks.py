@@ -184,7 +184,7 @@ def _ray_data_generate(bundle_uri: str, count: int, out: str) -> float:
     from genart.ray_session import ray_session
 
     t0 = time.perf_counter()
-    with ray_session(None, num_cpus=2):
+    with ray_session(None, num_cpus=2, dashboard=False):
         ray.data.DataContext.get_current().enable_progress_bars = False
         ds = ray.data.range(count).map_batches(
             _RayDataGenerator,

@@ -288,7 +288,7 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
         smoothing=0.1,
     ) as bar:
         if len(committed) < plan.num_shards:
-            with ray_session(cfg.address):
+            with ray_session(cfg.address, dashboard=False):
                 require_resources("generate", cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica)
                 done = _Scheduler(cfg, plan, committed, job, bar, ledger).run(t0)
         else:

@@ -229,5 +229,5 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
         if rows_total != count:
             problems.add("success", f"_SUCCESS says count {count}, the metadata holds {rows_total} rows")
     result = problems.result()
-    log.info("verify %s: %s", where, "OK" if not result else f"{len(result)} problem(s)")
+    log.debug("verify %s: %s", where, "OK" if not result else f"{len(result)} problem(s)")
     return result

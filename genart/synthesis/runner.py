@@ -173,7 +173,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
         judge = digit_classifier()
     sel = Selection(wanted, cfg.filter.min_score, cfg.dedupe.max_distance)
     offset, rounds = 0, 0
-    with ray_session(cfg.address):
+    with ray_session(cfg.address, dashboard=False):
         for r in range(cfg.filter.max_attempts):
             counts = round_plan(sel, cfg.filter.oversample, first=r == 0)
             if not counts:

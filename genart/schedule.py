@@ -88,8 +88,9 @@ class Scheduler:
         else:
             rec.status = "retry"
             rec.retry_at = iso(self.clock() + timedelta(seconds=self.cfg.retry_delay_s))
-            log.warning("%s: attempt %d %s (%s); retrying at %s", rec.run_id, att.n, status, error,
-                        rec.retry_at)
+            log.warning(
+                "%s: attempt %d %s (%s); retrying at %s", rec.run_id, att.n, status, error, rec.retry_at
+            )
         self.history.save()
 
     def reconcile(self, rec: RunRecord) -> None:
@@ -199,8 +200,9 @@ class Scheduler:
                 continue
             active = [r for r in self.history.runs.values() if r.status == "running"]
             if active and self.cfg.concurrency_policy == "forbid":
-                log.info("%s: waiting, %s is still running (concurrency_policy: forbid)", rid,
-                         active[0].run_id)
+                log.info(
+                    "%s: waiting, %s is still running (concurrency_policy: forbid)", rid, active[0].run_id
+                )
                 continue
             if active and self.cfg.concurrency_policy == "replace":
                 for other in active:

@@ -105,8 +105,11 @@ class History:
         return self
 
     def save(self) -> None:
-        payload = {"schedule": self.name, "created": self.created,
-                   "runs": {rid: asdict(r) for rid, r in sorted(self.runs.items())}}
+        payload = {
+            "schedule": self.name,
+            "created": self.created,
+            "runs": {rid: asdict(r) for rid, r in sorted(self.runs.items())},
+        }
         parent = self.path.rsplit("/", 1)[0] if "/" in self.path else "."
         tmp = join(parent, f".{self.path.rsplit('/', 1)[-1]}.{uuid.uuid4().hex[:8]}.tmp")
         try:

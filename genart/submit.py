@@ -23,8 +23,21 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENTRYPOINTS = {"train": "jobs/train.py", "generate": "jobs/generate.py", "synthesize": "jobs/synthesize.py"}
 # Never uploaded with the working_dir (Ray also honours .gitignore and .rayignore).
-EXCLUDES = [".git", ".venv", "venv", "out", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache",
-            ".mypy_cache", "*.egg-info", "build", "dist", "cluster/.local"]
+EXCLUDES = [
+    ".git",
+    ".venv",
+    "venv",
+    "out",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    "*.egg-info",
+    "build",
+    "dist",
+    "cluster/.local",
+]
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10.0, 120.0
 AGENT_WAIT_S = 60.0  # a freshly started head answers "No available agent" until its job agent is up
@@ -59,8 +72,11 @@ def _client_class():
 
 
 def _auth_failed(address: str, exc: Exception, token: str | None) -> ClusterError:
-    why = ("no token was found: set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH, or write ~/.ray/auth_token"
-           if token is None else "the cluster refused the token: check it is this cluster's token")
+    why = (
+        "no token was found: set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH, or write ~/.ray/auth_token"
+        if token is None
+        else "the cluster refused the token: check it is this cluster's token"
+    )
     return ClusterError(f"authentication failed at {address}: {why}")
 
 
@@ -114,7 +130,9 @@ def build_job(config: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
     overrides = list(overrides)
     cfg = load_config(config, overrides)
     if cfg.kind not in ENTRYPOINTS:
-        raise ConfigError(f"{config}: kind {cfg.kind!r} cannot be submitted; submit a train or generate config")
+        raise ConfigError(
+            f"{config}: kind {cfg.kind!r} cannot be submitted; submit a train or generate config"
+        )
     entry = ENTRYPOINTS[cfg.kind]
     if not (REPO_ROOT / entry).is_file():
         raise ConfigError(f"{config}: kind {cfg.kind!r} has no entrypoint {entry} in this checkout yet")
@@ -136,8 +154,14 @@ def submit(client, address: str, spec: JobSpec, submission_id: str | None = None
     deadline = time.monotonic() + AGENT_WAIT_S
     while True:
         try:
-            sid = _call(address, client.submit_job, entrypoint=spec.entrypoint, runtime_env=spec.runtime_env,
-                        metadata=spec.metadata, submission_id=submission_id)
+            sid = _call(
+                address,
+                client.submit_job,
+                entrypoint=spec.entrypoint,
+                runtime_env=spec.runtime_env,
+                metadata=spec.metadata,
+                submission_id=submission_id,
+            )
             log.info("submitted %s", sid)
             return sid, False
         except RuntimeError as exc:
@@ -177,10 +201,12 @@ def stop(client, address: str, job_id: str) -> bool:
     return bool(_call(address, client.stop_job, job_id))
 
 
-def follow(client, address: str, job_id: str, on_text: Callable[[str], None] | None = None,
-           poll_s: float = 1.0) -> str:
+def follow(
+    client, address: str, job_id: str, on_text: Callable[[str], None] | None = None, poll_s: float = 1.0
+) -> str:
     """Stream the job's logs to `on_text` until it ends (or just poll when on_text is None); final status."""
     if on_text is not None:
+
         async def _tail() -> None:
             async for chunk in client.tail_job_logs(job_id):
                 on_text(chunk)
@@ -197,5 +223,7 @@ def follow(client, address: str, job_id: str, on_text: Callable[[str], None] | N
 def require_success(client, address: str, job_id: str, final: str) -> None:
     if final != "SUCCEEDED":
         message = getattr(info(client, address, job_id), "message", "") or ""
-        raise JobFailed(f"job {job_id} ended {final}: {message[:500]}; `genart jobs logs {job_id} "
-                        f"--address {address}` shows its output")
+        raise JobFailed(
+            f"job {job_id} ended {final}: {message[:500]}; `genart jobs logs {job_id} "
+            f"--address {address}` shows its output"
+        )

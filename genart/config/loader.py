@@ -66,7 +66,11 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         elif err["type"] == "union_tag_invalid" or err["type"] == "literal_error":
             msg = f"{msg}"
         given = err.get("input")
-        shown = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(given, dict) else f" (got {given!r})"
+        shown = (
+            ""
+            if err["type"] in ("missing", "extra_forbidden") or isinstance(given, dict)
+            else f" (got {given!r})"
+        )
         lines.append(f"{loc or '<top>'}: {msg}{shown}")
     return f"{source}: invalid config\n  " + "\n  ".join(lines)
 
@@ -78,7 +82,9 @@ def validate(data: dict, source: str, expect_kind: str | None = None) -> BaseMod
     kinds = _kinds()
     if kind not in kinds:
         allowed = ", ".join(sorted(kinds))
-        raise ConfigError(f"{source}: kind: {kind!r} is not one of {allowed}; set `kind:` at the top of the file")
+        raise ConfigError(
+            f"{source}: kind: {kind!r} is not one of {allowed}; set `kind:` at the top of the file"
+        )
     if expect_kind and kind != expect_kind:
         raise ConfigError(f"{source}: kind is {kind!r}, but this command runs `kind: {expect_kind}` configs")
     try:

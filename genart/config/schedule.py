@@ -15,7 +15,8 @@ OverrideValue = str | int | float | bool | None
 class ScheduleConfig(Strict):
     kind: Literal["schedule"]
     name: str | None = Field(
-        None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
         description="prefix of every run id (and Ray submission id); default: the config file's stem",
     )
     cron: str = Field(description="5-field cron expression, e.g. '0 2 * * *' (02:00 every day)")
@@ -30,8 +31,10 @@ class ScheduleConfig(Strict):
     )
     catchup: int = Field(0, ge=0, description="missed slots to run after downtime; 0 = only the latest")
     starting_deadline_s: float | None = Field(
-        None, gt=0, description="skip a slot not started within this many seconds of its time; null: no limit"
-        " (set it to avoid a burst of late runs)"
+        None,
+        gt=0,
+        description="skip a slot not started within this many seconds of its time; null: no limit"
+        " (set it to avoid a burst of late runs)",
     )
     max_retries: int = Field(2, ge=0, description="further attempts of a slot whose run failed")
     retry_delay_s: float = Field(60.0, ge=0, description="wait between attempts of a failed slot")
@@ -61,7 +64,9 @@ class ScheduleConfig(Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as UTC, Europe/Berlin") from None
+            raise ValueError(
+                f"unknown time zone {v!r}; use an IANA name such as UTC, Europe/Berlin"
+            ) from None
         return v
 
     @field_validator("job")

@@ -40,8 +40,11 @@ class Head:
 
     def env(self, **extra: str) -> dict:
         """Environment for a client process: the token file, no RAY_ADDRESS, nothing else inherited from Ray."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("RAY_") and k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("RAY_") and k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        }
         env.update(RAY_AUTH_TOKEN_PATH=self.token_path, PATH=f"{BIN}:{env.get('PATH', '')}")
         env.update(extra)
         return env
@@ -75,19 +78,46 @@ def ray_head():
         f.write(token)
     dash = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=token_path, PATH=f"{BIN}:{env.get('PATH', '')}",
-               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")  # keep the single node on 127.0.0.1
+    env.update(
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN_PATH=token_path,
+        PATH=f"{BIN}:{env.get('PATH', '')}",
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+    )  # keep the single node on 127.0.0.1
     ports = []
-    for flag in ("--port", "--ray-client-server-port", "--node-manager-port", "--object-manager-port",
-                 "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port", "--runtime-env-agent-port",
-                 "--metrics-export-port"):
+    for flag in (
+        "--port",
+        "--ray-client-server-port",
+        "--node-manager-port",
+        "--object-manager-port",
+        "--dashboard-agent-listen-port",
+        "--dashboard-agent-grpc-port",
+        "--runtime-env-agent-port",
+        "--metrics-export-port",
+    ):
         ports += [flag, str(free_port())]
-    cmd = [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-           "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--num-cpus", "2",
-           "--temp-dir", os.path.join(tmp, "r"), "--disable-usage-stats", *ports]
+    cmd = [
+        str(BIN / "ray"),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address",
+        "127.0.0.1",
+        "--dashboard-host",
+        "127.0.0.1",
+        "--dashboard-port",
+        str(dash),
+        "--num-cpus",
+        "2",
+        "--temp-dir",
+        os.path.join(tmp, "r"),
+        "--disable-usage-stats",
+        *ports,
+    ]
     log = open(os.path.join(tmp, "head.log"), "w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            cwd=tmp)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp
+    )
     address = f"http://127.0.0.1:{dash}"
     try:
         _wait_ready(address, token, proc)

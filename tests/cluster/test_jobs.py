@@ -23,8 +23,14 @@ def tiny_sets(bundle: str, out: str) -> list[str]:
 
 
 def genart(args: list[str], env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "genart.cli", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "genart.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def client(head):
@@ -68,9 +74,22 @@ def test_submit_wait_generates_and_same_id_runs_once(ray_head, bundle, tmp_path)
 
 def test_ray_job_submit_cli_runs_the_entrypoint(ray_head, bundle, tmp_path):
     out = str(tmp_path / "out")
-    cmd = [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", ray_head.address,
-           "--working-dir", ".", "--submission-id", "ray-cli", "--", "python", "jobs/generate.py",
-           "configs/generate/digits.yaml", *[a for s in tiny_sets(bundle, out) for a in ("--set", s)]]
+    cmd = [
+        str(Path(sys.executable).parent / "ray"),
+        "job",
+        "submit",
+        "--address",
+        ray_head.address,
+        "--working-dir",
+        ".",
+        "--submission-id",
+        "ray-cli",
+        "--",
+        "python",
+        "jobs/generate.py",
+        "configs/generate/digits.yaml",
+        *[a for s in tiny_sets(bundle, out) for a in ("--set", s)],
+    ]
     env = ray_head.env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=ray_head.token)
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
@@ -84,8 +103,10 @@ def test_refused_without_or_with_a_wrong_token(ray_head, tmp_path, token):
     env.pop("RAY_AUTH_TOKEN_PATH")
     if token:
         env["RAY_AUTH_TOKEN"] = token
-    for args in (["jobs", "list", "--address", ray_head.address],
-                 ["submit", GENERATE, "--address", ray_head.address, "--set", "count=10"]):
+    for args in (
+        ["jobs", "list", "--address", ray_head.address],
+        ["submit", GENERATE, "--address", ray_head.address, "--set", "count=10"],
+    ):
         proc = genart(args, env, timeout=60)
         assert proc.returncode == 1, proc.stderr
         assert f"authentication failed at {ray_head.address}" in proc.stderr
@@ -98,7 +119,9 @@ def test_unreachable_address_fails_fast(ray_head):
     from tests.cluster.conftest import free_port
 
     t0 = time.monotonic()
-    proc = genart(["jobs", "list", "--address", f"http://127.0.0.1:{free_port()}"], ray_head.env(), timeout=60)
+    proc = genart(
+        ["jobs", "list", "--address", f"http://127.0.0.1:{free_port()}"], ray_head.env(), timeout=60
+    )
     assert time.monotonic() - t0 < 45
     assert proc.returncode == 1
     assert "cannot reach the Ray dashboard at http://127.0.0.1:" in proc.stderr
@@ -106,10 +129,25 @@ def test_unreachable_address_fails_fast(ray_head):
 
 def _schedule(tmp_path: Path, name: str, bundle: str, address: str | None) -> tuple[Path, Path, Path]:
     state, out = tmp_path / "state.json", tmp_path / "out"
-    cfg = {"kind": "schedule", "name": name, "cron": "0 0 1 1 *", "timezone": "Europe/Berlin", "job": GENERATE,
-           "overrides": {"model": bundle, "output": f"{out}/{{slot:%Y%m%d}}", "count": 200, "replicas": 1,
-                         "shard_size": 100, "batch_size": 100},
-           "state": str(state), "address": address, "retry_delay_s": 0, "poll_s": 1}
+    cfg = {
+        "kind": "schedule",
+        "name": name,
+        "cron": "0 0 1 1 *",
+        "timezone": "Europe/Berlin",
+        "job": GENERATE,
+        "overrides": {
+            "model": bundle,
+            "output": f"{out}/{{slot:%Y%m%d}}",
+            "count": 200,
+            "replicas": 1,
+            "shard_size": 100,
+            "batch_size": 100,
+        },
+        "state": str(state),
+        "address": address,
+        "retry_delay_s": 0,
+        "poll_s": 1,
+    }
     path = tmp_path / "schedule.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path, state, out
@@ -138,7 +176,9 @@ def test_schedule_once_twice_runs_the_slot_once(ray_head, bundle, tmp_path):
 def test_scheduler_killed_mid_run_resumes_without_a_second_run(ray_head, bundle, tmp_path):
     path, state, out = _schedule(tmp_path, "killed", bundle, ray_head.address)
     cmd = [sys.executable, "-m", "genart.cli", "schedule", str(path), "--once"]
-    proc = subprocess.Popen(cmd, env=ray_head.env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, env=ray_head.env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if state.exists() and json.loads(state.read_text())["runs"]:
@@ -155,7 +195,6 @@ def test_scheduler_killed_mid_run_resumes_without_a_second_run(ray_head, bundle,
     assert ids.count(run["run_id"]) == 1 and not [i for i in ids if i.startswith(f"{run['run_id']}-")]
     [day] = list(out.iterdir())
     assert verify(str(day)) == []
-
 
 
 def test_local_schedule_once_runs_in_process(ray_head, bundle, tmp_path):

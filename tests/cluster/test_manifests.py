@@ -29,7 +29,9 @@ def _strings(node):
 def test_there_are_kuberay_and_cloud_definitions():
     names = {p.relative_to(ROOT).as_posix() for p in MANIFESTS}
     assert "cluster/cloud.yaml" in names
-    kinds = {d["kind"] for p in MANIFESTS if "kuberay" in p.parts for d in yaml.safe_load_all(p.read_text()) if d}
+    kinds = {
+        d["kind"] for p in MANIFESTS if "kuberay" in p.parts for d in yaml.safe_load_all(p.read_text()) if d
+    }
     assert {"RayCluster", "RayJob", "CronJob"} <= kinds
 
 
@@ -55,7 +57,10 @@ def test_every_cluster_uses_token_auth_and_a_private_dashboard():
     cloud = (ROOT / "cluster/cloud.yaml").read_text()
     cfg = yaml.safe_load(cloud)
     starts = cfg["head_start_ray_commands"] + cfg["worker_start_ray_commands"]
-    assert all("RAY_AUTH_MODE=token" in c for c in starts if "ray start" in c) and "--dashboard-host=127.0.0.1" in cloud
+    assert (
+        all("RAY_AUTH_MODE=token" in c for c in starts if "ray start" in c)
+        and "--dashboard-host=127.0.0.1" in cloud
+    )
     assert "0.0.0.0/0" not in yaml.safe_dump(yaml.safe_load(cloud))
     for p in MANIFESTS:
         if "kuberay" in p.parts:

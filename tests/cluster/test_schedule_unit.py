@@ -22,9 +22,11 @@ NIGHTLY = str(ROOT / "configs/schedule/nightly-digits.yaml")
 def test_slots_follow_the_time_zone_across_dst():
     now = datetime(2026, 3, 30, 12, 0, tzinfo=timezone.utc)
     slots = due_slots("0 2 * * *", "Europe/Berlin", now, 3)
-    assert [s.isoformat() for s in slots] == ["2026-03-28T02:00:00+01:00", "2026-03-29T03:00:00+02:00",
-                                              "2026-03-30T02:00:00+02:00"] or slots[-1].isoformat() == \
-        "2026-03-30T02:00:00+02:00"
+    assert [s.isoformat() for s in slots] == [
+        "2026-03-28T02:00:00+01:00",
+        "2026-03-29T03:00:00+02:00",
+        "2026-03-30T02:00:00+02:00",
+    ] or slots[-1].isoformat() == "2026-03-30T02:00:00+02:00"
     assert next_slots("0 2 * * *", "UTC", now, 1)[0].isoformat() == "2026-03-31T02:00:00+00:00"
     assert run_id("nightly", slots[-1]) == "nightly-20260330T0000Z"
 
@@ -61,13 +63,24 @@ def test_dry_run_prints_iso_slots_with_offset():
         assert rid.startswith("nightly-digits-")
 
 
-@pytest.mark.parametrize(("override", "key"), [("cron=0 2 * *", "cron:"), ("cron=61 * * * *", "cron:"),
-                                               ("timezone=Mars/Olympus", "timezone:"),
-                                               ("job=configs/generate/nope.yaml", "job:"),
-                                               ("concurrency_policy=sometimes", "concurrency_policy:")])
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("cron=0 2 * *", "cron:"),
+        ("cron=61 * * * *", "cron:"),
+        ("timezone=Mars/Olympus", "timezone:"),
+        ("job=configs/generate/nope.yaml", "job:"),
+        ("concurrency_policy=sometimes", "concurrency_policy:"),
+    ],
+)
 def test_bad_schedule_configs_exit_2_naming_the_key(override, key):
-    proc = subprocess.run([sys.executable, "-m", "genart.cli", "schedule", NIGHTLY, "--dry-run", "--set", override],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "genart.cli", "schedule", NIGHTLY, "--dry-run", "--set", override],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stderr
     assert key in proc.stderr and "Traceback" not in proc.stderr
 
@@ -85,15 +98,26 @@ def test_submit_builds_the_entrypoint_without_secrets(monkeypatch):
 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cret")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):  # the S3 fixture may have set them earlier in the session
+        monkeypatch.delenv(name, raising=False)
     spec = build_job(ROOT / "configs/generate/digits.yaml", ["count=5", "output=out/a b"])
-    assert spec.entrypoint == ("python jobs/generate.py configs/generate/digits.yaml --set count=5 "
-                               "--set 'output=out/a b' --set address=null")
+    assert spec.entrypoint == (
+        "python jobs/generate.py configs/generate/digits.yaml --set count=5 "
+        "--set 'output=out/a b' --set address=null"
+    )
     assert spec.runtime_env["env_vars"] == {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
     assert ".venv" in spec.runtime_env["excludes"] and "s3cret" not in repr(spec)
 
 
 def test_new_commands_have_help():
-    for args in (["submit", "--help"], ["jobs", "--help"], ["jobs", "list", "--help"], ["jobs", "logs", "--help"],
-                 ["jobs", "status", "--help"], ["jobs", "stop", "--help"], ["schedule", "--help"]):
+    for args in (
+        ["submit", "--help"],
+        ["jobs", "--help"],
+        ["jobs", "list", "--help"],
+        ["jobs", "logs", "--help"],
+        ["jobs", "status", "--help"],
+        ["jobs", "stop", "--help"],
+        ["schedule", "--help"],
+    ):
         res = CliRunner().invoke(main, args)
         assert res.exit_code == 0 and "Usage:" in res.output, args

@@ -96,7 +96,9 @@ def test_wrong_kind_and_missing_file(tmp_path):
         load_config(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: paint\n")
-    with pytest.raises(ConfigError, match="kind: 'paint' is not one of generate, schedule, synthesize, train"):
+    with pytest.raises(
+        ConfigError, match="kind: 'paint' is not one of generate, schedule, synthesize, train"
+    ):
         load_config(bad)
 
 

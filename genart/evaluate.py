@@ -55,7 +55,9 @@ def _features(net, x8: np.ndarray) -> np.ndarray:
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    # a small ridge keeps the product well-conditioned (dead ReLU features make the covariances singular)
+    ridge = np.eye(len(s1)) * 1e-6
+    covmean = linalg.sqrtm((s1 + ridge) @ (s2 + ridge))
     covmean = covmean.real
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
 

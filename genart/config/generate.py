@@ -69,6 +69,9 @@ class GenerateConfig(Strict):
     gpus_per_replica: float = Field(0.0, ge=0, description="fractions share a GPU between replicas")
     max_in_flight: int = Field(2, ge=1, description="shards queued per replica (bounds memory)")
     max_retries: int = Field(3, ge=0, description="attempts per shard after a replica dies")
+    shard_timeout_s: float = Field(
+        600.0, gt=0, description="a replica that commits nothing for this long is hung: killed and replaced"
+    )
     image: ImageConfig = Field(default_factory=ImageConfig)
     layout: Literal["files", "webdataset", "parquet"] = "files"
     classes: ClassesConfig = Field(default_factory=ClassesConfig)

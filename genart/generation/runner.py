@@ -36,6 +36,7 @@ EXECUTION_KEYS = {
     "gpus_per_replica",
     "max_in_flight",
     "max_retries",
+    "shard_timeout_s",
 }
 PRIVATE_KEYS = {"storage", "address"}  # never written to the output
 
@@ -162,6 +163,8 @@ class _Scheduler:
         self.args = (cfg, job["job_id"], job["model_id"])
         self.slots = [self.actor_cls.remote(*self.args) for _ in range(cfg.replicas)]
         self.load = [0] * cfg.replicas
+        self.progress_at = [time.monotonic()] * cfg.replicas  # last commit (or start) per replica slot
+        self.killed_as_hung: set = set()  # actor handles killed for making no progress
         self.inflight: dict = {}  # ObjectRef -> (spec, slot, actor handle)
         self.failures: dict[int, int] = {}  # shard -> times its replica died under it
         self.deaths_since_progress = 0
@@ -184,12 +187,39 @@ class _Scheduler:
             self.inflight[actor.run_shard.remote(spec)] = (spec, slot, actor)
             self.load[slot] += 1
 
+    def _wait_s(self) -> float:
+        """How long ray.wait may block before some busy replica passes its shard_timeout_s."""
+        now, limit = time.monotonic(), self.cfg.shard_timeout_s
+        busy = [self.progress_at[i] + limit - now for i in range(len(self.slots)) if self.load[i] > 0]
+        return max(0.05, min(busy, default=limit))
+
+    def _kill_hung(self) -> None:
+        """Kill replicas that committed nothing for shard_timeout_s: their shards then fail as RayActorError
+        and go through the same replace-and-retry path as a replica that died."""
+        now = time.monotonic()
+        for i, actor in enumerate(self.slots):
+            if (
+                self.load[i] > 0
+                and now - self.progress_at[i] > self.cfg.shard_timeout_s
+                and actor not in self.killed_as_hung
+            ):
+                log.warning(
+                    "replica %d committed nothing for %.0fs (shard_timeout_s); killing it as hung",
+                    i,
+                    now - self.progress_at[i],
+                )
+                self.killed_as_hung.add(actor)
+                self.ray.kill(actor, no_restart=True)
+
     def _replica_died(self, spec: ShardSpec, slot: int, actor, exc: BaseException) -> None:
         cause = _cause(exc)
+        if actor in self.killed_as_hung:
+            cause = f"killed as hung: no shard committed within shard_timeout_s={self.cfg.shard_timeout_s:g}"
         if self.slots[slot] is actor:  # first failure seen from this actor: replace it once
             self.deaths_since_progress += 1
             log.warning("replica %d died (%s); starting a replacement", slot, cause)
             self.slots[slot] = self.actor_cls.remote(*self.args)
+            self.progress_at[slot] = time.monotonic()
             self.load[slot] = 0  # what is still in flight on the dead actor fails and is resubmitted
         n = self.failures[spec.shard] = self.failures.get(spec.shard, 0) + 1
         limit = self.cfg.replicas * (self.cfg.max_retries + 1)
@@ -224,11 +254,14 @@ class _Scheduler:
         try:
             self._fill()
             while self.inflight:
-                ready, _ = self.ray.wait(list(self.inflight), num_returns=1)
+                ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=self._wait_s())
+                if not ready:
+                    self._kill_hung()
                 for ref in ready:
                     spec, slot, actor = self.inflight.pop(ref)
                     if self.slots[slot] is actor:
                         self.load[slot] -= 1
+                        self.progress_at[slot] = time.monotonic()
                     try:
                         res = self.ray.get(ref)
                     except RayActorError as exc:

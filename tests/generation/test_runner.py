@@ -199,6 +199,18 @@ generate(GenerateConfig.model_validate(json.loads(sys.argv[1])), progress=False)
 """
 
 
+def test_hung_replicas_are_killed_and_the_job_stops_in_bounded_time(ray_local, slow_bundle, tmp_path, make_cfg):
+    """A replica that commits nothing within shard_timeout_s is treated as hung (killed, replaced, its shard
+    retried); when that keeps happening the job stops with a clear error instead of waiting forever."""
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    with pytest.raises(JobFailed, match=r"killed as hung: no shard committed within shard_timeout_s=0.3"):
+        # 0.3 s is shorter than any replica needs to start and commit its first shard
+        generate(make_cfg(slow_bundle, str(out), max_retries=1, shard_timeout_s=0.3), progress=False)
+    assert time.monotonic() - t0 < 60
+    assert not (out / "_SUCCESS").exists()
+
+
 def test_driver_killed_mid_job_then_resumed(ray_local, slow_bundle, tmp_path, make_cfg):
     import psutil  # ray ships it (ray/thirdparty_files, on sys.path once ray is imported)
 

@@ -107,9 +107,13 @@ def _read(fs, path: str, name: str, uri: str) -> bytes:
         ) from None
 
 
-def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cpu") -> Bundle:
+def read_meta(uri: str, storage_options: dict | None = None) -> dict:
+    """The bundle's model.json, validated, without reading the weights (drivers plan jobs from it)."""
     fs, path = get_fs(uri, storage_options)
-    raw_meta = _read(fs, path, META, uri)
+    return _parse_meta(_read(fs, path, META, uri), uri)
+
+
+def _parse_meta(raw_meta: bytes, uri: str) -> dict:
     try:
         meta = json.loads(raw_meta)
     except json.JSONDecodeError as exc:
@@ -119,6 +123,12 @@ def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cp
         raise BundleError(
             f"bundle {redact(uri)}: {META} is not a {FORMAT} description (missing: {', '.join(missing) or 'format'})"
         )
+    return meta
+
+
+def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cpu") -> Bundle:
+    fs, path = get_fs(uri, storage_options)
+    meta = _parse_meta(_read(fs, path, META, uri), uri)
     blob = _read(fs, path, WEIGHTS, uri)
     digest = hashlib.sha256(blob).hexdigest()
     if digest != meta["model_id"]:

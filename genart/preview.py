@@ -119,9 +119,9 @@ class Source:
                 return tuple(names)
             model = self._job().get("config", {}).get("model")
             if model:
-                from genart.generation.runner import read_bundle_meta
+                from genart.bundle import read_meta
 
-                return tuple(read_bundle_meta(model, None).get("class_names") or ()) or None
+                return tuple(read_meta(model, None).get("class_names") or ()) or None
         except Exception as exc:  # noqa: BLE001 - names are a nicety: fall back to the ids
             log.debug("no class names for %s (%s)", self.where, exc)
         return tuple(str(i) for i in range(int(pc.max(self.table.column("class_id")).as_py()) + 1))

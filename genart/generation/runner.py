@@ -13,9 +13,10 @@ import uuid
 from collections import deque
 
 import genart
+from genart.bundle import read_meta
 from genart.config.generate import GenerateConfig
 from genart.config.loader import config_hash
-from genart.errors import BundleError, ConfigError, JobFailed
+from genart.errors import ConfigError, JobFailed
 from genart.generation.plan import Plan, ShardSpec
 from genart.generation.progress import ByteLedger
 from genart.generation.replica import GeneratorReplica
@@ -39,19 +40,6 @@ EXECUTION_KEYS = {
     "shard_timeout_s",
 }
 PRIVATE_KEYS = {"storage", "address"}  # never written to the output
-
-
-def read_bundle_meta(uri: str, options: dict | None) -> dict:
-    """The bundle's model.json (the driver never loads weights; replicas check them)."""
-    from genart.bundle import META
-
-    fs, path = get_fs(uri, options)
-    try:
-        return json.loads(fs.cat_file(join(path, META)))
-    except FileNotFoundError:
-        raise BundleError(f"bundle {redact(uri)} has no {META}; `model` must name a bundle folder") from None
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"bundle {redact(uri)}: {META} is not valid JSON ({exc})") from None
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -287,7 +275,7 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
 
     t0 = time.perf_counter()
     opts = cfg.storage.options
-    meta = read_bundle_meta(cfg.model, opts)
+    meta = read_meta(cfg.model, opts)
     plan = Plan.from_config(cfg, meta["num_classes"])
     check_writable(cfg.output, opts)
     fs, root = get_fs(cfg.output, opts)

@@ -21,11 +21,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import genart
+from genart.bundle import read_meta
 from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
 from genart.config.loader import config_hash
 from genart.config.synthesize import SPLITS, SynthesizeConfig
 from genart.errors import ConfigError, JobFailed
-from genart.generation.runner import generate, read_bundle_meta
+from genart.generation.runner import generate
 from genart.ray_session import ray_session
 from genart.storage import layout
 from genart.storage.fs import check_writable, get_fs, join, redact
@@ -154,7 +155,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     """Make (or resume) the dataset at cfg.output; returns the summary also written to `_SUCCESS`."""
     t0 = time.perf_counter()
     opts = cfg.storage.options
-    meta = read_bundle_meta(cfg.model, opts)
+    meta = read_meta(cfg.model, opts)
     wanted = _check(cfg, meta)
     check_writable(cfg.output, opts)
     fs, root = get_fs(cfg.output, opts)

@@ -98,7 +98,10 @@ def test_submit_builds_the_entrypoint_without_secrets(monkeypatch):
 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cret")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):  # the S3 fixture may have set them earlier in the session
+    for name in (
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+    ):  # the S3 fixture may have set them earlier in the session
         monkeypatch.delenv(name, raising=False)
     spec = build_job(ROOT / "configs/generate/digits.yaml", ["count=5", "output=out/a b"])
     assert spec.entrypoint == (

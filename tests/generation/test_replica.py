@@ -6,14 +6,14 @@ import numpy as np
 import pyarrow.parquet as pq
 
 import genart
+from genart.bundle import read_meta
 from genart.generation.encode import decode
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
-from genart.generation.runner import read_bundle_meta
 
 
 def test_shard_bytes_do_not_depend_on_batch_size(tiny_bundle, tmp_path, make_cfg):
-    meta = read_bundle_meta(tiny_bundle, None)
+    meta = read_meta(tiny_bundle, None)
     outs = []
     for batch in (1, 7, 64):
         cfg = make_cfg(tiny_bundle, str(tmp_path / f"b{batch}"), count=40, shard_size=20, batch_size=batch)

@@ -199,7 +199,9 @@ generate(GenerateConfig.model_validate(json.loads(sys.argv[1])), progress=False)
 """
 
 
-def test_hung_replicas_are_killed_and_the_job_stops_in_bounded_time(ray_local, slow_bundle, tmp_path, make_cfg):
+def test_hung_replicas_are_killed_and_the_job_stops_in_bounded_time(
+    ray_local, slow_bundle, tmp_path, make_cfg
+):
     """A replica that commits nothing within shard_timeout_s is treated as hung (killed, replaced, its shard
     retried); when that keeps happening the job stops with a clear error instead of waiting forever."""
     out = tmp_path / "out"

@@ -8,10 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from genart.bundle import read_meta
 from genart.config.generate import GenerateConfig
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
-from genart.generation.runner import prepare_output, read_bundle_meta
+from genart.generation.runner import prepare_output
 from genart.storage import packing
 from genart.storage.fs import check_writable, get_fs
 from genart.storage.verify import verify
@@ -29,7 +30,7 @@ def _write_output(tiny_bundle, tmp_path, layout: str = "files"):
         batch_size=32,
         layout=layout,
     )
-    meta = read_bundle_meta(tiny_bundle, None)
+    meta = read_meta(tiny_bundle, None)
     check_writable(out)
     fs, root = get_fs(out)
     prepare_output(fs, root, cfg, meta, False, "job-v")

@@ -5,8 +5,12 @@ Plain Python (no Ray). With `market.standard: opensea` a generation output also 
     tokens/{id}.json    one per item (name, description, image = base_uri + path, attributes); a replica
                         writes a shard's tokens before that shard's metadata commit, so every committed
                         item has its token, and a retried shard rewrites the same keys with the same bytes
-    collection.json     name, description, item count and the trait rarity table; the driver writes it
-                        from the tokens themselves, before _SUCCESS
+    tokens/_traits/part-NNNNN.json
+                        per shard: its item count and {trait_type: {value: count}} of the ranked traits,
+                        written with the shard's last tokens (before its commit; same bytes on a retry)
+    collection.json     name, description, item count and the trait rarity table; the driver sums the
+                        shard summaries (one listing, one small read per shard), before _SUCCESS. Shards of
+                        older outputs without a summary are counted from their tokens instead
 
 Computed traits depend only on an item's pixels: Background (the named palette colour most common on the
 image border), Dominant colour (the most common palette colour among the other pixels: the subject's
@@ -115,6 +119,11 @@ def traits_match(traits: dict[str, str], wanted: dict[str, str]) -> bool:
     return all(have.get(trait_key(k)) == str(v).strip().casefold() for k, v in wanted.items())
 
 
+def token_name(collection_name: str, item_id: int) -> str:
+    """An item's token name: `{market.name} #{id}`."""
+    return f"{collection_name} #{int(item_id)}"
+
+
 def item_url(base_uri: str, path: str) -> str:
     """base_uri + the item's relative path, with exactly one slash between them."""
     return f"{base_uri.rstrip('/')}/{path}" if base_uri else path
@@ -148,7 +157,7 @@ class Collection:
     def token(self, item_id: int, path: str, traits: dict[str, str]) -> dict:
         """The OpenSea / ERC-721 metadata JSON of one item."""
         return {
-            "name": f"{self.market.name} #{int(item_id)}",
+            "name": token_name(self.market.name, item_id),
             "description": self.market.description,
             "image": item_url(self.market.base_uri, path),
             "attributes": [{"trait_type": k, "value": v} for k, v in traits.items()],
@@ -164,6 +173,52 @@ def flat_traits(token: dict) -> dict[str, str]:
     return {a["trait_type"]: a["value"] for a in token.get("attributes", [])}
 
 
+def _count(counts: dict[str, Counter], traits: dict[str, str]) -> None:
+    """Add one item's ranked traits (all but NOT_RANKED) to `counts`; new traits keep first-seen order."""
+    for k, v in traits.items():
+        if k not in NOT_RANKED:
+            counts.setdefault(k, Counter())[str(v)] += 1
+
+
+def _shard_range(count: int, shard_size: int, shard: int) -> tuple[int, int]:
+    """Ids [lo, hi) of a shard: the plan's rule (generation/plan.py)."""
+    lo = shard * shard_size
+    return lo, min(lo + shard_size, count)
+
+
+class _ShardTally:
+    """Ranked-trait counts of the shard being written, until every one of its ids is counted. A batch
+    holding an id already counted is a new attempt of the shard (a retry): counting starts again."""
+
+    def __init__(self, shard: int, lo: int, hi: int):
+        self.shard, self.lo, self.hi = shard, lo, hi
+        self.seen = np.zeros(hi - lo, dtype=bool)
+        self.counts: dict[str, Counter] = {}
+
+    def add(self, ids, traits: list[dict[str, str]]) -> bool:
+        """Count one batch; True once every id of the shard is counted."""
+        idx = np.asarray(ids, dtype=np.int64) - self.lo
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self.seen)):
+            raise ValueError(f"shard {self.shard}: ids outside its range {self.lo}..{self.hi - 1}")
+        if self.seen[idx].any():
+            self.seen[:] = False
+            self.counts = {}
+        self.seen[idx] = True
+        for item in traits:
+            _count(self.counts, item)
+        return bool(self.seen.all())
+
+    def summary_bytes(self) -> bytes:
+        """Deterministic bytes: traits in first-seen (id) order, values by name."""
+        record = {
+            "shard": self.shard,
+            "ids": [self.lo, self.hi],
+            "items": self.hi - self.lo,
+            "traits": {k: dict(sorted(c.items())) for k, c in self.counts.items()},
+        }
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 class TokenWriter:
     """Writes tokens/{id}.json for a replica's batches; does nothing unless `market.standard` is opensea."""
 
@@ -174,12 +229,15 @@ class TokenWriter:
         if self.enabled:
             self.fs, self.root = get_fs(cfg.output, cfg.storage.options)
             self.collection = Collection.from_bundle_meta(cfg.market, bundle_meta)
+            self.count, self.shard_size = cfg.count, cfg.shard_size
+            self._tally: _ShardTally | None = None  # the shard being written (a replica runs one at a time)
 
     def write(self, shard: int, ids, seeds, class_ids, images: np.ndarray) -> None:
-        """Token files of one batch (one request per file, concurrent where the backend allows)."""
+        """Token files of one batch (one request per file, concurrent where the backend allows); with the
+        batch that completes the shard, also the shard's trait summary (tokens/_traits/part-NNNNN.json)."""
         if not self.enabled:
             return
-        files = {}
+        files, ranked = {}, []
         for k, pixels in enumerate(pixel_traits(images)):
             item_id = int(ids[k])
             traits = self.collection.traits(seeds[k], None if class_ids is None else class_ids[k], pixels)
@@ -187,16 +245,26 @@ class TokenWriter:
                 item_id, layout.item_path(self.layout, shard, item_id, self.fmt), traits
             )
             files[join(self.root, layout.token_path(item_id))] = token_bytes(token)
-        tokens_dir = join(self.root, layout.TOKENS_DIR)
+            ranked.append(traits)
+        dirs = [join(self.root, layout.TOKENS_DIR)]
+        if self._tally_complete(shard, ids, ranked):
+            files[join(self.root, layout.traits_summary_path(shard))] = self._tally.summary_bytes()
+            dirs.append(join(self.root, layout.TRAITS_DIR))
+            self._tally = None
         first = layout.token_path(int(ids[0]))
 
         def put():
-            self.fs.makedirs(tokens_dir, exist_ok=True)  # local folders; a no-op on object stores
+            for d in dirs:
+                self.fs.makedirs(d, exist_ok=True)  # local folders; a no-op on object stores
             self.fs.pipe(files)
 
-        retry(
-            put, f"shard {shard}: writing {self.uri}/{layout.TOKENS_DIR}/ ({len(files)} tokens from {first})"
-        )
+        retry(put, f"shard {shard}: writing {self.uri}/{layout.TOKENS_DIR}/ ({len(ids)} tokens from {first})")
+
+    def _tally_complete(self, shard: int, ids, ranked: list[dict[str, str]]) -> bool:
+        """Count a batch into its shard's tally; True when the tally now covers the whole shard."""
+        if self._tally is None or self._tally.shard != shard:  # a new shard (or a new attempt of one)
+            self._tally = _ShardTally(shard, *_shard_range(self.count, self.shard_size, shard))
+        return self._tally.add(ids, ranked)
 
 
 def read_tokens(fs, root: str, ids: Iterable[int]) -> Iterator[tuple[int, dict]]:
@@ -230,17 +298,19 @@ def rarity(traits: Iterable[dict[str, str]]) -> tuple[int, dict]:
     n = 0
     for item in traits:
         n += 1
-        for k, v in item.items():
-            if k not in NOT_RANKED:
-                counts.setdefault(k, Counter())[str(v)] += 1
-    table = {
+        _count(counts, item)
+    return n, rarity_table(n, counts)
+
+
+def rarity_table(n: int, counts: dict[str, Counter]) -> dict:
+    """{trait_type: {value: {"count", "share"}}} of `n` items' counts, values by count then name."""
+    return {
         k: {
             v: {"count": c, "share": round(c / n, 6)}
             for v, c in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
         }
         for k, counter in counts.items()
     }
-    return n, table
 
 
 def collection_record(market: MarketConfig, count: int, table: dict, job: dict) -> dict:
@@ -257,12 +327,94 @@ def collection_record(market: MarketConfig, count: int, table: dict, job: dict) 
     }
 
 
+def _listed_summaries(fs, root: str) -> set[int]:
+    """Shard numbers with a trait summary: one listing of tokens/_traits/ (empty when it does not exist)."""
+    traits_dir = join(root, layout.TRAITS_DIR)
+    fs.invalidate_cache(traits_dir)  # object-store listings are cached per filesystem instance
+    try:
+        names = fs.ls(traits_dir, detail=False)
+    except FileNotFoundError:
+        return set()
+    return {k for k in map(layout.parse_traits_summary_name, names) if k is not None}
+
+
+def _summary_counts(data, shard: int, lo: int, hi: int) -> dict[str, dict[str, int]] | None:
+    """The trait counts of a summary file's bytes, or None (logged) when it is unreadable or not the
+    shard's full [lo, hi) range."""
+    if data is None or isinstance(data, BaseException):
+        return None
+    rel = layout.traits_summary_path(shard)
+    try:
+        record = json.loads(data)
+    except json.JSONDecodeError as exc:
+        log.warning("%s is not valid JSON (%s); counting the shard from its tokens", rel, exc)
+        return None
+    if not isinstance(record, dict):
+        record = {}
+    traits = record.get("traits")
+    if (
+        record.get("shard") != shard
+        or record.get("ids") != [lo, hi]
+        or record.get("items") != hi - lo
+        or not isinstance(traits, dict)
+        or not all(
+            isinstance(v, dict) and all(isinstance(c, int) for c in v.values()) for v in traits.values()
+        )
+    ):
+        log.warning("%s does not describe ids %d..%d; counting the shard from its tokens", rel, lo, hi - 1)
+        return None
+    return traits
+
+
+def trait_counts(fs, root: str, count: int, shard_size: int) -> dict[str, Counter]:
+    """The ranked-trait counts of all `count` items: the sum of the shard summaries, READ_CHUNK per
+    batched request; a shard without a (valid) summary is counted from its tokens, with a log line."""
+    num_shards = -(-count // shard_size)
+    listed = _listed_summaries(fs, root)
+    counts: dict[str, Counter] = {}
+    run: list[int] = []  # [lo, hi): consecutive shards still to count from their tokens
+    from_tokens = 0
+
+    def flush():
+        if run:
+            for _, tok in read_tokens(fs, root, range(*run)):
+                _count(counts, flat_traits(tok))
+            run.clear()
+
+    for a in range(0, num_shards, READ_CHUNK):
+        chunk = range(a, min(a + READ_CHUNK, num_shards))
+        paths = {k: join(root, layout.traits_summary_path(k)) for k in chunk if k in listed}
+        found = fs.cat(list(paths.values()), on_error="return") if paths else {}
+        for k in chunk:
+            lo, hi = _shard_range(count, shard_size, k)
+            traits = _summary_counts(found.get(paths.get(k)), k, lo, hi)
+            if traits is None:  # keep id order: later shards' new traits stay after this one's
+                run[:] = [run[0] if run else lo, hi]
+                from_tokens += 1
+                continue
+            flush()
+            for trait, values in traits.items():
+                counts.setdefault(trait, Counter()).update(values)
+    if from_tokens:
+        log.warning(
+            "%d of %d shards have no trait summary in %s/ (an output written before summaries?): "
+            "reading their tokens",
+            from_tokens,
+            num_shards,
+            layout.TRAITS_DIR,
+        )
+    flush()
+    return counts
+
+
 def write_collection(cfg: GenerateConfig, job: dict) -> dict | None:
-    """collection.json from every item's token (None, and nothing written, unless standard is opensea)."""
+    """collection.json from the shards' trait summaries (None, and nothing written, unless standard is
+    opensea)."""
     if cfg.market.standard != OPENSEA:
         return None
     fs, root = get_fs(cfg.output, cfg.storage.options)
-    n, table = rarity(flat_traits(tok) for _, tok in read_tokens(fs, root, range(cfg.count)))
+    n = cfg.count
+    table = rarity_table(n, trait_counts(fs, root, n, cfg.shard_size))
     record = collection_record(cfg.market, n, table, job)
     data = json.dumps(record, indent=2, ensure_ascii=False).encode()
     retry(

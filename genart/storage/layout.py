@@ -8,6 +8,7 @@ so a retried shard overwrites the same keys.
                                            commit (layout `parquet`: the image bytes are its `image` column)
     _SUCCESS                               JSON totals, written last
     tokens/{id}.json                       `market.standard: opensea`: one per item, before its shard's commit
+    tokens/_traits/part-{shard:05d}.json   `market.standard: opensea`: the shard's trait counts, before its commit
     collection.json                        `market.standard: opensea`: the rarity table, before _SUCCESS
 
 The metadata `path` column is relative to the output in layout `files`; in `webdataset` and `parquet`
@@ -26,10 +27,12 @@ METADATA_DIR = "metadata"
 SHARDS_DIR = "shards"
 TOKENS_DIR = "tokens"
 COLLECTION = "collection.json"
+TRAITS_DIR = f"{TOKENS_DIR}/_traits"  # per-shard trait counts that collection.json sums
 EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg"}
 LAYOUTS = ("files", "webdataset", "parquet")
 
 _PART = re.compile(r"^part-(\d{5,})\.parquet$")
+_TRAITS_PART = re.compile(r"^part-(\d{5,})\.json$")
 
 
 def extension(fmt: str) -> str:
@@ -54,6 +57,17 @@ def metadata_path(shard: int) -> str:
 
 def token_path(item_id: int) -> str:
     return f"{TOKENS_DIR}/{item_id}.json"
+
+
+def traits_summary_path(shard: int) -> str:
+    """The shard's trait-count summary: {trait_type: {value: count}} and its item count."""
+    return f"{TRAITS_DIR}/part-{shard:05d}.json"
+
+
+def parse_traits_summary_name(name: str) -> int | None:
+    """`part-00012.json` (or a path ending in it) -> 12; anything else -> None."""
+    m = _TRAITS_PART.match(name.rsplit("/", 1)[-1])
+    return int(m.group(1)) if m else None
 
 
 def parse_metadata_name(name: str) -> int | None:

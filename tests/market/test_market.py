@@ -89,7 +89,14 @@ def test_every_item_has_its_token(collection):
     cfg, meta, out = collection
     rows = pq.read_table(out / "metadata").sort_by("id").to_pylist()
     assert [r["id"] for r in rows] == list(range(COUNT))
-    assert sorted(p.name for p in (out / "tokens").iterdir()) == sorted(f"{i}.json" for i in range(COUNT))
+    assert sorted(p.name for p in (out / "tokens").glob("*.json")) == sorted(
+        f"{i}.json" for i in range(COUNT)
+    )
+    assert sorted(p.name for p in (out / "tokens" / "_traits").iterdir()) == [
+        "part-00000.json",
+        "part-00001.json",
+        "part-00002.json",
+    ]
     for row in rows:
         token = json.loads((out / "tokens" / f"{row['id']}.json").read_text())
         assert set(token) == {"name", "description", "image", "attributes"}
@@ -132,12 +139,14 @@ def test_collection_json_is_the_rarity_of_the_tokens(collection):
 
 def test_a_retried_shard_rewrites_the_same_token_bytes(collection, tmp_path):
     cfg, meta, out = collection
-    before = {p.name: p.read_bytes() for p in (out / "tokens").iterdir()}
+    before = {p.name: p.read_bytes() for p in (out / "tokens").glob("*.json")}
     again = cfg.model_copy(update={"output": str(tmp_path / "again"), "batch_size": 7})
     GeneratorReplica(again, "job-2", meta["model_id"]).run_shard(Plan.from_config(again, 10).shard(1))
-    redo = {p.name: p.read_bytes() for p in (tmp_path / "again" / "tokens").iterdir()}
+    redo = {p.name: p.read_bytes() for p in (tmp_path / "again" / "tokens").glob("*.json")}
     assert sorted(redo) == sorted(f"{i}.json" for i in range(25, 50))
     assert all(redo[k] == before[k] for k in redo)
+    summary = "tokens/_traits/part-00001.json"
+    assert (tmp_path / "again" / summary).read_bytes() == (out / summary).read_bytes()
 
 
 def test_standard_none_writes_nothing_extra(collection, tmp_path):

@@ -35,7 +35,10 @@ def test_opensea_job_writes_every_token_and_the_collection(ray_local, tiny_bundl
             {"trait_type": "Seed", "value": str(row["seed"])},
             {"trait_type": "Class", "value": str(row["class_id"])},
         ]
-    assert len(list((out / "tokens").iterdir())) == 200
+    assert len(list((out / "tokens").glob("*.json"))) == 200
+    assert sorted(p.name for p in (out / "tokens" / "_traits").iterdir()) == [
+        f"part-{k:05d}.json" for k in range(4)
+    ]
     record = json.loads((out / "collection.json").read_text())
     assert (record["item_count"], record["name"], record["job_id"]) == (200, "Tiny", summary["job_id"])
     for values in record["rarity"].values():
@@ -43,8 +46,11 @@ def test_opensea_job_writes_every_token_and_the_collection(ray_local, tiny_bundl
         assert abs(sum(v["share"] for v in values.values()) - 1) < 1e-5
     assert record["rarity"]["Class"]["7"] == {"count": 20, "share": 0.1}
 
-    # a resumed job rewrites the lost shard's tokens and the collection, byte for byte
+    # a resumed job rewrites the lost shard's tokens, its trait summary and the collection, byte for byte
     before = (out / "collection.json").read_bytes()
+    summary = out / "tokens" / "_traits" / "part-00002.json"
+    summary_before = summary.read_bytes()
+    summary.unlink()
     (out / "_SUCCESS").unlink()
     (out / "collection.json").unlink()
     (out / "metadata" / "part-00002.parquet").unlink()
@@ -54,4 +60,5 @@ def test_opensea_job_writes_every_token_and_the_collection(ray_local, tiny_bundl
     again = generate(cfg, progress=False)
     assert (again["generated"], again["resumed_shards"]) == (50, 3)
     assert all((out / "tokens" / f"{i}.json").read_bytes() == b for i, b in lost.items())
+    assert summary.read_bytes() == summary_before
     assert (out / "collection.json").read_bytes() == before

@@ -3,7 +3,10 @@
 Checks: _SUCCESS exists and agrees with the rows; every metadata part has the contract's schema and
 only its own shard's rows; ids are exactly 0..count-1, each once; every row's image exists and its
 sha256 matches: the file (layout `files`), the tar member and its .json (`webdataset`), the embedded
-`image.bytes` (`parquet`). Memory: one part (and one tar) at a time; ids are checked shard by shard
+`image.bytes` (`parquet`). With `market.standard: opensea` in _job.json, also: every committed item's
+tokens/{id}.json exists and parses, its `image` is market.base_uri + the row's path and its name follows
+the collection's naming rule (READ_CHUNK tokens per batched request), and once _SUCCESS exists,
+collection.json exists and its item_count is the job's count. Memory: one part (and one tar) at a time; ids are checked shard by shard
 against the range the job's shard_size gives each shard (a bitmap of all ids only for an output whose
 _job.json does not say its shard_size), so 10^10-item outputs verify in flat memory.
 """
@@ -19,6 +22,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from genart.generation.encode import sha256_hex
+from genart.market import OPENSEA, READ_CHUNK, item_url, token_name
 from genart.storage import layout, packing
 from genart.storage.fs import get_fs, join, redact
 from genart.storage.writer import SCHEMA, scan_metadata
@@ -108,6 +112,63 @@ def _check_embedded(table, rel: str, rows, problems: _Problems) -> None:
             problems.add("path", f"id {item_id}: image.path {image.get('path')!r} is not {path!r} in {rel}")
 
 
+class _TokenCheck:
+    """`market.standard: opensea`: each committed item's token against its metadata row."""
+
+    def __init__(self, fs, root: str, market: dict):
+        self.fs, self.root = fs, root
+        self.base_uri, self.name = market.get("base_uri", ""), market.get("name", "")
+
+    def check(self, rows: list[tuple[int, str, str]], problems: _Problems) -> None:
+        for lo in range(0, len(rows), READ_CHUNK):
+            chunk = rows[lo : lo + READ_CHUNK]
+            paths = [join(self.root, layout.token_path(item_id)) for item_id, _, _ in chunk]
+            found = self.fs.cat(paths, on_error="return")  # one batched request (concurrent on S3)
+            for (item_id, path, _), full in zip(chunk, paths, strict=True):
+                self._one(item_id, path, found.get(full), problems)
+
+    def _one(self, item_id: int, path: str, data, problems: _Problems) -> None:
+        rel = layout.token_path(item_id)
+        if data is None or isinstance(data, FileNotFoundError):
+            problems.add("missing-token", f"id {item_id}: {rel} is missing")
+            return
+        if isinstance(data, BaseException):
+            problems.add("token", f"id {item_id}: {rel} could not be read ({data})")
+            return
+        try:
+            token = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            problems.add("token", f"id {item_id}: {rel} is not valid JSON ({exc})")
+            return
+        if not isinstance(token, dict):
+            problems.add("token", f"id {item_id}: {rel} is not a JSON object")
+            return
+        want = item_url(self.base_uri, path)
+        if token.get("image") != want:
+            problems.add(
+                "token-image",
+                f"id {item_id}: {rel} image is {token.get('image')!r}, expected {want!r} "
+                "(market.base_uri + its path)",
+            )
+        want = token_name(self.name, item_id)
+        if token.get("name") != want:
+            problems.add(
+                "token-name", f"id {item_id}: {rel} name is {token.get('name')!r}, expected {want!r}"
+            )
+
+    def check_collection(self, where: str, count: int, problems: _Problems) -> None:
+        """Once _SUCCESS exists: collection.json exists, parses and counts the job's items."""
+        record = _read_json(self.fs, join(self.root, layout.COLLECTION))
+        if record is None or isinstance(record, Exception):
+            state = "missing" if record is None else "not valid JSON"
+            problems.add("collection", f"{where}/{layout.COLLECTION} is {state} although _SUCCESS exists")
+        elif not isinstance(record, dict) or record.get("item_count") != count:
+            got = record.get("item_count") if isinstance(record, dict) else None
+            problems.add(
+                "collection", f"{layout.COLLECTION} says item_count {got}, _SUCCESS says count {count}"
+            )
+
+
 class _Coverage:
     """Which ids have rows: per shard when shard_size is known (shard k owns [k * size, (k + 1) * size)),
     else one bitmap of `count` booleans."""
@@ -184,6 +245,8 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
     shards, _ = scan_metadata(fs, root)
     shard_size = job.get("config", {}).get("shard_size")
     coverage = _Coverage(count, shard_size if isinstance(shard_size, int) and shard_size > 0 else None)
+    market = job.get("config", {}).get("market") or {}
+    tokens = _TokenCheck(fs, root, market) if market.get("standard") == OPENSEA else None
     rows_total = 0
     for k in sorted(shards):
         rel = layout.metadata_path(k)
@@ -216,6 +279,8 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
             _check_embedded(table, rel, rows, problems)
         else:
             _check_files(fs, root, rows, problems)
+        if tokens is not None:
+            tokens.check([r for r in rows if 0 <= r[0] < count], problems)
 
     n_missing, first = coverage.missing(shards)
     if n_missing:
@@ -228,6 +293,8 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
             )
         if rows_total != count:
             problems.add("success", f"_SUCCESS says count {count}, the metadata holds {rows_total} rows")
+        if tokens is not None:
+            tokens.check_collection(where, count, problems)
     result = problems.result()
     log.debug("verify %s: %s", where, "OK" if not result else f"{len(result)} problem(s)")
     return result

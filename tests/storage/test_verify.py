@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 
 from genart.bundle import read_meta
+from genart.cli import main
 from genart.config.generate import GenerateConfig
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
 from genart.generation.runner import prepare_output
+from genart.market import write_collection
 from genart.storage import packing
 from genart.storage.fs import check_writable, get_fs
 from genart.storage.verify import verify
 
 
-def _write_output(tiny_bundle, tmp_path, layout: str = "files"):
+def _write_output(tiny_bundle, tmp_path, layout: str = "files", market: dict | None = None):
     """A complete 500-image output written in-process by a GeneratorReplica (the actor's plain class)."""
     out = str(tmp_path / "out")
     cfg = GenerateConfig(
@@ -29,14 +33,16 @@ def _write_output(tiny_bundle, tmp_path, layout: str = "files"):
         shard_size=100,
         batch_size=32,
         layout=layout,
+        market=market or {},
     )
     meta = read_meta(tiny_bundle, None)
     check_writable(out)
     fs, root = get_fs(out)
-    prepare_output(fs, root, cfg, meta, False, "job-v")
+    job, _ = prepare_output(fs, root, cfg, meta, False, "job-v")
     replica = GeneratorReplica(cfg, "job-v", meta["model_id"])
     for spec in Plan.from_config(cfg, meta["num_classes"]).pending():
         replica.run_shard(spec)
+    write_collection(cfg, job)  # collection.json with market.standard: opensea (as the runner does)
     (tmp_path / "out" / "_SUCCESS").write_text(json.dumps({"count": 500, "shards": 5}))
     return tmp_path / "out"
 
@@ -139,3 +145,87 @@ def test_rows_in_the_wrong_shard_and_a_job_without_shard_size(output):
     del job["config"]["shard_size"]
     (output / "_job.json").write_text(json.dumps(job))
     assert "id 150 appears more than once (again in metadata/part-00003.parquet)" in verify(str(output))
+
+
+BASE = "https://cdn.example.com/v/"
+OPENSEA = {"standard": "opensea", "base_uri": BASE, "name": "Verified", "description": "d"}
+
+
+@pytest.fixture(scope="module")
+def opensea_once(tmp_path_factory):
+    from tests.conftest import make_tiny_bundle
+
+    root = tmp_path_factory.mktemp("opensea")
+    make_tiny_bundle(str(root / "bundle"))
+    return _write_output(str(root / "bundle"), root, market=OPENSEA)
+
+
+@pytest.fixture
+def opensea(opensea_once, tmp_path):
+    """A fresh copy of a complete 500-item opensea output (tokens, trait summaries, collection.json)."""
+    return shutil.copytree(opensea_once, tmp_path / "out")
+
+
+def _token(out, i: int) -> dict:
+    return json.loads((out / "tokens" / f"{i}.json").read_text())
+
+
+def test_opensea_output_verifies(opensea):
+    assert verify(str(opensea)) == []
+    assert len(list(opensea.glob("tokens/*.json"))) == 500 and (opensea / "collection.json").exists()
+    assert _token(opensea, 217) | {"attributes": []} == {
+        "name": "Verified #217",
+        "description": "d",
+        "image": BASE + "images/00002/0000000217.png",
+        "attributes": [],
+    }
+    result = CliRunner().invoke(main, ["verify", str(opensea)])
+    assert result.exit_code == 0 and result.output.strip() == f"OK {opensea}"
+
+
+def test_deleted_token_fails_verify(opensea):
+    (opensea / "tokens/217.json").unlink()
+    assert verify(str(opensea)) == ["id 217: tokens/217.json is missing"]
+    result = CliRunner().invoke(main, ["verify", str(opensea)])
+    assert result.exit_code == 1 and "FAIL id 217: tokens/217.json is missing" in result.output
+
+
+def test_wrong_image_url_and_name_fail_verify(opensea):
+    token = _token(opensea, 42)
+    (opensea / "tokens/42.json").write_text(json.dumps({**token, "image": "ipfs://OLD/images/00000/42.png"}))
+    token = _token(opensea, 301)
+    (opensea / "tokens/301.json").write_text(json.dumps({**token, "name": "Verified #310"}))
+    (opensea / "tokens/400.json").write_text('{"name": "Verified #400", "image": ')
+    problems = verify(str(opensea))
+    assert problems[:2] == [
+        "id 42: tokens/42.json image is 'ipfs://OLD/images/00000/42.png', expected "
+        "'https://cdn.example.com/v/images/00000/0000000042.png' (market.base_uri + its path)",
+        "id 301: tokens/301.json name is 'Verified #310', expected 'Verified #301'",
+    ]
+    assert len(problems) == 3 and problems[2].startswith("id 400: tokens/400.json is not valid JSON (")
+
+
+def test_collection_json_missing_or_miscounted_after_success(opensea):
+    (opensea / "collection.json").unlink()
+    assert verify(str(opensea)) == [f"{opensea}/collection.json is missing although _SUCCESS exists"]
+    result = CliRunner().invoke(main, ["verify", str(opensea)])
+    assert result.exit_code == 1 and "collection.json is missing although _SUCCESS exists" in result.output
+    (opensea / "collection.json").write_text(json.dumps({"item_count": 499}))
+    assert verify(str(opensea)) == ["collection.json says item_count 499, _SUCCESS says count 500"]
+    # before _SUCCESS, no collection.json is expected yet: only the missing _SUCCESS is reported
+    (opensea / "collection.json").unlink()
+    (opensea / "_SUCCESS").unlink()
+    assert verify(str(opensea)) == [f"{opensea}/_SUCCESS is missing: the job has not completed"]
+
+
+def test_many_missing_tokens_are_counted_not_listed(opensea):
+    for i in range(100, 130):
+        (opensea / "tokens" / f"{i}.json").unlink()
+    problems = verify(str(opensea))
+    assert problems == [f"id {i}: tokens/{i}.json is missing" for i in range(100, 120)] + [
+        "... and 10 more missing-token problems"
+    ]
+
+
+def test_tokens_are_not_checked_without_opensea(output):
+    assert not (output / "tokens").exists() and verify(str(output)) == []

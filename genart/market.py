@@ -69,6 +69,7 @@ TRAIT_SIDE = 64  # colour traits look at most 64x64 sampled pixels per image
 SUBJECT_SHARE = 0.02  # at least this share of pixels differ from the background for a subject colour
 NOT_RANKED = ("Seed",)  # unique per item: no rarity to rank
 READ_CHUNK = 1000  # token files read per request batch
+OPEN_TALLIES = 8  # shards a TokenWriter counts at once (one in use; the rest: attempts that failed midway)
 
 
 def _brightness(mean_luma: float) -> str:
@@ -230,7 +231,7 @@ class TokenWriter:
             self.fs, self.root = get_fs(cfg.output, cfg.storage.options)
             self.collection = Collection.from_bundle_meta(cfg.market, bundle_meta)
             self.count, self.shard_size = cfg.count, cfg.shard_size
-            self._tally: _ShardTally | None = None  # the shard being written (a replica runs one at a time)
+            self._tallies: dict[int, _ShardTally] = {}  # shard -> its counts until complete, oldest first
 
     def write(self, shard: int, ids, seeds, class_ids, images: np.ndarray) -> None:
         """Token files of one batch (one request per file, concurrent where the backend allows); with the
@@ -247,10 +248,10 @@ class TokenWriter:
             files[join(self.root, layout.token_path(item_id))] = token_bytes(token)
             ranked.append(traits)
         dirs = [join(self.root, layout.TOKENS_DIR)]
-        if self._tally_complete(shard, ids, ranked):
-            files[join(self.root, layout.traits_summary_path(shard))] = self._tally.summary_bytes()
+        done = self._count_batch(shard, ids, ranked)
+        if done is not None:
+            files[join(self.root, layout.traits_summary_path(shard))] = done.summary_bytes()
             dirs.append(join(self.root, layout.TRAITS_DIR))
-            self._tally = None
         first = layout.token_path(int(ids[0]))
 
         def put():
@@ -260,11 +261,18 @@ class TokenWriter:
 
         retry(put, f"shard {shard}: writing {self.uri}/{layout.TOKENS_DIR}/ ({len(ids)} tokens from {first})")
 
-    def _tally_complete(self, shard: int, ids, ranked: list[dict[str, str]]) -> bool:
-        """Count a batch into its shard's tally; True when the tally now covers the whole shard."""
-        if self._tally is None or self._tally.shard != shard:  # a new shard (or a new attempt of one)
-            self._tally = _ShardTally(shard, *_shard_range(self.count, self.shard_size, shard))
-        return self._tally.add(ids, ranked)
+    def _count_batch(self, shard: int, ids, ranked: list[dict[str, str]]) -> _ShardTally | None:
+        """Count a batch into its shard's tally; the tally once it covers the whole shard, else None.
+        Tallies of attempts that failed midway are dropped, oldest first, beyond OPEN_TALLIES."""
+        tally = self._tallies.pop(shard, None)
+        if tally is None:
+            tally = _ShardTally(shard, *_shard_range(self.count, self.shard_size, shard))
+        if tally.add(ids, ranked):
+            return tally
+        self._tallies[shard] = tally  # now the newest
+        while len(self._tallies) > OPEN_TALLIES:
+            self._tallies.pop(next(iter(self._tallies)))
+        return None
 
 
 def read_tokens(fs, root: str, ids: Iterable[int]) -> Iterator[tuple[int, dict]]:

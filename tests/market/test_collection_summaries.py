@@ -144,3 +144,23 @@ def test_s3_output_summaries_collection_and_verify(collection, s3_bucket, tmp_pa
     fs.rm_file(f"{root}/tokens/31.json")
     fs.pipe_file(f"{root}/tokens/40.json", b"[]")
     assert verify(uri) == ["id 31: tokens/31.json is missing", "id 40: tokens/40.json is not a JSON object"]
+
+
+def test_interleaved_shards_on_one_writer_each_get_their_summary(collection, tmp_path):
+    """A batch of a failed attempt that lands while the next shard is being written loses no counts."""
+    cfg, meta, out = collection
+    again = cfg.model_copy(update={"output": str(tmp_path / "again")})
+    replica = GeneratorReplica(again, "job-3", meta["model_id"])
+    plan = Plan.from_config(again, meta["num_classes"])
+
+    def batch(k: int, lo: int, hi: int) -> None:
+        spec = plan.shard(k)
+        cls, seeds = np.array(spec.class_ids[lo:hi]), spec.seeds[lo:hi]
+        replica.tokens.write(k, spec.ids[lo:hi], seeds, cls, replica.bundle.generate(seeds, cls))
+
+    batch(0, 0, 10)
+    batch(1, 0, 25)
+    batch(0, 10, 25)
+    for k in (0, 1):
+        summary = f"tokens/_traits/part-{k:05d}.json"
+        assert (tmp_path / "again" / summary).read_bytes() == (out / summary).read_bytes()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load as st_load
@@ -20,17 +21,36 @@ from genart.generation.sampler import sample
 from genart.models.registry import build_generator
 from genart.storage.fs import get_fs, join, redact
 
+if TYPE_CHECKING:
+    from genart.generation.accel import Engine
+
 WEIGHTS, META = "model.safetensors", "model.json"
+DISCRIMINATOR = (
+    "discriminator.safetensors"  # optional: GAN bundles carry D for `filter.scorer: discriminator`
+)
 FORMAT = "genart-bundle/1"
 REQUIRED = ("format", "arch", "image_size", "channels", "latent_dim", "num_classes", "model_id", "generator")
 
 
+def _tensors(module_or_state) -> dict:
+    state = module_or_state.state_dict() if isinstance(module_or_state, torch.nn.Module) else module_or_state
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
+
+
 def save_bundle(
-    uri: str, generator: torch.nn.Module, spec: dict, training: dict, class_names=None, options=None
+    uri: str,
+    generator: torch.nn.Module,
+    spec: dict,
+    training: dict,
+    class_names=None,
+    options=None,
+    discriminator: tuple[dict, dict] | None = None,
 ) -> dict:
-    """Write the bundle (weights first, then model.json) and return its metadata."""
-    state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    """Write the bundle (weights first, then model.json) and return its metadata. `discriminator`:
+    (D's spec, D's state dict) of a GAN, saved beside the generator for the discriminator score filter."""
+    state = _tensors(generator)
     blob = st_save(state)
+    d_blob = None
     meta = {
         "format": FORMAT,
         "arch": spec["arch"],
@@ -45,8 +65,19 @@ def save_bundle(
         "training": training,
         "tensors": {k: list(v.shape) for k, v in state.items()},
     }
+    if discriminator is not None:
+        d_spec, d_state = discriminator
+        d_blob = st_save(_tensors(d_state))
+        meta["discriminator"] = {
+            "file": DISCRIMINATOR,
+            "sha256": hashlib.sha256(d_blob).hexdigest(),
+            **d_spec,
+        }
     fs, path = get_fs(uri, options)
     fs.makedirs(path, exist_ok=True)
+    if d_blob is not None:
+        with fs.open(join(path, DISCRIMINATOR), "wb") as f:
+            f.write(d_blob)
     with fs.open(join(path, WEIGHTS), "wb") as f:
         f.write(blob)
     with fs.open(join(path, META), "w") as f:
@@ -65,24 +96,39 @@ TINY_DCGAN = {
 }
 
 
-def save_untrained_bundle(uri: str, spec: dict | None = None, seed: int = 0, options=None) -> dict:
+def save_untrained_bundle(
+    uri: str, spec: dict | None = None, seed: int = 0, options=None, discriminator: bool = False
+) -> dict:
     """A randomly initialised generator saved as a real bundle: for tests and benchmarks that need a model
-    fast. `spec` is a generator spec (default: a tiny 32x32 class-conditional DCGAN)."""
+    fast. `spec` is a generator spec (default: a tiny 32x32 class-conditional DCGAN); `discriminator`
+    adds a randomly initialised D (d_width 8) to a dcgan bundle."""
+    from genart.models.gan import Discriminator
+
     spec = dict(spec or TINY_DCGAN)
     torch.manual_seed(seed)
     generator = build_generator(spec).eval()
-    return save_bundle(
-        uri, generator, spec, {"steps": 0, "world_size": 0, "data": {"source": "none"}}, options=options
-    )
+    disc = None
+    if discriminator:
+        d_spec = {k: spec[k] for k in ("image_size", "channels", "num_classes", "attention")}
+        d_spec.update(d_width=8, spectral_norm=True, loss="hinge")
+        keys = ("image_size", "channels", "num_classes", "d_width", "attention", "spectral_norm")
+        disc = (d_spec, Discriminator(**{k: d_spec[k] for k in keys}).state_dict())
+    training = {"steps": 0, "world_size": 0, "data": {"source": "none"}}
+    return save_bundle(uri, generator, spec, training, options=options, discriminator=disc)
 
 
 @dataclass
 class Bundle:
-    """A loaded bundle: `.meta` (model.json) and `.generate(seeds, class_ids=None)` -> uint8 (N, H, W, C)."""
+    """A loaded bundle: `.meta` (model.json) and `.generate(seeds, class_ids=None)` -> uint8 (N, H, W, C).
+
+    `engine` (a `genart.generation.accel.Engine`, set by `load_bundle(..., inference=...)` or by the
+    replica) runs generate with the inference options; without one, generate is the fp32 reference.
+    """
 
     meta: dict
     generator: torch.nn.Module
     device: str = "cpu"
+    engine: Engine | None = None
 
     @property
     def model_id(self) -> str:
@@ -93,6 +139,8 @@ class Bundle:
         return self.meta["num_classes"]
 
     def generate(self, seeds, class_ids=None, truncation: float | None = None):
+        if self.engine is not None:
+            return self.engine.generate(seeds, class_ids, truncation)
         return sample(self.generator, seeds, class_ids, truncation, self.device)
 
 
@@ -126,7 +174,9 @@ def _parse_meta(raw_meta: bytes, uri: str) -> dict:
     return meta
 
 
-def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cpu") -> Bundle:
+def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cpu", inference=None) -> Bundle:
+    """Load and check the bundle at `uri` onto `device`; `inference` (an InferenceConfig: bf16,
+    channels_last, torch.compile) makes generate run through an accel.Engine."""
     fs, path = get_fs(uri, storage_options)
     meta = _parse_meta(_read(fs, path, META, uri), uri)
     blob = _read(fs, path, WEIGHTS, uri)
@@ -146,4 +196,39 @@ def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cp
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
         ) from exc
     generator.eval().to(device)
-    return Bundle(meta=meta, generator=generator, device=device)
+    bundle = Bundle(meta=meta, generator=generator, device=str(device))
+    if inference is not None:
+        from genart.generation.accel import Engine
+
+        bundle.engine = Engine(generator, device, inference)
+    return bundle
+
+
+def load_discriminator(uri: str, storage_options: dict | None = None, device: str = "cpu") -> torch.nn.Module:
+    """The GAN discriminator a bundle carries (sha256-checked, never unpickled), in eval mode."""
+    from genart.models.gan import Discriminator
+
+    fs, path = get_fs(uri, storage_options)
+    meta = _parse_meta(_read(fs, path, META, uri), uri)
+    d = meta.get("discriminator")
+    if not d:
+        raise BundleError(
+            f"bundle {redact(uri)} carries no discriminator ({meta['arch']} bundles exported by genart "
+            f"{meta.get('genart_version', '?')}): use filter.scorer: classifier, or re-export it with "
+            "`genart train` (GAN bundles now include discriminator.safetensors)"
+        )
+    blob = _read(fs, path, d["file"], uri)
+    if hashlib.sha256(blob).hexdigest() != d["sha256"]:
+        raise BundleError(
+            f"bundle {redact(uri)}: {d['file']} does not match the sha256 in model.json; re-export the bundle"
+        )
+    keys = ("image_size", "channels", "num_classes", "d_width", "attention", "spectral_norm")
+    try:
+        disc = Discriminator(**{k: d[k] for k in keys})
+        disc.load_state_dict(st_load(blob), strict=True)
+    except Exception as exc:  # a foreign tensor layout
+        raise BundleError(
+            f"bundle {redact(uri)}: {d['file']} does not fit the discriminator model.json describes "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
+        ) from exc
+    return disc.eval().to(device)

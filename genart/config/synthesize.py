@@ -7,39 +7,10 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from genart.config.common import StorageOptions, Strict
+from genart.config.filters import DedupeConfig, SynthesizeFilter
 
 SPLITS = ("train", "validation", "test")
 SplitName = Literal["train", "validation", "test"]
-
-
-class DedupeConfig(Strict):
-    max_distance: int | None = Field(
-        None,
-        ge=0,
-        le=64,
-        description="drop an item within this Hamming distance (64-bit phash) of a kept one; null = off",
-    )
-
-
-class FilterConfig(Strict):
-    min_score: float | None = Field(
-        None,
-        ge=0,
-        description="keep only items whose score (the classifier's probability of the requested class) "
-        "is at least this; null = off",
-    )
-    classifier: Literal["digits"] = Field(
-        "digits", description="the judge: `digits` = a classifier trained on the real digits (10 classes)"
-    )
-    max_attempts: int = Field(
-        5, ge=1, le=100, description="rounds of candidates before giving up on a class that stays short"
-    )
-    oversample: float = Field(
-        1.25,
-        ge=1.0,
-        le=10.0,
-        description="candidates per missing item in a round (before acceptance rates are known)",
-    )
 
 
 class SynthesizeConfig(Strict):
@@ -64,7 +35,7 @@ class SynthesizeConfig(Strict):
         False, description="keep OUTPUT/_candidates (every generated candidate) after the dataset is written"
     )
     dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
-    filter: FilterConfig = Field(default_factory=FilterConfig)
+    filter: SynthesizeFilter = Field(default_factory=SynthesizeFilter)
     storage: StorageOptions = Field(default_factory=StorageOptions)
     address: str | None = None
 

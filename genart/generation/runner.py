@@ -16,7 +16,9 @@ import genart
 from genart.bundle import read_meta
 from genart.config.generate import GenerateConfig
 from genart.config.loader import config_hash
-from genart.errors import ConfigError, JobFailed
+from genart.errors import ConfigError, GenartError, JobFailed
+from genart.filters.dedupe import HashIndex
+from genart.filters.score import check_filter
 from genart.generation.plan import Plan, ShardSpec
 from genart.generation.progress import ByteLedger
 from genart.generation.replica import GeneratorReplica
@@ -126,8 +128,44 @@ def _remote_replica(cfg: GenerateConfig):
     )(GeneratorReplica)
 
 
+class _RemoteClaim:
+    """claim(ids, hashes) -> [bool] through the job's HashIndex actor: what replicas call per batch."""
+
+    def __init__(self, index, timeout_s: float):
+        self.index, self.timeout_s = index, timeout_s
+
+    def __call__(self, ids, hashes) -> list[bool]:
+        import ray
+
+        return ray.get(self.index.claim.remote(ids, hashes), timeout=self.timeout_s)
+
+
+def _start_index(cfg: GenerateConfig, fs, root: str, committed: set[int]):
+    """The near-duplicate index as one Ray actor (claims from every replica go through it one batch at a
+    time), loaded with the hashes of the shards already committed. None when dedupe is off."""
+    if cfg.dedupe.max_distance is None:
+        return None
+    import pyarrow.parquet as pq
+    import ray
+
+    index = ray.remote(num_cpus=0, max_restarts=0)(HashIndex).remote(cfg.dedupe.max_distance)
+    loads = []
+    for k in sorted(committed):  # one read per committed shard, of two columns
+        with fs.open(join(root, layout.metadata_path(k)), "rb") as f:
+            t = pq.read_table(f, columns=["id", "phash"])
+        loads.append(index.add_many.remote(t.column("id").to_numpy(), t.column("phash").to_numpy()))
+    if loads:
+        n = ray.get(loads[-1], timeout=600)
+        log.info("near-duplicate index: %d hashes of %d committed shards", n, len(committed))
+    return _RemoteClaim(index, cfg.shard_timeout_s)
+
+
 def _cause(exc: BaseException) -> str:
-    """The most telling line of a Ray error: the innermost `SomeError: message`, else its first line."""
+    """The most telling line of a Ray error: the task's own exception where Ray kept it, else the innermost
+    `SomeError: message` line, else its first line."""
+    inner = getattr(exc, "cause", None)
+    if isinstance(inner, GenartError):
+        return str(inner)
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     for ln in reversed(lines):
         head = ln.split(":", 1)[0]
@@ -139,7 +177,9 @@ def _cause(exc: BaseException) -> str:
 class _Scheduler:
     """Feeds shards to replicas with a bounded number in flight; replaces replicas that die."""
 
-    def __init__(self, cfg: GenerateConfig, plan: Plan, committed: set[int], job: dict, bar, ledger):
+    def __init__(
+        self, cfg: GenerateConfig, plan: Plan, committed: set[int], job: dict, bar, ledger, claim=None
+    ):
         import ray
 
         self.ledger = ledger
@@ -148,7 +188,7 @@ class _Scheduler:
         self.todo = plan.pending(committed)
         self.retry: deque[ShardSpec] = deque()
         self.actor_cls = _remote_replica(cfg)
-        self.args = (cfg, job["job_id"], job["model_id"])
+        self.args = (cfg, job["job_id"], job["model_id"], claim)
         self.slots = [self.actor_cls.remote(*self.args) for _ in range(cfg.replicas)]
         self.load = [0] * cfg.replicas
         self.progress_at = [time.monotonic()] * cfg.replicas  # last commit (or start) per replica slot
@@ -157,6 +197,7 @@ class _Scheduler:
         self.failures: dict[int, int] = {}  # shard -> times its replica died under it
         self.deaths_since_progress = 0
         self.done = {"images": 0, "bytes": 0, "shards": 0, "first_commit_s": None}
+        self.rejected = {"score": 0, "duplicate": 0}
 
     def _next(self) -> ShardSpec | None:
         if self.retry:
@@ -229,6 +270,8 @@ class _Scheduler:
         d["images"] += res["n"]
         d["bytes"] += res["bytes"]
         d["shards"] += 1
+        for k, v in res.get("rejected", {}).items():
+            self.rejected[k] += v
         self.ledger.add(res["shard"], res["bytes"])
         self.ledger.save()
         if d["first_commit_s"] is None:
@@ -255,10 +298,10 @@ class _Scheduler:
                     except RayActorError as exc:
                         self._replica_died(spec, slot, actor, exc)
                     except RayTaskError as exc:
-                        raise JobFailed(
-                            f"shard {spec.shard} failed: {_cause(exc)}; committed shards are kept, "
-                            "re-run the same command to resume"
-                        ) from exc
+                        cause = _cause(exc)
+                        if "re-run the same command to resume" not in cause:
+                            cause += "; committed shards are kept, re-run the same command to resume"
+                        raise JobFailed(f"shard {spec.shard} failed: {cause}") from exc
                     else:
                         self._committed(res, t0)
                 self._fill()
@@ -277,6 +320,7 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
     opts = cfg.storage.options
     meta = read_meta(cfg.model, opts)
     plan = Plan.from_config(cfg, meta["num_classes"])
+    check_filter(cfg.filter, meta, redact(cfg.model))
     check_writable(cfg.output, opts)
     fs, root = get_fs(cfg.output, opts)
     fs.invalidate_cache(root)
@@ -311,9 +355,13 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
         if len(committed) < plan.num_shards:
             with ray_session(cfg.address, dashboard=False):
                 require_resources("generate", cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica)
-                done = _Scheduler(cfg, plan, committed, job, bar, ledger).run(t0)
+                claim = _start_index(cfg, fs, root, committed)
+                sched = _Scheduler(cfg, plan, committed, job, bar, ledger, claim)
+                done = sched.run(t0)
+                rejected = sched.rejected
         else:
             done = {"images": 0, "bytes": 0, "shards": 0, "first_commit_s": None}
+            rejected = {"score": 0, "duplicate": 0}
     seconds = time.perf_counter() - t0
     summary = {
         "count": cfg.count,
@@ -326,6 +374,9 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
         "generated": done["images"],
         "resumed_shards": len(committed),
         "first_commit_s": None if done["first_commit_s"] is None else round(done["first_commit_s"], 3),
+        # draws the filters rejected in this run (redrawn from derived seeds; see genart/filters/draw.py)
+        "rejected_score": rejected["score"],
+        "rejected_duplicate": rejected["duplicate"],
         "genart_version": genart.__version__,
     }
     write_collection(cfg, job)  # collection.json when market.standard: opensea

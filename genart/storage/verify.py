@@ -19,13 +19,15 @@ import tarfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from genart.filters.dedupe import HashIndex
 from genart.generation.encode import sha256_hex
 from genart.market import OPENSEA, READ_CHUNK, item_url, token_name
 from genart.storage import layout, packing
 from genart.storage.fs import get_fs, join, redact
-from genart.storage.writer import SCHEMA, scan_metadata
+from genart.storage.writer import FILTER_COLUMNS, SCHEMA, scan_metadata
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +219,29 @@ class _Coverage:
         return total, head
 
 
+def _base_schema(config: dict) -> pa.Schema:
+    """The contract's columns plus those the job's filters add (score, phash)."""
+    schema = SCHEMA
+    if (config.get("filter") or {}).get("min_score") is not None:
+        schema = schema.append(pa.field("score", FILTER_COLUMNS["score"]))
+    if (config.get("dedupe") or {}).get("max_distance") is not None:
+        schema = schema.append(pa.field("phash", FILTER_COLUMNS["phash"]))
+    return schema
+
+
+def _check_near_duplicates(index: HashIndex, ids, hashes, rel: str, problems: _Problems) -> None:
+    """With dedupe.max_distance: no two items of the whole output within that distance (one index over every
+    shard's phash column; 8 bytes per item plus the index's tables)."""
+    for i, h in zip(ids.tolist(), hashes.tolist(), strict=True):
+        other = index.near(h, owner=i)
+        if other is not None:
+            problems.add(
+                "near-duplicate",
+                f"{rel}: item {i} is within dedupe.max_distance={index.d} of item {other} (phash)",
+            )
+        index.add(i, h)
+
+
 def verify(uri: str, options: dict | None = None) -> list[str]:
     """Problems found at the generation output `uri`, one message each; [] when it is complete and intact."""
     fs, root = get_fs(uri, options)
@@ -241,7 +266,9 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
         )
 
     layout_name = job.get("config", {}).get("layout", "files")
-    schema = packing.schema_for(SCHEMA, layout_name)
+    schema = packing.schema_for(_base_schema(job.get("config", {})), layout_name)
+    max_distance = (job.get("config", {}).get("dedupe") or {}).get("max_distance")
+    near = HashIndex(max_distance) if isinstance(max_distance, int) else None
     shards, _ = scan_metadata(fs, root)
     shard_size = job.get("config", {}).get("shard_size")
     coverage = _Coverage(count, shard_size if isinstance(shard_size, int) and shard_size > 0 else None)
@@ -281,6 +308,8 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
             _check_files(fs, root, rows, problems)
         if tokens is not None:
             tokens.check([r for r in rows if 0 <= r[0] < count], problems)
+        if near is not None:
+            _check_near_duplicates(near, ids, table.column("phash").to_numpy(), rel, problems)
 
     n_missing, first = coverage.missing(shards)
     if n_missing:

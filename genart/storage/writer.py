@@ -42,6 +42,8 @@ SCHEMA = pa.schema(
         ("created_at", pa.timestamp("us", tz="UTC")),
     ]
 )
+# columns a filtered job adds: the quality score (filter.min_score) and the 64-bit phash (dedupe.max_distance)
+FILTER_COLUMNS = {"score": pa.float32(), "phash": pa.uint64()}
 BYTES_KEY = b"genart.bytes"  # Parquet key-value metadata: total image bytes of the shard
 ATTEMPTS = 5
 BACKOFF_S = 0.2
@@ -123,6 +125,7 @@ class ShardWriter:
         model_id: str,
         fmt: str,
         layout_name: str = "files",
+        filter_columns: tuple[str, ...] = (),
         attempts: int = ATTEMPTS,
         backoff_s: float = BACKOFF_S,
         fs=None,
@@ -135,7 +138,11 @@ class ShardWriter:
         if layout_name not in layout.LAYOUTS:
             raise ValueError(f"layout {layout_name!r} is not one of {', '.join(layout.LAYOUTS)}")
         self.job_id, self.model_id, self.fmt, self.layout = job_id, model_id, fmt, layout_name
-        self.schema = packing.schema_for(SCHEMA, layout_name)
+        base = SCHEMA
+        for name in filter_columns:
+            base = base.append(pa.field(name, FILTER_COLUMNS[name]))
+        self.filter_columns = tuple(filter_columns)
+        self.schema = packing.schema_for(base, layout_name)
         self.attempts, self.backoff_s = attempts, backoff_s
         self.local = _is_local(fs)
 
@@ -168,7 +175,8 @@ class ShardWrite:
         self.w, self.shard = writer, shard
         self._lock = threading.Lock()
         self._cols: dict[str, list] = {
-            k: [] for k in ("id", "seed", "class_id", "path", "sha256", "width", "height")
+            k: []
+            for k in ("id", "seed", "class_id", "path", "sha256", "width", "height", *writer.filter_columns)
         }
         self.bytes = 0
         self._blobs: dict[int, bytes] = {}  # packed layouts: id -> encoded image, until commit
@@ -181,8 +189,9 @@ class ShardWrite:
         blobs: list[bytes],
         digests: list[str],
         size: tuple[int, int],
+        extra: dict[str, np.ndarray] | None = None,
     ) -> None:
-        """Add one batch of encoded images. Layout `files` writes them now (one request per file, concurrent
+        """Add one batch of encoded images (`extra`: the writer's filter columns, one value per image). Layout `files` writes them now (one request per file, concurrent
         where the backend allows); packed layouts keep them for the commit."""
         w = self.w
         paths = [layout.item_path(w.layout, self.shard, int(i), w.fmt) for i in ids]
@@ -204,6 +213,8 @@ class ShardWrite:
             c["sha256"].extend(digests)
             c["width"].extend([size[0]] * len(ids))
             c["height"].extend([size[1]] * len(ids))
+            for name in w.filter_columns:
+                c[name].extend(np.asarray(extra[name]).tolist())
             self.bytes += sum(len(b) for b in blobs)
 
     def table(self) -> pa.Table:

@@ -32,7 +32,7 @@ from genart.storage import layout
 from genart.storage.fs import check_writable, get_fs, join, redact
 from genart.storage.writer import retry, scan_metadata
 from genart.synthesis import card, write
-from genart.synthesis.score import DigitsScorer, decode_images, phash64
+from genart.filters.score import decode_images, make_scorer, phash64
 from genart.synthesis.select import Candidates, Selection, class_schedule, round_plan
 from genart.synthesis.splits import assign_splits
 
@@ -165,7 +165,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     if finished is not None:
         log.info("%s is already complete; nothing to do", redact(cfg.output))
         return finished
-    scorer = DigitsScorer(meta["num_classes"]) if cfg.filter.min_score is not None else None
+    scorer = make_scorer(cfg.filter, meta, cfg.model, opts)
     judge = None
     if scorer is not None:  # the independent check of what the filter bought (genart eval's SVC)
         from genart.data.digits import pool_to_8x8

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from genart.synthesis.dedupe import BKTree
+from genart.filters.dedupe import BKTree
 
 
 @dataclass

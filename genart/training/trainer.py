@@ -149,7 +149,22 @@ def export_bundle(cfg: TrainConfig, state_dict: dict, world_size: int, data_info
         "config_hash": config_hash(cfg, exclude={"address", "storage"}),
         "loss": cfg.model.loss if cfg.model.arch == "dcgan" else "vae",
     }
-    save_bundle(uri, generator, spec, training, data_info.get("class_names"), cfg.storage.options)
+    disc = None
+    if cfg.model.arch == "dcgan":  # D travels with G: `filter.scorer: discriminator` scores with it
+        m = cfg.model
+        d_spec = {
+            "image_size": m.image_size,
+            "channels": m.channels,
+            "num_classes": m.num_classes,
+            "d_width": m.d_width,
+            "attention": m.attention,
+            "spectral_norm": m.spectral_norm,
+            "loss": m.loss,
+        }
+        disc = (d_spec, state_dict["modules"]["D"])
+    save_bundle(
+        uri, generator, spec, training, data_info.get("class_names"), cfg.storage.options, discriminator=disc
+    )
     return uri
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from genart.config.synthesize import SynthesizeConfig
 from genart.errors import ConfigError, JobFailed
-from genart.synthesis.dedupe import hamming
+from genart.filters.dedupe import hamming
 from genart.synthesis.runner import synthesize
 from tests.conftest import make_tiny_bundle
 
@@ -82,7 +82,7 @@ def test_kept_items_are_no_near_duplicates_and_regenerate_from_seed(dataset, bun
     hashes = t.column("phash").to_pylist()
     assert all(hamming(a, b) > 4 for i, a in enumerate(hashes) for b in hashes[i + 1 :])
     from genart.bundle import load_bundle
-    from genart.synthesis.score import decode_images
+    from genart.filters.score import decode_images
 
     rows = t.slice(0, 5).to_pylist()
     regen = load_bundle(bundle).generate([r["seed"] for r in rows], np.array([r["label"] for r in rows]))

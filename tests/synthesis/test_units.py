@@ -13,7 +13,7 @@ import pytest
 from genart.config import load_config
 from genart.config.synthesize import SynthesizeConfig
 from genart.errors import ConfigError
-from genart.synthesis.dedupe import BKTree, greedy_unique, hamming
+from genart.filters.dedupe import BKTree, greedy_unique, hamming
 from genart.synthesis.select import Candidates, Selection, class_schedule, round_plan
 from genart.synthesis.splits import assign_splits, split_counts, stratified_counts
 from genart.synthesis.write import dataset_schema, to_table

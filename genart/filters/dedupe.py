@@ -1,0 +1,145 @@
+"""Near-duplicate detection over 64-bit perceptual hashes. No IO, no Ray.
+
+`BKTree` + `greedy_unique`: synthesize's filter, applied in id order after all candidates exist.
+`HashIndex`: generate's filter, claims checked and inserted while replicas run (see its docstring).
+
+Greedy in id order: an item is kept only if no kept item is within `max_distance`, so no two kept items
+are that close, and the result depends only on the ids and hashes, not on which replica made what.
+"""
+
+from __future__ import annotations
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+class BKTree:
+    """Hashes (Python ints) in a Burkhard-Keller tree: `near(h, r)` visits only subtrees that can hold a match
+    (by the triangle inequality), so a lookup with a small radius touches a small part of the tree."""
+
+    def __init__(self) -> None:
+        self.root: list | None = None  # node = [hash, {distance: child node}]
+        self.size = 0
+
+    def add(self, h: int) -> None:
+        self.size += 1
+        if self.root is None:
+            self.root = [h, {}]
+            return
+        node = self.root
+        while True:
+            d = hamming(h, node[0])
+            child = node[1].get(d)
+            if child is None:
+                node[1][d] = [h, {}]
+                return
+            node = child
+
+    def near(self, h: int, radius: int) -> bool:
+        """Is some hash in the tree within `radius` of h?"""
+        if self.root is None:
+            return False
+        stack = [self.root]
+        while stack:
+            value, children = stack.pop()
+            d = hamming(h, value)
+            if d <= radius:
+                return True
+            for dist, child in children.items():
+                if d - radius <= dist <= d + radius:
+                    stack.append(child)
+        return False
+
+
+def greedy_unique(hashes, max_distance: int | None, tree: BKTree | None = None) -> list[bool]:
+    """For hashes in id order: True for each kept one (none within max_distance of an earlier kept one)."""
+    tree = tree if tree is not None else BKTree()
+    keep = []
+    for h in hashes:
+        h = int(h)
+        ok = max_distance is None or not tree.near(h, max_distance)
+        if ok:
+            tree.add(h)
+        keep.append(ok)
+    return keep
+
+
+def _chunks(max_distance: int) -> list[tuple[int, int]]:
+    """(shift, mask) of max_distance + 1 disjoint bit ranges covering the 64 bits (at most 64 ranges)."""
+    m = min(max_distance + 1, 64)
+    bounds = [round(i * 64 / m) for i in range(m + 1)]
+    return [(lo, (1 << (hi - lo)) - 1) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+
+
+class HashIndex:
+    """Accepted hashes of a whole output, each owned by one item id: `claim` is check-and-insert.
+
+    Multi-index hashing: the 64 bits are cut into max_distance + 1 disjoint ranges, and one table per range
+    maps that range's value to the hashes holding it. Two hashes within max_distance differ in at most
+    max_distance bits, so (pigeonhole) they agree exactly on at least one range: a lookup only compares
+    against the hashes sharing a range value with it, a small part of the index for small distances.
+    An item owns at most one hash; its own hash never blocks it, so a retried shard re-claims what its items
+    claimed before. Plain Python: the generation driver runs one instance as a Ray actor, so claims from
+    every replica are applied one batch at a time, in one place.
+    """
+
+    def __init__(self, max_distance: int):
+        self.d = max_distance
+        self.ranges = _chunks(max_distance)
+        self.tables: list[dict[int, dict[int, int]]] = [{} for _ in self.ranges]  # value -> {owner: hash}
+        self.owned: dict[int, int] = {}  # item id -> its hash
+        self.claims = 0
+
+    def __len__(self) -> int:
+        return len(self.owned)
+
+    def _keys(self, h: int):
+        return [(h >> lo) & mask for lo, mask in self.ranges]
+
+    def near(self, h: int, owner: int | None = None) -> int | None:
+        """The id of an item (other than `owner`) whose hash is within max_distance of h, else None."""
+        if self.d >= 64:  # every pair of 64-bit hashes is within 64 bits
+            return next((o for o in self.owned if o != owner), None)
+        for table, key in zip(self.tables, self._keys(h), strict=True):
+            for other, g in table.get(key, {}).items():
+                if other != owner and (h ^ g).bit_count() <= self.d:
+                    return other
+        return None
+
+    def _remove(self, owner: int) -> None:
+        old = self.owned.pop(owner, None)
+        if old is not None:
+            for table, key in zip(self.tables, self._keys(old), strict=True):
+                bucket = table[key]
+                bucket.pop(owner, None)
+                if not bucket:
+                    del table[key]
+
+    def add(self, owner: int, h: int) -> None:
+        """Insert without checking (hashes of committed shards on resume)."""
+        self._remove(owner)
+        self.owned[owner] = h
+        for table, key in zip(self.tables, self._keys(h), strict=True):
+            table.setdefault(key, {})[owner] = h
+
+    def add_many(self, ids, hashes) -> int:
+        for i, h in zip(ids, hashes, strict=True):
+            self.add(int(i), int(h))
+        return len(self.owned)
+
+    def claim(self, ids, hashes) -> list[bool]:
+        """For each (id, hash) in order: True and inserted when no other item's hash is within max_distance
+        (including those accepted earlier in this call), else False and nothing changes for that id."""
+        out = []
+        for i, h in zip(ids, hashes, strict=True):
+            i, h = int(i), int(h)
+            ok = self.near(h, owner=i) is None
+            if ok:
+                self.add(i, h)
+            out.append(ok)
+        self.claims += len(out)
+        return out
+
+    def stats(self) -> dict:
+        return {"items": len(self.owned), "claims": self.claims}

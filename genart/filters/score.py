@@ -1,0 +1,138 @@
+"""Per-item measures of candidates: the quality score and the 64-bit perceptual hash. Plain Python, no Ray.
+
+The score is the probability a classifier gives the requested class. The judge used by the filter is a
+logistic regression on the real 8x8 digits, deliberately not the SVC that `genart eval` reports with,
+so the SVC's accuracy on the kept items is an independent measure of what the filter bought.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from genart.data.digits import pool_to_8x8
+from genart.errors import ConfigError
+from genart.storage.fs import redact
+
+
+def decode_images(blobs: list[bytes]) -> np.ndarray:
+    """Encoded images -> uint8 (N, H, W, C)."""
+    from PIL import Image
+
+    arrays = []
+    for b in blobs:
+        a = np.asarray(Image.open(io.BytesIO(b)))
+        arrays.append(a[..., None] if a.ndim == 2 else a)
+    return np.stack(arrays) if arrays else np.zeros((0, 1, 1, 1), np.uint8)
+
+
+def phash64(images: np.ndarray) -> np.ndarray:
+    """imagehash's DCT perceptual hash of each image as uint64 (bit i of the 8x8 hash = bit 63 - i)."""
+    import imagehash
+    from PIL import Image
+
+    out = np.empty(len(images), dtype=np.uint64)
+    for i, img in enumerate(images):
+        pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
+        bits = imagehash.phash(pil, hash_size=8).hash.flatten()
+        out[i] = np.uint64(int("".join("1" if b else "0" for b in bits), 2))
+    return out
+
+
+class DigitsScorer:
+    """P(requested class | image) from a classifier fitted on scikit-learn's real digits (10 classes)."""
+
+    def __init__(self, num_classes: int):
+        if num_classes != 10:
+            raise ConfigError(
+                f"filter.classifier: `digits` judges 10-class digit models; this model has {num_classes} classes. "
+                "Set filter.min_score: null to synthesize without the quality filter"
+            )
+        from sklearn.datasets import load_digits
+        from sklearn.linear_model import LogisticRegression
+
+        d = load_digits()
+        self.clf = LogisticRegression(max_iter=3000, C=0.5).fit(d.data, d.target)
+
+    def __call__(self, images: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
+        if not len(images):
+            return np.zeros(0, np.float32)
+        proba = self.clf.predict_proba(pool_to_8x8(images))
+        col = np.searchsorted(self.clf.classes_, class_ids)
+        return proba[np.arange(len(images)), col].astype(np.float32)
+
+
+def independent_accuracy(images: np.ndarray, class_ids: np.ndarray) -> float | None:
+    """Share of images `genart eval`'s SVC labels as their requested class (None for no images)."""
+    from genart.evaluate import class_accuracy
+
+    if not len(images):
+        return None
+    return class_accuracy(images, np.asarray(class_ids))[0]
+
+
+class DiscriminatorScorer:
+    """sigmoid(D(x, y)) of the GAN discriminator the bundle carries: D's belief that an image is real."""
+
+    def __init__(self, model_uri: str, storage_options: dict | None = None, device: str = "cpu"):
+        from genart.bundle import load_discriminator
+
+        self.device = device
+        self.disc = load_discriminator(model_uri, storage_options, device)
+
+    def __call__(self, images: np.ndarray, class_ids: np.ndarray | None) -> np.ndarray:
+        import torch
+
+        if not len(images):
+            return np.zeros(0, np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2)
+        x = x.float() / 127.5 - 1.0
+        y = (
+            None
+            if class_ids is None
+            else torch.as_tensor(np.asarray(class_ids), dtype=torch.long).to(self.device)
+        )
+        with torch.inference_mode():
+            return torch.sigmoid(self.disc(x, y)).float().cpu().numpy().astype(np.float32)
+
+
+def check_filter(flt, meta: dict, model_uri: str) -> None:
+    """ConfigError for a quality filter that cannot work with this bundle (before any replica starts)."""
+    if flt.min_score is None:
+        return
+    if flt.scorer == "discriminator":
+        if not meta.get("discriminator"):
+            raise ConfigError(
+                f"filter.scorer: discriminator, but the bundle at {model_uri} carries no discriminator "
+                "(VAE bundles have none, nor GAN bundles exported before discriminators were included); use "
+                "filter.scorer: classifier, or re-export the GAN with `genart train`"
+            )
+        return
+    if not meta["num_classes"]:
+        raise ConfigError(
+            "filter.scorer: classifier scores how well an image matches its requested class, but this model "
+            "is unconditional (num_classes 0); use filter.scorer: discriminator (GAN bundles) or set "
+            "filter.min_score: null"
+        )
+    source = str((meta.get("training") or {}).get("data", {}).get("source", "none"))
+    if source not in ("digits", "none"):
+        raise ConfigError(
+            f"filter.classifier: digits judges models of the built-in digits; this bundle was trained on "
+            f"{source}. Use filter.scorer: discriminator (GAN bundles) or set filter.min_score: null"
+        )
+    if meta["num_classes"] != 10:
+        raise ConfigError(
+            f"filter.classifier: `digits` judges 10-class digit models; this model has {meta['num_classes']} "
+            "classes. Use filter.scorer: discriminator or set filter.min_score: null"
+        )
+
+
+def make_scorer(flt, meta: dict, model_uri: str, storage_options: dict | None = None, device: str = "cpu"):
+    """The scorer a quality filter asks for, or None when filter.min_score is null."""
+    if flt.min_score is None:
+        return None
+    check_filter(flt, meta, redact(model_uri))
+    if flt.scorer == "discriminator":
+        return DiscriminatorScorer(model_uri, storage_options, device)
+    return DigitsScorer(meta["num_classes"])

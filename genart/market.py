@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -188,34 +189,50 @@ def _shard_range(count: int, shard_size: int, shard: int) -> tuple[int, int]:
 
 
 class _ShardTally:
-    """Ranked-trait counts of the shard being written, until every one of its ids is counted. A batch
-    holding an id already counted is a new attempt of the shard (a retry): counting starts again."""
+    """The ranked traits of a shard's items, kept by id until every id has them. Keyed by id, so batches
+    (or slices of them) may arrive in any order, and a retried attempt overwrites its own ids."""
 
     def __init__(self, shard: int, lo: int, hi: int):
         self.shard, self.lo, self.hi = shard, lo, hi
         self.seen = np.zeros(hi - lo, dtype=bool)
-        self.counts: dict[str, Counter] = {}
+        self.codes: dict[str, np.ndarray] = {}  # trait -> each id's value code (-1: the item lacks it)
+        self.values: dict[str, dict[str, int]] = {}  # trait -> {value: code}
+        self.first: dict[str, tuple[int, int]] = {}  # trait -> (id, attribute position) it first shows at
 
     def add(self, ids, traits: list[dict[str, str]]) -> bool:
-        """Count one batch; True once every id of the shard is counted."""
-        idx = np.asarray(ids, dtype=np.int64) - self.lo
-        if idx.size and (idx.min() < 0 or idx.max() >= len(self.seen)):
-            raise ValueError(f"shard {self.shard}: ids outside its range {self.lo}..{self.hi - 1}")
-        if self.seen[idx].any():
-            self.seen[:] = False
-            self.counts = {}
-        self.seen[idx] = True
-        for item in traits:
-            _count(self.counts, item)
+        """Record one batch; True once every id of the shard has its traits."""
+        for item_id, item in zip(ids, traits, strict=True):
+            i = int(item_id) - self.lo
+            if not 0 <= i < len(self.seen):
+                raise ValueError(f"shard {self.shard}: id {int(item_id)} is outside {self.lo}..{self.hi - 1}")
+            for codes in self.codes.values():
+                codes[i] = -1
+            for pos, (k, v) in enumerate(item.items()):
+                if k in NOT_RANKED:
+                    continue
+                if k not in self.codes:
+                    self.codes[k] = np.full(len(self.seen), -1, dtype=np.int32)
+                    self.values[k] = {}
+                table = self.values[k]
+                self.codes[k][i] = table.setdefault(str(v), len(table))
+                self.first[k] = min(self.first.get(k, (i, pos)), (i, pos))
+            self.seen[i] = True
         return bool(self.seen.all())
 
     def summary_bytes(self) -> bytes:
-        """Deterministic bytes: traits in first-seen (id) order, values by name."""
+        """Deterministic bytes: traits in the order the items in id order first show them (as rarity()
+        counts them), values by name."""
+        traits = {}
+        for k in sorted(self.codes, key=self.first.__getitem__):
+            counts = np.bincount(self.codes[k][self.codes[k] >= 0], minlength=len(self.values[k]))
+            named = {v: int(counts[code]) for v, code in self.values[k].items() if counts[code]}
+            if named:
+                traits[k] = dict(sorted(named.items()))
         record = {
             "shard": self.shard,
             "ids": [self.lo, self.hi],
             "items": self.hi - self.lo,
-            "traits": {k: dict(sorted(c.items())) for k, c in self.counts.items()},
+            "traits": traits,
         }
         return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -231,7 +248,8 @@ class TokenWriter:
             self.fs, self.root = get_fs(cfg.output, cfg.storage.options)
             self.collection = Collection.from_bundle_meta(cfg.market, bundle_meta)
             self.count, self.shard_size = cfg.count, cfg.shard_size
-            self._tallies: dict[int, _ShardTally] = {}  # shard -> its counts until complete, oldest first
+            self._tallies: dict[int, _ShardTally] = {}  # shard -> its traits until complete, oldest first
+            self._lock = threading.Lock()  # write() may run on several encode threads at once
 
     def write(self, shard: int, ids, seeds, class_ids, images: np.ndarray) -> None:
         """Token files of one batch (one request per file, concurrent where the backend allows); with the
@@ -262,17 +280,18 @@ class TokenWriter:
         retry(put, f"shard {shard}: writing {self.uri}/{layout.TOKENS_DIR}/ ({len(ids)} tokens from {first})")
 
     def _count_batch(self, shard: int, ids, ranked: list[dict[str, str]]) -> _ShardTally | None:
-        """Count a batch into its shard's tally; the tally once it covers the whole shard, else None.
+        """Add a batch to its shard's tally; the tally once it covers the whole shard, else None.
         Tallies of attempts that failed midway are dropped, oldest first, beyond OPEN_TALLIES."""
-        tally = self._tallies.pop(shard, None)
-        if tally is None:
-            tally = _ShardTally(shard, *_shard_range(self.count, self.shard_size, shard))
-        if tally.add(ids, ranked):
-            return tally
-        self._tallies[shard] = tally  # now the newest
-        while len(self._tallies) > OPEN_TALLIES:
-            self._tallies.pop(next(iter(self._tallies)))
-        return None
+        with self._lock:
+            tally = self._tallies.pop(shard, None)
+            if tally is None:
+                tally = _ShardTally(shard, *_shard_range(self.count, self.shard_size, shard))
+            if tally.add(ids, ranked):
+                return tally
+            self._tallies[shard] = tally  # now the newest
+            while len(self._tallies) > OPEN_TALLIES:
+                self._tallies.pop(next(iter(self._tallies)))
+            return None
 
 
 def read_tokens(fs, root: str, ids: Iterable[int]) -> Iterator[tuple[int, dict]]:

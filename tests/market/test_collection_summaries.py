@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -146,8 +147,9 @@ def test_s3_output_summaries_collection_and_verify(collection, s3_bucket, tmp_pa
     assert verify(uri) == ["id 31: tokens/31.json is missing", "id 40: tokens/40.json is not a JSON object"]
 
 
-def test_interleaved_shards_on_one_writer_each_get_their_summary(collection, tmp_path):
-    """A batch of a failed attempt that lands while the next shard is being written loses no counts."""
+def test_interleaved_and_concurrent_slices_on_one_writer_give_the_same_summaries(collection, tmp_path):
+    """Slices of batches in any order, from several encode threads at once, and a batch of a failed
+    attempt landing while the next shard is written: each shard's summary is the one-pass bytes."""
     cfg, meta, out = collection
     again = cfg.model_copy(update={"output": str(tmp_path / "again")})
     replica = GeneratorReplica(again, "job-3", meta["model_id"])
@@ -161,6 +163,8 @@ def test_interleaved_shards_on_one_writer_each_get_their_summary(collection, tmp
     batch(0, 0, 10)
     batch(1, 0, 25)
     batch(0, 10, 25)
-    for k in (0, 1):
+    with ThreadPoolExecutor(max_workers=4) as pool:  # shard 2 (ids 50..59) in 2-item slices, last first
+        list(pool.map(lambda lo: batch(2, lo, lo + 2), [8, 6, 4, 2, 0]))
+    for k in (0, 1, 2):
         summary = f"tokens/_traits/part-{k:05d}.json"
         assert (tmp_path / "again" / summary).read_bytes() == (out / summary).read_bytes()

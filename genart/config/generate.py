@@ -55,6 +55,29 @@ class MarketConfig(Strict):
         return self
 
 
+class InferenceConfig(Strict):
+    """How a replica runs its generator and encodes (the GPU path: genart/generation/accel.py).
+
+    Only `precision` changes pixels, so it is part of the job's identity (config_hash): a resumed job
+    must keep it. The other keys are execution-only: `exclude=True` keeps them out of `model_dump`, so out
+    of _job.json and its hash, and a resumed job may change them (the runner's EXECUTION_KEYS names
+    top-level keys only).
+    """
+
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="fp32 = the reference pixels; bf16 = autocast (CUDA or CPU), faster on GPUs, pixels "
+        "differ from fp32 by a few levels, so regenerate such items with the same precision",
+    )
+    channels_last: Literal["auto"] | bool = Field(
+        "auto", exclude=True, description="NHWC activations; auto = on CUDA only"
+    )
+    compile: bool = Field(False, exclude=True, description="torch.compile the generator (slow first batch)")
+    encode_workers: int | None = Field(
+        None, ge=1, exclude=True, description="threads encoding images; null = one per CPU of the replica"
+    )
+
+
 class GenerateConfig(Strict):
     kind: Literal["generate"]
     model: str = Field(description="URI of a model bundle (a folder with model.safetensors + model.json)")
@@ -78,6 +101,10 @@ class GenerateConfig(Strict):
     market: MarketConfig = Field(default_factory=MarketConfig)
     storage: StorageOptions = Field(default_factory=StorageOptions)
     address: str | None = None
+    # left out of model_dump at its defaults, so jobs written before it existed keep their config_hash
+    inference: InferenceConfig = Field(
+        default_factory=InferenceConfig, exclude_if=lambda inf: inf.precision == "fp32"
+    )
 
     @model_validator(mode="after")
     def _market_needs_files(self) -> GenerateConfig:

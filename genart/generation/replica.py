@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 import numpy as np
 
 from genart.config.generate import GenerateConfig
 from genart.errors import BundleError
+from genart.generation.accel import EncodePool, Engine, StageTimes, choose_device
 from genart.generation.encode import encode, sha256_hex
 from genart.generation.plan import ShardSpec
 from genart.market import TokenWriter
@@ -34,7 +35,7 @@ class GeneratorReplica:
         from genart.bundle import load_bundle
 
         torch.set_num_threads(max(1, int(round(cfg.cpus_per_replica))))
-        device = "cuda" if cfg.gpus_per_replica > 0 and torch.cuda.is_available() else "cpu"
+        device = str(choose_device(cfg.gpus_per_replica))  # "cuda:N" or "cpu"
         self.cfg = cfg
         self.bundle = load_bundle(cfg.model, cfg.storage.options, device=device)
         if self.bundle.model_id != model_id:
@@ -51,7 +52,12 @@ class GeneratorReplica:
             fmt=cfg.image.format,
             layout_name=cfg.layout,
         )
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
+        # bf16 / channels_last / compile and pinned copies (accel.Engine); seconds per stage in self.times
+        self.times = StageTimes()
+        self.bundle.engine = Engine(self.bundle.generator, device, cfg.inference, self.times)
+        # each batch is encoded and written by all the workers at once (one per CPU of the replica)
+        workers = cfg.inference.encode_workers or max(1, int(round(cfg.cpus_per_replica)))
+        self._pool = EncodePool(workers, self.times)
         self.tokens = TokenWriter(cfg, self.bundle.meta)  # tokens/{id}.json when market.standard: opensea
         log.info("replica pid %d: bundle %s loaded on %s", os.getpid(), self.bundle.model_id[:12], device)
 

@@ -30,6 +30,7 @@ demo: $(STAMP)  ## train a small digits model on a local Ray, then generate a co
 bench: $(STAMP)  ## benchmarks: training overhead and generation throughput (prints tables)
 	.venv/bin/genart bench train
 	.venv/bin/genart bench generate
+	.venv/bin/genart bench train-data
 	.venv/bin/genart bench memory
 
 lint: $(STAMP)  ## ruff lint and format check

@@ -171,6 +171,16 @@ def bench_generate(count: int) -> None:
     run(count=count)
 
 
+@bench.command(name="train-data")
+@click.option("--steps", default=120, show_default=True)
+@_run
+def bench_train_data(steps: int) -> None:
+    """Samples/s per worker: digits in memory vs an S3 image folder vs S3 Parquet (moto), 1 and 2 workers."""
+    from genart.benchmarks_data import bench_train_data as run
+
+    run(steps=steps)
+
+
 @main.command(name="plan")
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)

@@ -229,6 +229,18 @@ def bench_memory(counts: str, shards: int) -> None:
     click.echo(format_report(result))
 
 
+@bench.command(name="dedupe")
+@click.option("--sizes", default="100000,1000000", show_default=True, help="Index sizes (claims) to measure.")
+@click.option("--max-distance", default=6, show_default=True, help="dedupe.max_distance of the index.")
+@_run
+def bench_dedupe(sizes: str, max_distance: int) -> None:
+    """Claims per second of the near-duplicate index (generate's dedupe), in process and via its Ray actor."""
+    from genart.benchmarks_dedupe import bench_dedupe as run
+    from genart.benchmarks_dedupe import format_report
+
+    click.echo(format_report(run(tuple(int(s) for s in sizes.split(",")), max_distance), max_distance))
+
+
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)

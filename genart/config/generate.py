@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from genart.config.common import StorageOptions, Strict
+from genart.config.filters import DedupeConfig, GenerateFilter
 
 
 class ImageConfig(Strict):
@@ -95,6 +96,9 @@ class GenerateConfig(Strict):
     shard_timeout_s: float = Field(
         600.0, gt=0, description="a replica that commits nothing for this long is hung: killed and replaced"
     )
+    # filters are left out of model_dump while off, so jobs written before they existed keep their config_hash
+    filter: GenerateFilter = Field(default_factory=GenerateFilter, exclude_if=lambda f: f.min_score is None)
+    dedupe: DedupeConfig = Field(default_factory=DedupeConfig, exclude_if=lambda d: d.max_distance is None)
     image: ImageConfig = Field(default_factory=ImageConfig)
     layout: Literal["files", "webdataset", "parquet"] = "files"
     classes: ClassesConfig = Field(default_factory=ClassesConfig)

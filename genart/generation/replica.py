@@ -16,6 +16,8 @@ import numpy as np
 
 from genart.config.generate import GenerateConfig
 from genart.errors import BundleError
+from genart.filters.draw import FilteredDraw
+from genart.filters.score import make_scorer
 from genart.generation.accel import EncodePool, Engine, StageTimes, choose_device
 from genart.generation.encode import encode, sha256_hex
 from genart.generation.plan import ShardSpec
@@ -28,8 +30,17 @@ log = logging.getLogger(__name__)
 PENDING_BATCHES = 2
 
 
+def filter_columns(cfg: GenerateConfig) -> tuple[str, ...]:
+    """The metadata columns the job's filters add: `score` (quality filter), `phash` (near-duplicates)."""
+    return (("score",) if cfg.filter.min_score is not None else ()) + (
+        ("phash",) if cfg.dedupe.max_distance is not None else ()
+    )
+
+
 class GeneratorReplica:
-    def __init__(self, cfg: GenerateConfig, job_id: str, model_id: str):
+    def __init__(self, cfg: GenerateConfig, job_id: str, model_id: str, claim=None):
+        """`claim(ids, hashes) -> [bool]`: the job's near-duplicate index (needed when dedupe.max_distance
+        is set; the runner passes a handle to its HashIndex actor)."""
         import torch
 
         from genart.bundle import load_bundle
@@ -51,6 +62,7 @@ class GeneratorReplica:
             model_id=model_id,
             fmt=cfg.image.format,
             layout_name=cfg.layout,
+            filter_columns=filter_columns(cfg),
         )
         # bf16 / channels_last / compile and pinned copies (accel.Engine); seconds per stage in self.times
         self.times = StageTimes()
@@ -59,17 +71,29 @@ class GeneratorReplica:
         workers = cfg.inference.encode_workers or max(1, int(round(cfg.cpus_per_replica)))
         self._pool = EncodePool(workers, self.times)
         self.tokens = TokenWriter(cfg, self.bundle.meta)  # tokens/{id}.json when market.standard: opensea
+        self.draw = FilteredDraw(
+            self._generate,
+            min_score=cfg.filter.min_score,
+            scorer=make_scorer(cfg.filter, self.bundle.meta, cfg.model, cfg.storage.options, device),
+            max_distance=cfg.dedupe.max_distance,
+            claim=claim if cfg.dedupe.max_distance is not None else None,
+            max_attempts=cfg.filter.max_attempts,
+        )
         log.info("replica pid %d: bundle %s loaded on %s", os.getpid(), self.bundle.model_id[:12], device)
 
     def pid(self) -> int:
         return os.getpid()
 
-    def _encode_and_write(self, out: ShardWrite, ids, seeds, class_ids, images: np.ndarray) -> None:
+    def _generate(self, seeds, class_ids) -> np.ndarray:
+        return self.bundle.generate(seeds, class_ids, truncation=self.cfg.truncation)
+
+    def _encode_and_write(
+        self, out: ShardWrite, ids, seeds, class_ids, images: np.ndarray, extra=None
+    ) -> None:
         fmt, quality = self.cfg.image.format, self.cfg.image.quality
         blobs = [encode(img, fmt, quality) for img in images]
-        out.add(
-            ids, seeds, class_ids, blobs, [sha256_hex(b) for b in blobs], (images.shape[2], images.shape[1])
-        )
+        size = (images.shape[2], images.shape[1])
+        out.add(ids, seeds, class_ids, blobs, [sha256_hex(b) for b in blobs], size, extra)
         self.tokens.write(out.shard, ids, seeds, class_ids, images)  # before the shard's commit
 
     def run_shard(self, spec: ShardSpec) -> dict:
@@ -77,21 +101,28 @@ class GeneratorReplica:
         t0 = time.perf_counter()
         out = self.writer.open_shard(spec.shard)
         ids = spec.ids
+        rejected = {"score": 0, "duplicate": 0}
         pending: list[Future] = []
         bs = self.cfg.batch_size
         for lo in range(0, spec.n, bs):
             sl = slice(lo, lo + bs)
             # a copy: Ray hands the driver's arrays over read-only, torch wants writable ones
             cls = None if spec.class_ids is None else np.array(spec.class_ids[sl])
-            images = self.bundle.generate(spec.seeds[sl], cls, truncation=self.cfg.truncation)
+            seeds, extra = spec.seeds[sl], None
+            if self.draw.active:  # rejection sampling: rejected items are redrawn from derived seeds
+                drawn = self.draw(ids[sl], seeds, cls)
+                images, seeds = drawn.images, drawn.seeds
+                extra = {"score": drawn.scores, "phash": drawn.phash}
+                rejected["score"] += drawn.rejected_score
+                rejected["duplicate"] += drawn.rejected_duplicate
+            else:
+                images = self._generate(seeds, cls)
             if len(pending) >= PENDING_BATCHES:
                 pending.pop(0).result()
-            pending.append(
-                self._pool.submit(self._encode_and_write, out, ids[sl], spec.seeds[sl], cls, images)
-            )
+            pending.append(self._pool.submit(self._encode_and_write, out, ids[sl], seeds, cls, images, extra))
         for fut in pending:
             fut.result()  # re-raises a StorageError from the writer thread
         nbytes = out.commit()
         seconds = time.perf_counter() - t0
         log.debug("shard %d: %d images, %d bytes in %.2fs", spec.shard, spec.n, nbytes, seconds)
-        return {"shard": spec.shard, "n": spec.n, "bytes": nbytes, "seconds": seconds}
+        return {"shard": spec.shard, "n": spec.n, "bytes": nbytes, "seconds": seconds, "rejected": rejected}

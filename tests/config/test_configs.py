@@ -142,3 +142,29 @@ def test_every_command_has_help():
         res = runner.invoke(main, args)
         assert res.exit_code == 0, (args, res.output)
         assert "Usage:" in res.output
+
+
+def test_generate_filter_keys_are_typed_and_checked():
+    cfg = load_config(
+        ROOT / "configs/generate/collection.yaml",
+        [
+            "filter.min_score=0.7",
+            "filter.scorer=discriminator",
+            "dedupe.max_distance=4",
+            "filter.max_attempts=9",
+        ],
+    )
+    assert (cfg.filter.min_score, cfg.filter.scorer, cfg.dedupe.max_distance, cfg.filter.max_attempts) == (
+        0.7,
+        "discriminator",
+        4,
+        9,
+    )
+    for bad, key in (
+        ("filter.scorer=oracle", "filter.scorer"),
+        ("dedupe.max_distance=65", "dedupe.max_distance"),
+        ("filter.max_attempts=0", "filter.max_attempts"),
+        ("filter.min_score=-1", "filter.min_score"),
+    ):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_config(ROOT / "configs/generate/collection.yaml", [bad])

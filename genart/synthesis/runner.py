@@ -26,13 +26,13 @@ from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
 from genart.config.loader import config_hash
 from genart.config.synthesize import SPLITS, SynthesizeConfig
 from genart.errors import ConfigError, JobFailed
+from genart.filters.score import decode_images, make_scorer, phash64
 from genart.generation.runner import generate
 from genart.ray_session import ray_session
 from genart.storage import layout
 from genart.storage.fs import check_writable, get_fs, join, redact
 from genart.storage.writer import retry, scan_metadata
 from genart.synthesis import card, write
-from genart.filters.score import decode_images, make_scorer, phash64
 from genart.synthesis.select import Candidates, Selection, class_schedule, round_plan
 from genart.synthesis.splits import assign_splits
 
@@ -77,29 +77,55 @@ def candidate_config(cfg: SynthesizeConfig, r: int, schedule: list[int]) -> Gene
     )
 
 
-def read_round(fs, root: str, offset: int, scorer) -> Candidates:
-    """A finished round's candidates (ids offset to be unique across rounds), decoded, hashed and scored."""
+def round_parts(fs, root: str) -> list[str]:
+    """The metadata parts of a finished round, in id order."""
     committed, _ = scan_metadata(fs, root)
-    tables = []
-    for k in sorted(committed):
-        with fs.open(join(root, layout.metadata_path(k)), "rb") as f:
-            tables.append(pq.read_table(f))
-    t = pa.concat_tables(tables, promote_options="default").sort_by("id")
+    return [join(root, layout.metadata_path(k)) for k in sorted(committed)]
+
+
+def _read_part(fs, root: str, path: str) -> tuple[pa.Table, list[bytes]]:
+    with fs.open(path, "rb") as f:
+        t = pq.read_table(f).sort_by("id")
     if "image" in t.column_names:
         blobs = [b["bytes"] for b in t.column("image").to_pylist()]
     else:
         blobs = [fs.cat_file(join(root, p)) for p in t.column("path").to_pylist()]
-    images = decode_images(blobs)
-    labels = t.column("class_id").to_numpy().astype(np.int64)
-    return Candidates(
-        ids=t.column("id").to_numpy().astype(np.int64) + offset,
-        seeds=t.column("seed").to_numpy().astype(np.int64),
-        labels=labels,
-        blobs=blobs,
-        images=images,
-        phash=phash64(images),
-        score=None if scorer is None else scorer(images, labels),
-    )
+    return t, blobs
+
+
+def iter_round(fs, root: str, offset: int, scorer, judge=None):
+    """A finished round's candidates one metadata part at a time, in id order (ids offset to be unique across
+    rounds), decoded, hashed and scored: (Candidates, the independent judge's verdicts or None). Only one
+    part's images are in memory at a time."""
+    from genart.data.digits import pool_to_8x8
+
+    for path in round_parts(fs, root):
+        t, blobs = _read_part(fs, root, path)
+        images = decode_images(blobs)
+        labels = t.column("class_id").to_numpy().astype(np.int64)
+        cand = Candidates(
+            ids=t.column("id").to_numpy().astype(np.int64) + offset,
+            seeds=t.column("seed").to_numpy().astype(np.int64),
+            labels=labels,
+            blobs=blobs,
+            phash=phash64(images),
+            score=None if scorer is None else scorer(images, labels),
+        )
+        yield cand, (None if judge is None else judge.predict(pool_to_8x8(images)) == labels)
+
+
+def kept_blobs(fs, root: str, offsets: list[int], kept: set[int]):
+    """(global id, encoded image) of the kept items, in ascending id order, streamed from the candidates."""
+    for r, offset in enumerate(offsets):
+        for path in round_parts(fs, join(root, write.CANDIDATES_DIR, f"round-{r:02d}")):
+            t, blobs = _read_part(fs, root, path)
+            for i, blob in zip(t.column("id").to_pylist(), blobs, strict=True):
+                if i + offset in kept:
+                    yield i + offset, blob
+
+
+def round_uri_root(root: str, r: int) -> str:
+    return join(root, write.CANDIDATES_DIR, f"round-{r:02d}")
 
 
 def _check(cfg: SynthesizeConfig, meta: dict) -> dict[int, int]:
@@ -168,12 +194,11 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     scorer = make_scorer(cfg.filter, meta, cfg.model, opts)
     judge = None
     if scorer is not None:  # the independent check of what the filter bought (genart eval's SVC)
-        from genart.data.digits import pool_to_8x8
         from genart.evaluate import digit_classifier
 
         judge = digit_classifier()
     sel = Selection(wanted, cfg.filter.min_score, cfg.dedupe.max_distance)
-    offset, rounds = 0, 0
+    offset, rounds, offsets = 0, 0, []
     with ray_session(cfg.address, dashboard=False):
         for r in range(cfg.filter.max_attempts):
             counts = round_plan(sel, cfg.filter.oversample, first=r == 0)
@@ -183,9 +208,9 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
             log.info("round %d: %d candidates for %d class(es)", r, len(schedule), len(counts))
             gcfg = candidate_config(cfg, r, schedule)
             generate(gcfg, progress=progress)
-            cand = read_round(fs, join(root, write.CANDIDATES_DIR, f"round-{r:02d}"), offset, scorer)
-            judged = None if judge is None else judge.predict(pool_to_8x8(cand.images)) == cand.labels
-            sel.add_round(cand, judged)
+            for cand, judged in iter_round(fs, round_uri_root(root, r), offset, scorer, judge):
+                sel.add_round(cand, judged)
+            offsets.append(offset)
             offset += len(schedule)
             rounds = r + 1
     if sel.deficit():
@@ -198,7 +223,8 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     )
     split_rows = {s: [by_id[int(i)] for i in split_ids[s]] for s in SPLITS if s in split_ids}
     schema = write.dataset_schema(meta["class_names"], with_score=cfg.filter.min_score is not None)
-    files = write.write_splits(fs, root, split_rows, schema, cfg.shard_size)
+    blobs = kept_blobs(fs, root, offsets, set(by_id))  # streamed: one candidate part in memory at a time
+    files = write.write_splits(fs, root, split_rows, schema, cfg.shard_size, blobs)
     _write_samples(fs, root, sel)
     text = card.dataset_card(cfg, meta, sel, split_rows, files, rounds, judged=judge is not None)
     retry(lambda: fs.pipe_file(join(root, write.README), text.encode()), "writing README.md")
@@ -233,7 +259,7 @@ def _write_samples(fs, root: str, sel: Selection) -> None:
     cols = min(10, max(len(sel.rows[c]) for c in classes))
     rows = []
     for c in classes:
-        imgs = decode_images([r["bytes"] for r in sel.rows[c][:cols]])
+        imgs = decode_images(sel.samples[c][:cols])
         pad = np.zeros((cols - len(imgs), *imgs.shape[1:]), np.uint8)
         rows.append(np.concatenate([imgs, pad]))
     png = grid_png(np.concatenate(rows), cols=cols)

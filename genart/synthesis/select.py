@@ -12,6 +12,8 @@ import numpy as np
 
 from genart.filters.dedupe import BKTree
 
+SAMPLES = 10  # kept images per class held for samples.png; every other image stays in the candidates
+
 
 @dataclass
 class Candidates:
@@ -20,8 +22,7 @@ class Candidates:
     ids: np.ndarray  # int64
     seeds: np.ndarray  # int64
     labels: np.ndarray  # int64, the requested class
-    blobs: list[bytes]  # encoded images (PNG)
-    images: np.ndarray  # uint8 (N, H, W, C), decoded
+    blobs: list[bytes]  # encoded images (PNG); only samples.png's few are kept past add_round
     phash: np.ndarray  # uint64
     score: np.ndarray | None  # float32, when the quality filter runs
 
@@ -49,19 +50,22 @@ class Selection:
     min_score: float | None
     max_distance: int | None
     tree: BKTree = field(default_factory=BKTree)
-    rows: dict[int, list[dict]] = field(default_factory=dict)
+    rows: dict[int, list[dict]] = field(default_factory=dict)  # kept items, without their bytes
     stats: dict[int, ClassStats] = field(default_factory=dict)
+    samples: dict[int, list[bytes]] = field(default_factory=dict)  # the first SAMPLES kept images per class
 
     def __post_init__(self) -> None:
         for c in self.wanted:
             self.rows.setdefault(c, [])
             self.stats.setdefault(c, ClassStats())
+            self.samples.setdefault(c, [])
 
     def deficit(self) -> dict[int, int]:
         return {c: n - len(self.rows[c]) for c, n in self.wanted.items() if len(self.rows[c]) < n}
 
     def add_round(self, cand: Candidates, judged: np.ndarray | None = None) -> None:
-        """Consider one round's candidates in id order. `judged`: the independent classifier's verdicts."""
+        """Consider candidates in id order (a round, or one part of a round after the parts before it).
+        `judged`: the independent classifier's verdicts."""
         for i in np.argsort(cand.ids, kind="stable"):
             c = int(cand.labels[i])
             st = self.stats[c]
@@ -91,9 +95,10 @@ class Selection:
                     "label": c,
                     "phash": h,
                     "score": score,
-                    "bytes": cand.blobs[i],
                 }
             )
+            if len(self.samples[c]) < SAMPLES:
+                self.samples[c].append(cand.blobs[i])
 
 
 def round_plan(sel: Selection, oversample: float, first: bool) -> dict[int, int]:

@@ -8,6 +8,7 @@ while pyarrow, pandas, duckdb and Ray Data see plain columns (a {bytes, path} st
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -55,11 +56,11 @@ def dataset_schema(class_names: list[str], with_score: bool) -> pa.Schema:
     return pa.schema(fields, metadata={b"huggingface": json.dumps(meta).encode()})
 
 
-def to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+def to_table(rows: list[dict], blobs: list[bytes], schema: pa.Schema) -> pa.Table:
     cols = {
         "image": pa.StructArray.from_arrays(
             [
-                pa.array([r["bytes"] for r in rows], pa.binary()),
+                pa.array(blobs, pa.binary()),
                 pa.array([f"{r['id']:010d}.png" for r in rows]),
             ],
             fields=list(IMAGE_TYPE),
@@ -75,24 +76,42 @@ def to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
 
 
 def write_splits(
-    fs, root: str, split_rows: dict[str, list[dict]], schema: pa.Schema, shard_size: int
+    fs, root: str, split_rows: dict[str, list[dict]], schema: pa.Schema, shard_size: int, blobs: Iterable
 ) -> dict:
-    """Replace data/ with the splits' shards (rows in id order); returns split -> list of file names."""
+    """Replace data/ with the splits' shards (rows in id order); returns split -> list of file names.
+
+    `blobs` yields (id, encoded image) of every row in ascending id order: each split's files are filled in
+    id order, so one pass writes them all while holding at most one file's images per split."""
     data_dir = join(root, DATA_DIR)
     if fs.exists(data_dir):
         fs.rm(data_dir, recursive=True)
     fs.makedirs(data_dir, exist_ok=True)
-    files: dict[str, list[str]] = {}
-    for split, rows in split_rows.items():
-        if not rows:
-            continue
-        total = -(-len(rows) // shard_size)
-        files[split] = []
-        for k in range(total):
-            sink = pa.BufferOutputStream()
-            pq.write_table(to_table(rows[k * shard_size : (k + 1) * shard_size], schema), sink)
-            rel = shard_name(split, k, total)
-            blob = sink.getvalue().to_pybytes()
-            retry(lambda rel=rel, blob=blob: fs.pipe_file(join(root, rel), blob), f"writing {rel}")
-            files[split].append(rel)
+    split_of = {r["id"]: s for s, rows in split_rows.items() for r in rows}
+    totals = {s: -(-len(rows) // shard_size) for s, rows in split_rows.items() if rows}
+    files: dict[str, list[str]] = {s: [] for s in totals}
+    pending: dict[str, list[bytes]] = {s: [] for s in totals}
+
+    def flush(split: str) -> None:
+        k = len(files[split])
+        rows = split_rows[split][k * shard_size : k * shard_size + len(pending[split])]
+        sink = pa.BufferOutputStream()
+        pq.write_table(to_table(rows, pending[split], schema), sink)
+        rel = shard_name(split, k, totals[split])
+        blob = sink.getvalue().to_pybytes()
+        retry(lambda: fs.pipe_file(join(root, rel), blob), f"writing {rel}")
+        files[split].append(rel)
+        pending[split] = []
+
+    for i, data in blobs:
+        split = split_of[i]
+        if split_rows[split][len(files[split]) * shard_size + len(pending[split])]["id"] != i:
+            raise AssertionError(f"images must come in id order (got id {i} out of order)")
+        pending[split].append(data)
+        if len(pending[split]) == shard_size:
+            flush(split)
+    for split in totals:
+        if pending[split]:
+            flush(split)
+        if len(files[split]) != totals[split]:
+            raise AssertionError(f"{split}: wrote {len(files[split])} of {totals[split]} files")
     return files

@@ -94,8 +94,7 @@ def _cands(ids, labels, phash, score=None):
         ids=np.asarray(ids, np.int64),
         seeds=np.asarray(ids, np.int64) * 10,
         labels=np.asarray(labels, np.int64),
-        blobs=[b"x"] * n,
-        images=np.zeros((n, 2, 2, 1), np.uint8),
+        blobs=[b"img%d" % i for i in ids],
         phash=np.asarray(phash, np.uint64),
         score=None if score is None else np.asarray(score, np.float32),
     )
@@ -112,6 +111,8 @@ def test_selection_filters_dedupes_and_fills_quotas_in_id_order():
     assert (s0.generated, s0.rejected_duplicate, s0.kept, s1.rejected_score) == (3, 1, 2, 1)
     assert sel.deficit() == {}
     assert round_plan(sel, 1.5, first=False) == {}
+    assert sel.samples == {0: [b"img0", b"img3"], 1: [b"img4"]}  # bytes only for samples.png
+    assert all("bytes" not in r for r in sel.rows[0] + sel.rows[1])
 
 
 def test_round_plan_and_schedule():
@@ -137,9 +138,9 @@ def test_hf_schema_metadata_matches_what_datasets_writes():
             }
         }
     }
-    rows = [{"id": 3, "seed": 30, "label": 1, "phash": 2**64 - 1, "score": 0.5, "bytes": b"png"}]
+    rows = [{"id": 3, "seed": 30, "label": 1, "phash": 2**64 - 1, "score": 0.5}]
     sink = io.BytesIO()
-    pq.write_table(to_table(rows, schema), sink)
+    pq.write_table(to_table(rows, [b"png"], schema), sink)
     t = pq.read_table(io.BytesIO(sink.getvalue()))
     assert t.schema.field("image").type == pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     assert t.to_pylist()[0]["image"] == {"bytes": b"png", "path": "0000000003.png"}
@@ -186,3 +187,24 @@ def test_cli_unconditional_bundle_exits_2_naming_model(tmp_path):
     res = CliRunner().invoke(main, ["synthesize", str(p), "--set", "per_class=3"])
     assert res.exit_code == 2, res.output
     assert "model:" in res.output and "unconditional" in res.output and "Traceback" not in res.output
+
+
+def test_write_splits_streams_images_in_id_order(tmp_path):
+    from fsspec.implementations.local import LocalFileSystem
+
+    from genart.synthesis.write import write_splits
+
+    rows = {i: {"id": i, "seed": i, "label": i % 2, "phash": i, "score": None} for i in range(11)}
+    split_rows = {"train": [rows[i] for i in (0, 1, 3, 4, 6, 7, 9)], "test": [rows[i] for i in (2, 5, 8, 10)]}
+    schema = dataset_schema(["a", "b"], with_score=False)
+    blobs = ((i, b"png%d" % i) for i in range(11))
+    files = write_splits(LocalFileSystem(), str(tmp_path), split_rows, schema, 3, blobs)
+    assert files == {
+        "train": [f"data/train-0000{k}-of-00003.parquet" for k in range(3)],
+        "test": ["data/test-00000-of-00002.parquet", "data/test-00001-of-00002.parquet"],
+    }
+    t = pq.read_table(tmp_path / "data/train-00001-of-00003.parquet")
+    assert t.column("id").to_pylist() == [4, 6, 7]
+    assert [im["bytes"] for im in t.column("image").to_pylist()] == [b"png4", b"png6", b"png7"]
+    with pytest.raises(AssertionError, match="id order"):
+        write_splits(LocalFileSystem(), str(tmp_path), split_rows, schema, 3, iter([(1, b""), (0, b"")]))

@@ -89,7 +89,6 @@ def test_greedy_unique_leaves_no_pair_within_distance(radius):
 
 
 def _cands(ids, labels, phash, score=None):
-    n = len(ids)
     return Candidates(
         ids=np.asarray(ids, np.int64),
         seeds=np.asarray(ids, np.int64) * 10,

@@ -6,11 +6,12 @@ Python API: ``genart.load_bundle(uri).generate(seeds, class_ids=None)`` -> uint8
 __version__ = "0.1.0"
 
 
-def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cpu"):
-    """Load a model bundle (model.safetensors + model.json) from any URI; never unpickles."""
+def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cpu", inference=None):
+    """Load a model bundle (model.safetensors + model.json) from any URI; never unpickles. `inference`: a
+    `genart.config.generate.InferenceConfig` (bf16, channels_last, torch.compile) for the fast path."""
     from genart.bundle import load_bundle as _load
 
-    return _load(uri, storage_options=storage_options, device=device)
+    return _load(uri, storage_options=storage_options, device=device, inference=inference)
 
 
 __all__ = ["__version__", "load_bundle"]

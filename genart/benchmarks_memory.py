@@ -4,12 +4,15 @@
    bundle, for each count, each in a fresh Python process so one run's heap does not carry into the next.
 2. Resume on a simulated output with N committed shards: N empty metadata/part-NNNNN.parquet files; the
    time of the runner's scan and how many listings and opens it made.
+3. Replica RSS over a long job: every GeneratorReplica actor process's RSS (psutil, every 0.5 s) during a
+   job of many shards, after the first 10% of shards vs at the end (a leak per shard shows as growth).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -26,6 +29,12 @@ import json, sys
 from genart.benchmarks_memory import driver_peak
 print("RESULT " + json.dumps(driver_peak(int(sys.argv[1]), sys.argv[2], sys.argv[3])))
 """
+REPLICAS = """
+import json, sys
+from genart.benchmarks_memory import replica_rss
+print("RESULT " + json.dumps(replica_rss(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4])))
+"""
+REPLICA_TITLE = "ray::GeneratorReplica"  # Ray's process title for the actor's worker process
 
 
 def _tiny_bundle(uri: str) -> None:
@@ -75,6 +84,22 @@ def driver_peak(count: int, bundle: str, out: str, shard_size: int = 1000) -> di
     }
 
 
+def _fresh_process(script: str, *args: str, timeout_s: float = 1800) -> dict:
+    """Run `script` (which prints `RESULT {json}`) in a fresh Python process; its parsed result."""
+    res = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout_s,
+        env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},
+    )
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
+    if res.returncode or not line:
+        raise RuntimeError(f"run {' '.join(args)} failed:\n{res.stderr[-3000:]}")
+    return json.loads(line[-1].removeprefix("RESULT "))
+
+
 def bench_driver_memory(counts: tuple[int, ...] = (10_000, 100_000)) -> list[dict]:
     """Peak driver RSS per count, each in a fresh process; prints the growth from the first to the last."""
     results = []
@@ -82,18 +107,120 @@ def bench_driver_memory(counts: tuple[int, ...] = (10_000, 100_000)) -> list[dic
         bundle = f"{tmp}/bundle"
         _tiny_bundle(bundle)
         for count in counts:
-            res = subprocess.run(
-                [sys.executable, "-c", DRIVER, str(count), bundle, f"{tmp}/out-{count}"],
-                capture_output=True,
-                text=True,
-                check=False,
-                env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},
-            )
-            line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
-            if res.returncode or not line:
-                raise RuntimeError(f"driver run for count {count} failed:\n{res.stderr[-3000:]}")
-            results.append(json.loads(line[-1].removeprefix("RESULT ")))
+            results.append(_fresh_process(DRIVER, str(count), bundle, f"{tmp}/out-{count}"))
     return results
+
+
+# ---------------------------------------------------------------- replica RSS over a long job
+def _replica_rss(root) -> dict[int, int]:
+    """{pid: RSS bytes} of the GeneratorReplica worker processes under `root` (this driver's own Ray)."""
+    import psutil
+
+    found = {}
+    for child in root.children(recursive=True):
+        try:
+            if " ".join(child.cmdline()).startswith(REPLICA_TITLE):
+                found[child.pid] = child.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue  # it ended between the listing and the read
+    return found
+
+
+def _committed_shards(out: str) -> int:
+    from genart.storage import layout
+
+    try:
+        names = os.listdir(os.path.join(out, layout.METADATA_DIR))
+    except FileNotFoundError:
+        return 0
+    return sum(1 for n in names if n.startswith("part-") and n.endswith(".parquet"))
+
+
+def rss_growth(
+    samples: list[tuple[float, int, dict[int, int]]], shards: int, warm_fraction: float = 0.1
+) -> dict:
+    """Replica RSS after the first `warm_fraction` of shards vs at the last sample that saw the replicas.
+
+    `samples` are (seconds, committed shards, {pid: RSS bytes}). Growth compares the same processes only
+    (a replica replaced mid-job has no pair); `replicas_seen` counts every pid sampled."""
+    seen = [s for s in samples if s[2]]
+    warm_at = max(1, math.ceil(warm_fraction * shards))
+    warm = next((s for s in seen if s[1] >= warm_at), None)
+    if warm is None:
+        raise ValueError(f"no sample after {warm_at} committed shards; the job was too short to sample")
+    end = seen[-1]
+    replicas = []
+    for pid in sorted(set(warm[2]) & set(end[2])):
+        peak = max(s[2].get(pid, 0) for s in seen)
+        replicas.append(
+            {
+                "pid": pid,
+                "warm_mb": warm[2][pid] / 2**20,
+                "end_mb": end[2][pid] / 2**20,
+                "peak_mb": peak / 2**20,
+                "growth": end[2][pid] / warm[2][pid] - 1,
+            }
+        )
+    if not replicas:
+        raise ValueError("no replica process lived from the warm sample to the end")
+    return {
+        "warm_shards": warm[1],
+        "warm_s": warm[0],
+        "end_shards": end[1],
+        "end_s": end[0],
+        "samples": len(seen),
+        "replicas_seen": len({pid for s in seen for pid in s[2]}),
+        "replicas": replicas,
+        "growth": sum(r["end_mb"] for r in replicas) / sum(r["warm_mb"] for r in replicas) - 1,
+    }
+
+
+def replica_rss(shards: int, shard_size: int, bundle: str, out: str, interval_s: float = 0.5) -> dict:
+    """Run generate() (2 replicas on a 2-CPU local Ray) in this process; sample each replica's RSS."""
+    import psutil
+
+    from genart.config.generate import GenerateConfig
+    from genart.generation.runner import generate
+
+    me, stop, samples = psutil.Process(), threading.Event(), []
+    t0 = time.perf_counter()
+
+    def sample() -> None:
+        while not stop.is_set():
+            committed = _committed_shards(out)  # before the RSS read: a shard counted is a shard done
+            samples.append((time.perf_counter() - t0, committed, _replica_rss(me)))
+            stop.wait(interval_s)
+
+    cfg = GenerateConfig(
+        kind="generate",
+        model=bundle,
+        output=out,
+        count=shards * shard_size,
+        replicas=2,
+        shard_size=shard_size,
+        batch_size=250,
+        layout="parquet",  # one object per shard: the replicas are measured, not the local disk
+    )
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    summary = generate(cfg, progress=False)
+    stop.set()
+    sampler.join(timeout=10)
+    return {
+        "shards": shards,
+        "shard_size": shard_size,
+        "images_per_s": summary["images_per_s"],
+        "seconds": summary["seconds"],
+        **rss_growth(samples, shards),
+    }
+
+
+def bench_replica_memory(shards: int = 200, shard_size: int = 500) -> dict:
+    """Replica RSS growth over a `shards`-shard job of the tiny bundle, in a fresh process."""
+    with tempfile.TemporaryDirectory(prefix="genart-mem-") as tmp:
+        bundle = f"{tmp}/bundle"
+        _tiny_bundle(bundle)
+        return _fresh_process(REPLICAS, str(shards), str(shard_size), bundle, f"{tmp}/out")
 
 
 class _CountingFS(LocalFileSystem):
@@ -142,11 +269,19 @@ def bench_resume_listing(shards: int = 100_000) -> dict:
     return {"shards": shards, "scan_s": seconds, "create_s": made, **fs.calls}
 
 
-def run(counts: tuple[int, ...] = (10_000, 100_000), shards: int = 100_000) -> dict:
-    """Both measurements, as the table `genart bench memory` prints."""
+def run(
+    counts: tuple[int, ...] = (10_000, 100_000),
+    shards: int = 100_000,
+    long_job: tuple[int, int] | None = (200, 500),
+) -> dict:
+    """The measurements, as the tables `genart bench memory` prints; `long_job` = (shards, shard_size) of
+    the replica RSS run (None skips it)."""
     mem = bench_driver_memory(counts)
     growth = mem[-1]["peak_rss_mb"] / mem[0]["peak_rss_mb"] - 1
-    return {"driver": mem, "growth": growth, "resume": bench_resume_listing(shards)}
+    result = {"driver": mem, "growth": growth, "resume": bench_resume_listing(shards)}
+    if long_job:
+        result["replicas"] = bench_replica_memory(*long_job)
+    return result
 
 
 def format_report(result: dict) -> str:
@@ -167,5 +302,27 @@ def format_report(result: dict) -> str:
     lines.append(
         f"resume scan of {r['shards']:,} committed shards: {r['scan_s']:.3f}s "
         f"({r['ls']} listing(s), {r['open'] + r['cat']} file opens)"
+    )
+    if "replicas" in result:
+        lines.append("\n" + format_replicas(result["replicas"]))
+    return "\n".join(lines)
+
+
+def format_replicas(r: dict) -> str:
+    """The replica RSS table of one long job."""
+    lines = [
+        f"replica RSS over {r['shards']} shards x {r['shard_size']:,} images (tiny bundle, 2 replicas, "
+        f"{r['images_per_s']:.0f} images/s, {r['seconds']:.0f}s; {r['samples']} samples every 0.5 s)",
+        f"| replica pid | RSS after {r['warm_shards']} shards (MB) | RSS after {r['end_shards']} shards (MB) "
+        "| peak (MB) | growth |",
+        "|---|---|---|---|---|",
+    ]
+    for p in r["replicas"]:
+        lines.append(
+            f"| {p['pid']} | {p['warm_mb']:.0f} | {p['end_mb']:.0f} | {p['peak_mb']:.0f} | {100 * p['growth']:+.1f}% |"
+        )
+    lines.append(
+        f"\nreplica RSS growth, shard {r['warm_shards']} -> {r['end_shards']}: {100 * r['growth']:+.1f}% "
+        f"(both replicas summed; {r['replicas_seen']} replica process(es) seen)"
     )
     return "\n".join(lines)

@@ -9,6 +9,9 @@ are that close, and the result depends only on the ids and hashes, not on which 
 
 from __future__ import annotations
 
+import itertools
+import math
+
 
 def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
@@ -65,28 +68,60 @@ def greedy_unique(hashes, max_distance: int | None, tree: BKTree | None = None) 
     return keep
 
 
-def _chunks(max_distance: int) -> list[tuple[int, int]]:
-    """(shift, mask) of max_distance + 1 disjoint bit ranges covering the 64 bits (at most 64 ranges)."""
-    m = min(max_distance + 1, 64)
+def _ranges(m: int) -> list[tuple[int, int, int]]:
+    """(shift, mask, bits) of m disjoint bit ranges covering the 64 bits."""
     bounds = [round(i * 64 / m) for i in range(m + 1)]
-    return [(lo, (1 << (hi - lo)) - 1) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    return [(lo, (1 << (hi - lo)) - 1, hi - lo) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+
+
+def _flips(bits: int, r: int) -> list[int]:
+    """Every XOR mask of at most r set bits within `bits` bits (0 first)."""
+    out = [0]
+    for k in range(1, r + 1):
+        out += [sum(1 << b for b in c) for c in itertools.combinations(range(bits), k)]
+    return out
+
+
+def _probes(bits: int, r: int) -> int:
+    return sum(math.comb(bits, k) for k in range(r + 1))
+
+
+def choose_ranges(max_distance: int, expected_items: int) -> int:
+    """How many ranges to cut the hash into: m ranges with r = max_distance // m differing bits allowed per
+    range cost about m * probes(64/m, r) * (1 + items / 2^(64/m)) comparisons per lookup; the cheapest m
+    for the expected size (at most 4,096 probes per range)."""
+    best, best_cost = max_distance + 1, None
+    for m in range(1, min(max_distance + 1, 64) + 1):
+        bits, r = 64 // m, max_distance // m
+        p = _probes(bits, r)
+        if p > 4096:
+            continue
+        cost = m * p * (1 + expected_items / 2.0**bits)
+        if best_cost is None or cost < best_cost:
+            best, best_cost = m, cost
+    return best
 
 
 class HashIndex:
     """Accepted hashes of a whole output, each owned by one item id: `claim` is check-and-insert.
 
-    Multi-index hashing: the 64 bits are cut into max_distance + 1 disjoint ranges, and one table per range
-    maps that range's value to the hashes holding it. Two hashes within max_distance differ in at most
-    max_distance bits, so (pigeonhole) they agree exactly on at least one range: a lookup only compares
-    against the hashes sharing a range value with it, a small part of the index for small distances.
+    Multi-index hashing: the 64 bits are cut into m disjoint ranges and one table per range maps that
+    range's value to the hashes holding it. Two hashes within max_distance differ in at most max_distance
+    bits, so (pigeonhole) some range differs in at most r = max_distance // m bits: a lookup probes, in each
+    table, the values within r bits of the hash's own, and compares only against what it finds there. m is
+    chosen from max_distance and the expected number of items (`choose_ranges`), so lookups stay a small
+    part of the index as it grows.
     An item owns at most one hash; its own hash never blocks it, so a retried shard re-claims what its items
     claimed before. Plain Python: the generation driver runs one instance as a Ray actor, so claims from
     every replica are applied one batch at a time, in one place.
     """
 
-    def __init__(self, max_distance: int):
+    def __init__(self, max_distance: int, expected_items: int = 1_000_000):
         self.d = max_distance
-        self.ranges = _chunks(max_distance)
+        m = choose_ranges(max_distance, expected_items) if max_distance < 64 else 1
+        self.r = max_distance // m if max_distance < 64 else 0  # d >= 64: near() needs no lookups
+        self.ranges = _ranges(m)
+        self.flips = [_flips(bits, self.r) for _, _, bits in self.ranges]
         self.tables: list[dict[int, dict[int, int]]] = [{} for _ in self.ranges]  # value -> {owner: hash}
         self.owned: dict[int, int] = {}  # item id -> its hash
         self.claims = 0
@@ -95,16 +130,20 @@ class HashIndex:
         return len(self.owned)
 
     def _keys(self, h: int):
-        return [(h >> lo) & mask for lo, mask in self.ranges]
+        return [(h >> lo) & mask for lo, mask, _ in self.ranges]
 
     def near(self, h: int, owner: int | None = None) -> int | None:
         """The id of an item (other than `owner`) whose hash is within max_distance of h, else None."""
         if self.d >= 64:  # every pair of 64-bit hashes is within 64 bits
             return next((o for o in self.owned if o != owner), None)
-        for table, key in zip(self.tables, self._keys(h), strict=True):
-            for other, g in table.get(key, {}).items():
-                if other != owner and (h ^ g).bit_count() <= self.d:
-                    return other
+        d = self.d
+        for table, key, flips in zip(self.tables, self._keys(h), self.flips, strict=True):
+            for f in flips:
+                bucket = table.get(key ^ f)
+                if bucket:
+                    for other, g in bucket.items():
+                        if (h ^ g).bit_count() <= d and other != owner:
+                            return other
         return None
 
     def _remove(self, owner: int) -> None:

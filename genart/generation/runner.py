@@ -148,7 +148,7 @@ def _start_index(cfg: GenerateConfig, fs, root: str, committed: set[int]):
     import pyarrow.parquet as pq
     import ray
 
-    index = ray.remote(num_cpus=0, max_restarts=0)(HashIndex).remote(cfg.dedupe.max_distance)
+    index = ray.remote(num_cpus=0, max_restarts=0)(HashIndex).remote(cfg.dedupe.max_distance, cfg.count)
     loads = []
     for k in sorted(committed):  # one read per committed shard, of two columns
         with fs.open(join(root, layout.metadata_path(k)), "rb") as f:

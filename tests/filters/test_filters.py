@@ -20,8 +20,9 @@ def _brute_conflict(accepted: list[int], h: int, d: int) -> bool:
     return any((h ^ g).bit_count() <= d for g in accepted)
 
 
-@pytest.mark.parametrize("d", [0, 3, 8, 17, 64])
-def test_hash_index_matches_brute_force(d):
+@pytest.mark.parametrize("expected", [100, 10**6, 10**9])
+@pytest.mark.parametrize("d", [0, 3, 6, 8, 17, 64])
+def test_hash_index_matches_brute_force(d, expected):
     rng = np.random.default_rng(d)
     base = rng.integers(0, 2**63, 40, dtype=np.int64).astype(np.uint64)
     # clusters of near copies: flip a few random bits of a base hash
@@ -31,19 +32,29 @@ def test_hash_index_matches_brute_force(d):
         for bit in rng.choice(64, size=rng.integers(0, 12), replace=False):
             h ^= 1 << int(bit)
         hashes.append(h)
-    index, accepted, expected = HashIndex(d), [], []
+    index, accepted, want = HashIndex(d, expected_items=expected), [], []
     got = index.claim(list(range(len(hashes))), hashes)
     for h in hashes:
         ok = not _brute_conflict(accepted, h, d)
-        expected.append(ok)
+        want.append(ok)
         if ok:
             accepted.append(h)
-    assert got == expected
-    assert len(index) == sum(expected) and index.stats()["claims"] == 600
+    assert got == want
+    assert len(index) == sum(want) and index.stats()["claims"] == 600
     a = np.array(accepted, dtype=np.uint64)
     dist = np.bitwise_count(a[:, None] ^ a[None, :])
     np.fill_diagonal(dist, 65)
     assert len(a) == 1 or dist.min() > d
+
+
+def test_range_choice_trades_probes_for_bucket_size():
+    from genart.filters.dedupe import choose_ranges
+
+    assert choose_ranges(0, 10**9) == 1  # exact matches: one table keyed by the whole hash
+    assert choose_ranges(6, 1000) == 7  # small index: exact probes of 9-bit ranges
+    assert choose_ranges(6, 10**7) == 3  # large index: 21-bit ranges, probing values within 2 bits
+    index = HashIndex(6, expected_items=10**7)
+    assert (len(index.ranges), index.r, len(index.flips[0])) == (3, 2, 1 + 21 + 210)
 
 
 def test_hash_index_owner_reclaims_and_replaces():

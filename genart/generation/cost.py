@@ -100,10 +100,12 @@ def estimate(
         objects += cfg.count
     if cfg.layout in ("files", "parquet"):
         stored += image_bytes
-    if cfg.market.standard == "opensea":  # tokens/{id}.json per item, collection.json
-        puts += cfg.count + 1
-        objects += cfg.count + 1
-        stored += cfg.count * 400
+    if (
+        cfg.market.standard == "opensea"
+    ):  # tokens/{id}.json per item, a trait summary per shard, collection.json
+        puts += cfg.count + shards + 1
+        objects += cfg.count + shards + 1
+        stored += cfg.count * 400 + shards * 600
     # the resume listing of metadata/ (and shards/ for webdataset), once per run
     lists = math.ceil(shards / LIST_PAGE) * (2 if cfg.layout == "webdataset" else 1)
     seconds = None

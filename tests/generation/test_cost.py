@@ -62,7 +62,8 @@ def test_ragged_last_shard_multipart_and_market(make_cfg):
         make_cfg("m", "o", count=10, shard_size=4, market={"standard": "opensea", "base_uri": "ipfs://cid/"}),
         SAMPLE,
     )
-    assert (e.objects, e.put_requests) == (10 + 3 + 2 + 11, 10 + 3 + 3 + 11)
+    # 10 images, 3 metadata parts, 2 job files, 10 tokens + 3 trait summaries + collection.json
+    assert (e.objects, e.put_requests) == (10 + 3 + 2 + 14, 10 + 3 + 3 + 14)
 
 
 def test_ten_billion_is_planned_lazily(make_cfg):

@@ -75,7 +75,13 @@ def dataset_card(
         f"- splits: {dict(cfg.splits)} (stratified per class, seed {cfg.seed})",
         f"- seed: {cfg.seed}",
         f"- dedupe.max_distance: {cfg.dedupe.max_distance}",
-        f"- filter.min_score: {cfg.filter.min_score} (classifier: {cfg.filter.classifier})",
+        f"- filter.min_score: {cfg.filter.min_score} (scorer: "
+        + (
+            cfg.filter.scorer
+            if cfg.filter.scorer == "discriminator"
+            else f"classifier {cfg.filter.classifier}"
+        )
+        + ")",
         f"- candidate rounds: {rounds} (filter.max_attempts {cfg.filter.max_attempts})",
         "",
         "## Filters and what they rejected",
@@ -92,8 +98,13 @@ def dataset_card(
     lines.append("| all | " + " | ".join(str(v) for v in tot) + " |")
     lines += [
         "",
-        "Quality: an item is kept only if its score (the probability a logistic regression trained on the real "
-        "digits gives the requested class) is at least `filter.min_score`. Near-duplicates: an item is kept only "
+        "Quality: an item is kept only if its score ("
+        + (
+            "the GAN discriminator's sigmoid(D(x, y))"
+            if cfg.filter.scorer == "discriminator"
+            else "the probability a logistic regression trained on the real digits gives the requested class"
+        )
+        + ") is at least `filter.min_score`. Near-duplicates: an item is kept only "
         "if no earlier kept item (in id order, across the whole dataset) is within `dedupe.max_distance` bits of "
         "its perceptual hash. Surplus items passed but their class was already full.",
     ]

@@ -26,3 +26,15 @@ def test_table_rows_compare_against_memory_with_the_same_workers():
     assert rows[0] == ("memory", 1, "0.0", "300", "400", "1.00", "20.0")
     assert rows[1] == ("s3 parquet", 1, "2.5", "150", "380", "0.95", "25.0")
     assert rows[3][5] == "1.10" and rows[4][5] == "-"
+
+
+def test_without_moto_the_benchmark_says_how_to_install_it(monkeypatch):
+    import sys
+
+    from genart.benchmarks_data import moto_s3
+    from genart.errors import GenartError
+
+    monkeypatch.setitem(sys.modules, "moto.server", None)  # import moto.server -> ImportError
+    with pytest.raises(GenartError, match=r"needs moto \(a dev dependency\)"):
+        with moto_s3():
+            pass

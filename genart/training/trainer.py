@@ -190,7 +190,10 @@ def train(cfg: TrainConfig) -> TrainResult:
             _worker_loop,
             train_loop_config=cfg.model_dump(mode="json"),
             scaling_config=RayScaling(
-                num_workers=s.num_workers, use_gpu=s.use_gpu, resources_per_worker=resources
+                num_workers=s.num_workers,
+                use_gpu=s.use_gpu,
+                resources_per_worker=resources,
+                placement_strategy=s.placement_strategy,
             ),
             run_config=RunConfig(
                 name=RUN_NAME,

@@ -33,8 +33,8 @@ def test_four_nodes_four_workers_one_per_node(tmp_path, s3_server, ray_tmp):
         cluster.wait_for_nodes()
         ray.init(address=cluster.address)
         assert len([n for n in ray.nodes() if n["Alive"]]) == 4
-        # 0.75 CPU per worker on 1-CPU nodes: two workers never fit on one node, so the 4 land one per
-        # node, and each node keeps 0.25 CPU for Ray Data's split coordinator and tasks
+        # STRICT_SPREAD: one worker per node although two 0.5-CPU workers would fit on one; each node keeps
+        # 0.5 CPU for Ray Data's split coordinator and tasks
         out = tmp_path / "o"
         cfg = _cfg(
             "cgan-digits.yaml",
@@ -43,7 +43,8 @@ def test_four_nodes_four_workers_one_per_node(tmp_path, s3_server, ray_tmp):
             "train.log_every=2",
             "train.checkpoint_every=8",
             "scaling.num_workers=4",
-            "scaling.cpus_per_worker=0.75",
+            "scaling.cpus_per_worker=0.5",
+            "scaling.placement_strategy=STRICT_SPREAD",
         )
         res = train(cfg)
         assert (res.world_size, res.steps) == (4, 8)

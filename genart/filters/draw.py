@@ -81,6 +81,7 @@ class FilteredDraw:
         images = None
         todo = np.arange(n)
         rej_score = rej_dup = 0
+        seen: list[np.ndarray] = []  # every draw's score: the failure message says where scores lie
         for attempt in range(self.max_attempts):
             cur = attempt_seeds(seeds[todo], attempt)
             cls = None if class_ids is None else np.asarray(class_ids)[todo]
@@ -90,6 +91,7 @@ class FilteredDraw:
             ok = np.ones(len(todo), dtype=bool)
             if self.scorer is not None:
                 sc = np.asarray(self.scorer(imgs, cls), dtype=np.float32)
+                seen.append(sc)
                 ok &= sc >= self.min_score
                 rej_score += int((~ok).sum())
                 scores[todo[ok]] = sc[ok]
@@ -104,14 +106,19 @@ class FilteredDraw:
             todo = todo[~ok]
             if not len(todo):
                 return Drawn(images, kept_seeds, scores, hashes, rej_score, rej_dup)
-        raise FilterExhausted(self._exhausted(ids[todo], class_ids, todo, rej_score, rej_dup))
+        raise FilterExhausted(self._exhausted(ids[todo], class_ids, todo, rej_score, rej_dup, seen))
 
-    def _exhausted(self, stuck_ids, class_ids, todo, rej_score, rej_dup) -> str:
+    def _exhausted(self, stuck_ids, class_ids, todo, rej_score, rej_dup, seen) -> str:
         first = int(stuck_ids[0])
         cls = "" if class_ids is None else f" (class {int(np.asarray(class_ids)[todo[0]])})"
         parts = []
         if self.scorer is not None:
-            parts.append(f"{rej_score} draws scored below filter.min_score={self.min_score:g}")
+            sc = np.concatenate(seen)
+            q = np.quantile(sc, [0.5, 0.9])
+            parts.append(
+                f"{rej_score} draws scored below filter.min_score={self.min_score:g}; scores of this batch's "
+                f"draws: median {q[0]:.3g}, 90th percentile {q[1]:.3g}, best {sc.max():.3g}"
+            )
         if self.claim is not None:
             parts.append(f"{rej_dup} were within dedupe.max_distance={self.max_distance} of other items")
         return (

@@ -72,29 +72,52 @@ def independent_accuracy(images: np.ndarray, class_ids: np.ndarray) -> float | N
     return class_accuracy(images, np.asarray(class_ids))[0]
 
 
-class DiscriminatorScorer:
-    """sigmoid(D(x, y)) of the GAN discriminator the bundle carries: D's belief that an image is real."""
+CALIBRATION_SEED = 0xCA11B8A7E  # seeds of the samples D's scores are ranked against (the same everywhere)
 
-    def __init__(self, model_uri: str, storage_options: dict | None = None, device: str = "cpu"):
+
+class DiscriminatorScorer:
+    """The GAN discriminator's judgement as a score in [0, 1]: the share of the model's own samples of the same
+    class whose logit D(x, y) is at most this image's (a within-class percentile rank).
+
+    A raw sigmoid(D) is not comparable across classes: a projection discriminator scores some classes' fakes
+    far lower than others', so one threshold would reject whole classes. Ranking each logit among D's logits
+    for `per_class` calibration samples of its class (fixed seeds, so every replica ranks the same way) makes
+    `min_score: 0.7` mean "the best 30% of what the model makes, by D, in every class".
+    """
+
+    def __init__(self, model_uri: str, storage_options: dict | None, device: str, generate, num_classes: int):
         from genart.bundle import load_discriminator
+        from genart.generation.sampler import item_seeds
 
         self.device = device
         self.disc = load_discriminator(model_uri, storage_options, device)
+        per_class = max(64, min(256, 4096 // max(1, num_classes)))
+        seeds = item_seeds(CALIBRATION_SEED, np.arange(per_class))
+        self.table: dict[int | None, np.ndarray] = {}
+        for c in range(num_classes) if num_classes else [None]:
+            cls = None if c is None else np.full(per_class, c, np.int64)
+            self.table[c] = np.sort(self.logits(generate(seeds, cls), cls))
 
-    def __call__(self, images: np.ndarray, class_ids: np.ndarray | None) -> np.ndarray:
+    def logits(self, images: np.ndarray, class_ids: np.ndarray | None) -> np.ndarray:
         import torch
 
-        if not len(images):
-            return np.zeros(0, np.float32)
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2)
         x = x.float() / 127.5 - 1.0
-        y = (
-            None
-            if class_ids is None
-            else torch.as_tensor(np.asarray(class_ids), dtype=torch.long).to(self.device)
-        )
+        y = None if class_ids is None else torch.as_tensor(np.asarray(class_ids), dtype=torch.long)
         with torch.inference_mode():
-            return torch.sigmoid(self.disc(x, y)).float().cpu().numpy().astype(np.float32)
+            return self.disc(x, None if y is None else y.to(self.device)).float().cpu().numpy()
+
+    def __call__(self, images: np.ndarray, class_ids: np.ndarray | None) -> np.ndarray:
+        if not len(images):
+            return np.zeros(0, np.float32)
+        raw = self.logits(images, class_ids)
+        out = np.empty(len(raw), np.float32)
+        keys = [None] * len(raw) if class_ids is None else [int(c) for c in class_ids]
+        for k in set(keys):
+            idx = np.flatnonzero(np.asarray([key == k for key in keys]))
+            ref = self.table[k]
+            out[idx] = np.searchsorted(ref, raw[idx], side="right") / len(ref)
+        return out
 
 
 def check_filter(flt, meta: dict, model_uri: str) -> None:
@@ -128,11 +151,18 @@ def check_filter(flt, meta: dict, model_uri: str) -> None:
         )
 
 
-def make_scorer(flt, meta: dict, model_uri: str, storage_options: dict | None = None, device: str = "cpu"):
-    """The scorer a quality filter asks for, or None when filter.min_score is null."""
+def make_scorer(
+    flt, meta: dict, model_uri: str, storage_options: dict | None = None, device: str = "cpu", generate=None
+):
+    """The scorer a quality filter asks for, or None when filter.min_score is null. `generate(seeds, class_ids)`
+    makes the discriminator's calibration samples (default: the bundle's own generator, loaded here)."""
     if flt.min_score is None:
         return None
     check_filter(flt, meta, redact(model_uri))
     if flt.scorer == "discriminator":
-        return DiscriminatorScorer(model_uri, storage_options, device)
+        if generate is None:
+            from genart.bundle import load_bundle
+
+            generate = load_bundle(model_uri, storage_options, device).generate
+        return DiscriminatorScorer(model_uri, storage_options, device, generate, meta["num_classes"])
     return DigitsScorer(meta["num_classes"])

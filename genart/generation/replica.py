@@ -74,7 +74,9 @@ class GeneratorReplica:
         self.draw = FilteredDraw(
             self._generate,
             min_score=cfg.filter.min_score,
-            scorer=make_scorer(cfg.filter, self.bundle.meta, cfg.model, cfg.storage.options, device),
+            scorer=make_scorer(
+                cfg.filter, self.bundle.meta, cfg.model, cfg.storage.options, device, generate=self._generate
+            ),
             max_distance=cfg.dedupe.max_distance,
             claim=claim if cfg.dedupe.max_distance is not None else None,
             max_attempts=cfg.filter.max_attempts,

@@ -12,7 +12,7 @@ from genart.config.filters import GenerateFilter
 from genart.errors import BundleError, ConfigError
 from genart.filters.dedupe import HashIndex
 from genart.filters.draw import FilteredDraw, FilterExhausted, attempt_seeds
-from genart.filters.score import DiscriminatorScorer, check_filter, make_scorer, phash64
+from genart.filters.score import CALIBRATION_SEED, check_filter, make_scorer, phash64
 from genart.generation.sampler import item_seeds
 
 
@@ -138,8 +138,15 @@ def test_bundle_carries_a_checked_discriminator(bundle, tmp_path):
     assert meta["discriminator"]["file"] == "discriminator.safetensors"
     disc = load_discriminator(bundle)
     imgs = load_bundle(bundle).generate(item_seeds(0, np.arange(8)), np.arange(8, dtype=np.int32))
-    scores = DiscriminatorScorer(bundle)(imgs, np.arange(8))
+    scorer = make_scorer(GenerateFilter(min_score=0.5, scorer="discriminator"), meta, bundle)
+    scores = scorer(imgs, np.arange(8))
     assert scores.shape == (8,) and scores.dtype == np.float32 and ((scores >= 0) & (scores <= 1)).all()
+    # scores are percentile ranks within the class among fixed calibration samples: those samples
+    # themselves rank 1/M, 2/M, ..., 1
+    m = len(scorer.table[3])
+    calib = load_bundle(bundle).generate(item_seeds(CALIBRATION_SEED, np.arange(m)), np.full(m, 3))
+    assert np.allclose(np.sort(scorer(calib, np.full(m, 3))), np.arange(1, m + 1) / m)
+    assert set(scorer.table) == set(range(10)) and m == 256
     assert sum(p.numel() for p in disc.parameters()) > 0
     # tampered D weights are refused
     import shutil

@@ -36,9 +36,9 @@ class QualityFilter(Strict):
 
 class GenerateFilter(QualityFilter):
     max_attempts: int = Field(
-        20,
+        100,
         ge=1,
-        le=1000,
+        le=10000,
         description="draws per item (its own seed, then seeds derived from it) before the job stops",
     )
 

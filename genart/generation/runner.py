@@ -165,7 +165,7 @@ def _cause(exc: BaseException) -> str:
     `SomeError: message` line, else its first line."""
     inner = getattr(exc, "cause", None)
     if isinstance(inner, GenartError):
-        return str(inner)
+        return f"{type(inner).__name__}: {inner}"
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     for ln in reversed(lines):
         head = ln.split(":", 1)[0]
@@ -299,7 +299,7 @@ class _Scheduler:
                         self._replica_died(spec, slot, actor, exc)
                     except RayTaskError as exc:
                         cause = _cause(exc)
-                        if "re-run the same command to resume" not in cause:
+                        if "re-run" not in cause:
                             cause += "; committed shards are kept, re-run the same command to resume"
                         raise JobFailed(f"shard {spec.shard} failed: {cause}") from exc
                     else:

@@ -42,6 +42,12 @@ def build_dataset(cfg: TrainConfig):
         ds = ray.data.read_parquet(path, filesystem=pa_fs)
         image_col, label_col = d.image_column, d.label_column
     else:
+        if m.num_classes:
+            raise DataError(
+                f"data.source {redact(d.source)} is an image folder, which carries no labels, but "
+                f"model.num_classes is {m.num_classes}: train an unconditional model (--set model.num_classes=0) "
+                "or give a Parquet source with a label column (data.label_column)"
+            )
         ds = ray.data.read_binary_files(path, filesystem=pa_fs, file_extensions=IMAGE_EXTENSIONS)
         image_col, label_col = "bytes", None
     decoded = ds.map_batches(

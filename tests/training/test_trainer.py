@@ -105,6 +105,18 @@ def test_no_readable_images_is_a_clear_error(ray_local, tmp_path):
     assert not (tmp_path / "o" / "model").exists()
 
 
+def test_conditional_model_on_an_unlabelled_image_folder_is_refused(ray_local, tmp_path):
+    src = tmp_path / "imgs"
+    src.mkdir()
+    (src / "a.png").write_bytes(b"not read: refused before any image is")
+    cfg = _cfg("cgan-digits.yaml", tmp_path / "o", f"data.source={src}")
+    with pytest.raises(
+        DataError, match=r"is an image folder, which carries no labels, but model.num_classes is 10"
+    ):
+        train(cfg)
+    assert not (tmp_path / "o" / "model").exists()
+
+
 def test_more_workers_than_the_cluster_can_host_fails_fast(ray_local, tmp_path):
     cfg = _cfg("cgan-digits.yaml", tmp_path / "o", "scaling.num_workers=8", "scaling.cpus_per_worker=1")
     start = time.monotonic()

@@ -42,6 +42,12 @@ def _worker_logging() -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+    try:  # Ray Train V2 logs every ray.train.report at INFO under a logger named by its file's path
+        from ray.train.v2._internal.execution import context as _ctx
+
+        logging.getLogger(_ctx.__file__).setLevel(logging.WARNING)
+    except ImportError:  # an internal module: other Ray versions may not have it
+        pass
 
 
 def _worker_loop(config: dict) -> None:

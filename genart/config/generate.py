@@ -96,19 +96,17 @@ class GenerateConfig(Strict):
     shard_timeout_s: float = Field(
         600.0, gt=0, description="a replica that commits nothing for this long is hung: killed and replaced"
     )
-    # filters are left out of model_dump while off, so jobs written before they existed keep their config_hash
-    filter: GenerateFilter = Field(default_factory=GenerateFilter, exclude_if=lambda f: f.min_score is None)
-    dedupe: DedupeConfig = Field(default_factory=DedupeConfig, exclude_if=lambda d: d.max_distance is None)
+    # filters and inference are left out of _job.json and its hash while off (genart.generation.runner's
+    # record_exclude), so jobs written before they existed keep their config_hash
+    filter: GenerateFilter = Field(default_factory=GenerateFilter)
+    dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
     layout: Literal["files", "webdataset", "parquet"] = "files"
     classes: ClassesConfig = Field(default_factory=ClassesConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
     storage: StorageOptions = Field(default_factory=StorageOptions)
     address: str | None = None
-    # left out of model_dump at its defaults, so jobs written before it existed keep their config_hash
-    inference: InferenceConfig = Field(
-        default_factory=InferenceConfig, exclude_if=lambda inf: inf.precision == "fp32"
-    )
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
 
     @model_validator(mode="after")
     def _market_needs_files(self) -> GenerateConfig:

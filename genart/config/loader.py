@@ -108,8 +108,9 @@ def load_config(path: str | Path, overrides: Iterable[str] = (), expect_kind: st
     return validate(data, str(path), expect_kind)
 
 
-def config_hash(config: BaseModel, exclude: set[str] | None = None) -> str:
-    """sha256 of the config's canonical JSON (keys sorted), for refusing a different config on an output."""
+def config_hash(config: BaseModel, exclude: set[str] | dict | None = None) -> str:
+    """sha256 of the config's canonical JSON (keys sorted), for refusing a different config on an output.
+    `exclude`: top-level keys, or pydantic's nested form ({"filter": {"max_attempts": True}, "storage": True})."""
     import hashlib
 
     payload = json.dumps(config.model_dump(mode="json", exclude=exclude), sort_keys=True)

@@ -123,7 +123,8 @@ class FilteredDraw:
             parts.append(f"{rej_dup} were within dedupe.max_distance={self.max_distance} of other items")
         return (
             f"{len(stuck_ids)} item(s), first id {first}{cls}, found no acceptable draw in "
-            f"filter.max_attempts={self.max_attempts} draws ({'; '.join(parts)} in this batch). Lower "
-            "filter.min_score or dedupe.max_distance (or set them null), or raise filter.max_attempts; "
-            "committed shards are kept, re-run the same command to resume"
+            f"filter.max_attempts={self.max_attempts} draws ({'; '.join(parts)} in this batch). Raise "
+            "filter.max_attempts and re-run: the committed shards are kept and the job resumes. Or lower "
+            "filter.min_score or dedupe.max_distance (or set them null): that is a different job, so re-run "
+            "with --overwrite or a new output"
         )

@@ -51,12 +51,31 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def record_exclude(cfg: GenerateConfig, for_hash: bool) -> dict:
+    """What _job.json leaves out (pydantic's nested exclude): credentials and address; filter, dedupe and
+    inference blocks while they are off, so jobs written before those keys existed keep their config_hash.
+    The hash also leaves out the execution-only keys, filter.max_attempts included (how hard to try: a
+    resumed job may raise it)."""
+    ex: dict = {k: True for k in PRIVATE_KEYS}
+    if cfg.filter.min_score is None:
+        ex["filter"] = True
+    elif for_hash:
+        ex["filter"] = {"max_attempts": True}
+    if cfg.dedupe.max_distance is None:
+        ex["dedupe"] = True
+    if cfg.inference.precision == "fp32":
+        ex["inference"] = True
+    if for_hash:
+        ex.update({k: True for k in EXECUTION_KEYS})
+    return ex
+
+
 def job_record(cfg: GenerateConfig, meta: dict, job_id: str) -> dict:
     """_job.json: the resolved config (no storage options, no address), its hash, model_id, version."""
     public = cfg.model_copy(update={"output": redact(cfg.output), "model": redact(cfg.model)})
     return {
-        "config": public.model_dump(mode="json", exclude=PRIVATE_KEYS),
-        "config_hash": config_hash(public, exclude=PRIVATE_KEYS | EXECUTION_KEYS),
+        "config": public.model_dump(mode="json", exclude=record_exclude(cfg, for_hash=False)),
+        "config_hash": config_hash(public, exclude=record_exclude(cfg, for_hash=True)),
         "model_id": meta["model_id"],
         "genart_version": genart.__version__,
         "job_id": job_id,
@@ -97,7 +116,9 @@ def prepare_output(fs, root: str, cfg: GenerateConfig, meta: dict, overwrite: bo
             keys = sorted(
                 k
                 for k in a.keys() | b.keys()
-                if a.get(k) != b.get(k) and k.split(".")[0] not in EXECUTION_KEYS
+                if a.get(k) != b.get(k)
+                and k.split(".")[0] not in EXECUTION_KEYS
+                and k != "filter.max_attempts"
             )
             if old.get("model_id") != new["model_id"]:
                 keys.append("model_id (the bundle's weights changed)")

@@ -43,6 +43,15 @@ EXECUTION_KEYS = {"replicas", "batch_size", "cpus_per_replica", "gpus_per_replic
 PRIVATE_KEYS = {"storage", "address"}
 
 
+def dataset_digest(cfg: SynthesizeConfig) -> str:
+    """The config's identity: what it makes, not how it runs. filter.scorer is left out at its default, so
+    datasets made before the key existed keep their hash."""
+    exclude: dict = {k: True for k in PRIVATE_KEYS | EXECUTION_KEYS}
+    if cfg.filter.scorer == "classifier":
+        exclude["filter"] = {"scorer": True}
+    return config_hash(cfg, exclude=exclude)
+
+
 def round_seed(seed: int, r: int) -> int:
     """Job seed of candidate round r (round 0 uses the config's seed): fresh items every round."""
     if r == 0:
@@ -186,7 +195,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     check_writable(cfg.output, opts)
     fs, root = get_fs(cfg.output, opts)
     public = cfg.model_copy(update={"output": redact(cfg.output), "model": redact(cfg.model)})
-    digest = config_hash(public, exclude=PRIVATE_KEYS | EXECUTION_KEYS)
+    digest = dataset_digest(public)
     finished = _prepare(fs, root, cfg, digest, overwrite)
     if finished is not None:
         log.info("%s is already complete; nothing to do", redact(cfg.output))

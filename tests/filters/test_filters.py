@@ -129,7 +129,7 @@ def test_filtered_draw_stops_after_max_attempts(bundle):
         draw(np.arange(10, 14), item_seeds(0, np.arange(10, 14)), np.arange(4, dtype=np.int32))
     msg = str(err.value)
     assert "4 item(s), first id 10 (class 0)" in msg and "filter.max_attempts=3" in msg
-    assert "12 draws scored below filter.min_score=1.5" in msg and "Lower filter.min_score" in msg
+    assert "12 draws scored below filter.min_score=1.5" in msg and "Raise filter.max_attempts and re-run" in msg
     assert "scores of this batch's draws: median 0." in msg and ", best 0." in msg
 
 

@@ -115,7 +115,7 @@ def test_filter_that_cannot_be_met_stops_with_a_clear_message(ray_local, make_cf
     assert time.monotonic() - t0 < 120
     msg = str(err.value)
     assert "found no acceptable draw in filter.max_attempts=3 draws" in msg, msg
-    assert "scored below filter.min_score=0.99" in msg and "Lower filter.min_score" in msg, msg
+    assert "scored below filter.min_score=0.99" in msg and "Raise filter.max_attempts and re-run" in msg, msg
     assert not (out / "_SUCCESS").exists() and not list((out / "metadata").glob("part-*.parquet"))
 
 

@@ -15,7 +15,6 @@ import torch
 import genart
 from genart.bundle import load_bundle, read_meta
 from genart.config.generate import GenerateConfig, InferenceConfig
-from genart.config.loader import config_hash
 from genart.generation import accel
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
@@ -68,16 +67,20 @@ def test_engine_checks_class_ids(tiny_bundle):
 
 
 def test_inference_keys_in_the_job_identity():
+    from genart.generation.runner import job_record
+
     base = {"kind": "generate", "model": "m", "output": "o"}
-    default = GenerateConfig.model_validate(base)
-    assert "inference" not in default.model_dump()  # hashes of jobs written before the key existed hold
-    fast = GenerateConfig.model_validate(
-        {**base, "inference": {"channels_last": True, "compile": True, "encode_workers": 8}}
-    )
-    assert config_hash(fast) == config_hash(default)  # execution-only: a resumed job may change them
-    bf16 = GenerateConfig.model_validate({**base, "inference": {"precision": "bf16"}})
-    assert bf16.model_dump()["inference"] == {"precision": "bf16"}
-    assert config_hash(bf16) != config_hash(default)  # bf16 changes pixels: part of the job's identity
+
+    def record(**kw):
+        return job_record(GenerateConfig.model_validate({**base, **kw}), {"model_id": "x"}, "j")
+
+    default = record()
+    assert "inference" not in default["config"]  # hashes of jobs written before the key existed hold
+    fast = record(inference={"channels_last": True, "compile": True, "encode_workers": 8})
+    assert fast["config_hash"] == default["config_hash"]  # execution-only: a resumed job may change them
+    bf16 = record(inference={"precision": "bf16"})
+    assert bf16["config"]["inference"] == {"precision": "bf16"}
+    assert bf16["config_hash"] != default["config_hash"]  # bf16 changes pixels: part of the job's identity
 
 
 def test_encode_workers_give_identical_shards(tiny_bundle, tmp_path, make_cfg):

@@ -22,12 +22,13 @@ class QualityFilter(Strict):
     min_score: float | None = Field(
         None,
         ge=0,
+        le=1,
         description="keep only items whose score is at least this (scores are probabilities, 0..1); null = off",
     )
     scorer: Literal["classifier", "discriminator"] = Field(
         "classifier",
         description="`classifier`: the probability a classifier gives the requested class (conditional "
-        "models); `discriminator`: the GAN discriminator's sigmoid(D(x)) (bundles exported with their D)",
+        "models); `discriminator`: D(x, y)'s percentile rank among the model's own samples of the class (GAN bundles exported with their D)",
     )
     classifier: Literal["digits"] = Field(
         "digits", description="the judge: `digits` = a classifier trained on the real digits (10 classes)"

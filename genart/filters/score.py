@@ -120,6 +120,13 @@ class DiscriminatorScorer:
         return out
 
 
+def is_digits_model(meta: dict) -> bool:
+    """Whether the digits classifiers can judge this bundle: 10 classes, trained on the built-in digits (or
+    untrained, as in tests)."""
+    source = str((meta.get("training") or {}).get("data", {}).get("source", "none"))
+    return meta.get("num_classes") == 10 and source in ("digits", "none")
+
+
 def check_filter(flt, meta: dict, model_uri: str) -> None:
     """ConfigError for a quality filter that cannot work with this bundle (before any replica starts)."""
     if flt.min_score is None:

@@ -100,7 +100,7 @@ def dataset_card(
         "",
         "Quality: an item is kept only if its score ("
         + (
-            "the GAN discriminator's sigmoid(D(x, y))"
+            "the percentile rank of the GAN discriminator's D(x, y) among the model's samples of that class"
             if cfg.filter.scorer == "discriminator"
             else "the probability a logistic regression trained on the real digits gives the requested class"
         )

@@ -26,7 +26,7 @@ from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
 from genart.config.loader import config_hash
 from genart.config.synthesize import SPLITS, SynthesizeConfig
 from genart.errors import ConfigError, JobFailed
-from genart.filters.score import decode_images, make_scorer, phash64
+from genart.filters.score import decode_images, is_digits_model, make_scorer, phash64
 from genart.generation.runner import generate
 from genart.ray_session import ray_session
 from genart.storage import layout
@@ -126,8 +126,9 @@ def iter_round(fs, root: str, offset: int, scorer, judge=None):
 def kept_blobs(fs, root: str, offsets: list[int], kept: set[int]):
     """(global id, encoded image) of the kept items, in ascending id order, streamed from the candidates."""
     for r, offset in enumerate(offsets):
-        for path in round_parts(fs, join(root, write.CANDIDATES_DIR, f"round-{r:02d}")):
-            t, blobs = _read_part(fs, root, path)
+        rroot = round_uri_root(root, r)
+        for path in round_parts(fs, rroot):
+            t, blobs = _read_part(fs, rroot, path)
             for i, blob in zip(t.column("id").to_pylist(), blobs, strict=True):
                 if i + offset in kept:
                     yield i + offset, blob
@@ -202,7 +203,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
         return finished
     scorer = make_scorer(cfg.filter, meta, cfg.model, opts)
     judge = None
-    if scorer is not None:  # the independent check of what the filter bought (genart eval's SVC)
+    if scorer is not None and is_digits_model(meta):  # independent check of what the filter bought (eval's SVC)
         from genart.evaluate import digit_classifier
 
         judge = digit_classifier()

@@ -165,6 +165,7 @@ def test_generate_filter_keys_are_typed_and_checked():
         ("dedupe.max_distance=65", "dedupe.max_distance"),
         ("filter.max_attempts=0", "filter.max_attempts"),
         ("filter.min_score=-1", "filter.min_score"),
+        ("filter.min_score=1.5", "filter.min_score"),
     ):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             load_config(ROOT / "configs/generate/collection.yaml", [bad])

@@ -156,7 +156,7 @@ def test_unconditional_bundle_is_a_config_error(tmp_path):
     "kw, relax",
     [
         (
-            {"filter": {"min_score": 1.01, "max_attempts": 2}, "dedupe": {"max_distance": None}},
+            {"filter": {"min_score": 1.0, "max_attempts": 2}, "dedupe": {"max_distance": None}},
             "filter.min_score",
         ),
         (

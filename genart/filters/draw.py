@@ -50,7 +50,8 @@ class FilteredDraw:
 
     `scorer(images, class_ids) -> float32` runs when min_score is set; `claim(ids, hashes) -> [bool]` (a
     HashIndex's claim, local or behind a Ray actor) decides near-duplicates when max_distance is set. Items
-    that pass the score are claimed in id order; both filters see every redraw.
+    that pass the score are claimed in id order; both filters see every redraw. `stored(images)` gives the
+    pixels the output will hold (JPEG/WebP change them), so the hash is always that of the stored image.
     """
 
     def __init__(
@@ -62,11 +63,13 @@ class FilteredDraw:
         max_distance: int | None = None,
         claim: Callable | None = None,
         max_attempts: int = 20,
+        stored: Callable | None = None,
     ):
         if (min_score is None) != (scorer is None) or (max_distance is None) != (claim is None):
             raise ValueError("min_score needs a scorer and max_distance a claim function")
         self.generate, self.min_score, self.scorer = generate, min_score, scorer
         self.max_distance, self.claim, self.max_attempts = max_distance, claim, max_attempts
+        self.stored = stored  # images -> the pixels the output will hold (lossy formats: after encoding)
 
     @property
     def active(self) -> bool:
@@ -96,7 +99,7 @@ class FilteredDraw:
                 rej_score += int((~ok).sum())
                 scores[todo[ok]] = sc[ok]
             if self.claim is not None and ok.any():
-                ph = phash64(imgs[ok])
+                ph = phash64(imgs[ok] if self.stored is None else self.stored(imgs[ok]))
                 claimed = np.asarray(self.claim(ids[todo[ok]], ph), dtype=bool)
                 rej_dup += int((~claimed).sum())
                 hashes[todo[ok][claimed]] = ph[claimed]

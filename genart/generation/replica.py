@@ -19,7 +19,7 @@ from genart.errors import BundleError
 from genart.filters.draw import FilteredDraw
 from genart.filters.score import make_scorer
 from genart.generation.accel import EncodePool, Engine, StageTimes, choose_device
-from genart.generation.encode import encode, sha256_hex
+from genart.generation.encode import decode, encode, sha256_hex
 from genart.generation.plan import ShardSpec
 from genart.market import TokenWriter
 from genart.storage.fs import redact
@@ -80,11 +80,17 @@ class GeneratorReplica:
             max_distance=cfg.dedupe.max_distance,
             claim=claim if cfg.dedupe.max_distance is not None else None,
             max_attempts=cfg.filter.max_attempts,
+            stored=None if cfg.image.format == "png" else self._as_stored,
         )
         log.info("replica pid %d: bundle %s loaded on %s", os.getpid(), self.bundle.model_id[:12], device)
 
     def pid(self) -> int:
         return os.getpid()
+
+    def _as_stored(self, images: np.ndarray) -> np.ndarray:
+        """The pixels a lossy format (jpeg, webp) will store: what the near-duplicate hash must see."""
+        fmt, quality = self.cfg.image.format, self.cfg.image.quality
+        return np.stack([decode(encode(im, fmt, quality)) for im in images])
 
     def _generate(self, seeds, class_ids) -> np.ndarray:
         return self.bundle.generate(seeds, class_ids, truncation=self.cfg.truncation)

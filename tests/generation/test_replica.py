@@ -31,3 +31,28 @@ def test_shard_bytes_do_not_depend_on_batch_size(tiny_bundle, tmp_path, make_cfg
     stored = decode((tmp_path / "b64" / row["path"]).read_bytes())
     again = genart.load_bundle(tiny_bundle).generate([row["seed"]], [row["class_id"]])[0]
     assert np.abs(stored.astype(int) - again.astype(int)).max() <= 1
+
+
+def test_lossy_formats_hash_the_stored_pixels(tiny_bundle, tmp_path, make_cfg):
+    """With JPEG the phash column (and so the near-duplicate guarantee) is that of the decoded file, not of the
+    pixels before encoding."""
+    from genart.filters.dedupe import HashIndex
+    from genart.filters.score import phash64
+
+    meta = read_meta(tiny_bundle, None)
+    cfg = make_cfg(
+        tiny_bundle,
+        str(tmp_path / "jpeg"),
+        count=200,
+        shard_size=200,
+        batch_size=50,
+        image={"format": "jpeg", "quality": 95},
+        dedupe={"max_distance": 0},
+    )
+    index = HashIndex(0)
+    replica = GeneratorReplica(cfg, "job", meta["model_id"], claim=index.claim)
+    replica.run_shard(Plan.from_config(cfg, 10).shard(0))
+    table = pq.read_table(tmp_path / "jpeg" / "metadata" / "part-00000.parquet")
+    files = np.stack([decode((tmp_path / "jpeg" / p).read_bytes()) for p in table.column("path").to_pylist()])
+    assert np.array_equal(table.column("phash").to_numpy(), phash64(files))
+    assert len(index) == 200

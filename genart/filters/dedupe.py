@@ -124,6 +124,7 @@ class HashIndex:
         self.flips = [_flips(bits, self.r) for _, _, bits in self.ranges]
         self.tables: list[dict[int, dict[int, int]]] = [{} for _ in self.ranges]  # value -> {owner: hash}
         self.owned: dict[int, int] = {}  # item id -> its hash
+        self.attempts: dict[int, int] = {}  # item id -> the latest shard attempt (> 0) that claimed for it
         self.claims = 0
 
     def __len__(self) -> int:
@@ -167,15 +168,24 @@ class HashIndex:
             self.add(int(i), int(h))
         return len(self.owned)
 
-    def claim(self, ids, hashes) -> list[bool]:
+    def claim(self, ids, hashes, attempt: int = 0) -> list[bool]:
         """For each (id, hash) in order: True and inserted when no other item's hash is within max_distance
-        (including those accepted earlier in this call), else False and nothing changes for that id."""
+        (including those accepted earlier in this call), else False and nothing changes for that id.
+
+        `attempt`: the shard attempt making the claim. A claim from an older attempt than one already seen for
+        the item is refused: a replica killed as hung may still have calls queued here, and they must not
+        replace what the attempt that replaced it claimed."""
         out = []
         for i, h in zip(ids, hashes, strict=True):
             i, h = int(i), int(h)
+            if self.attempts.get(i, 0) > attempt:
+                out.append(False)
+                continue
             ok = self.near(h, owner=i) is None
             if ok:
                 self.add(i, h)
+                if attempt:
+                    self.attempts[i] = attempt
             out.append(ok)
         self.claims += len(out)
         return out

@@ -75,7 +75,10 @@ class FilteredDraw:
     def active(self) -> bool:
         return self.scorer is not None or self.claim is not None
 
-    def __call__(self, ids: np.ndarray, seeds: np.ndarray, class_ids: np.ndarray | None) -> Drawn:
+    def __call__(
+        self, ids: np.ndarray, seeds: np.ndarray, class_ids: np.ndarray | None, attempt: int = 0
+    ) -> Drawn:
+        """Draw until every item passes (or max_attempts). `attempt`: the shard attempt, passed to claim."""
         ids, seeds = np.asarray(ids, dtype=np.int64), np.asarray(seeds, dtype=np.int64)
         n = len(ids)
         kept_seeds = seeds.copy()
@@ -100,7 +103,7 @@ class FilteredDraw:
                 scores[todo[ok]] = sc[ok]
             if self.claim is not None and ok.any():
                 ph = phash64(imgs[ok] if self.stored is None else self.stored(imgs[ok]))
-                claimed = np.asarray(self.claim(ids[todo[ok]], ph), dtype=bool)
+                claimed = np.asarray(self.claim(ids[todo[ok]], ph, attempt), dtype=bool)
                 rej_dup += int((~claimed).sum())
                 hashes[todo[ok][claimed]] = ph[claimed]
                 ok[np.flatnonzero(ok)[~claimed]] = False

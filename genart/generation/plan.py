@@ -29,6 +29,7 @@ class ShardSpec:
     stop: int
     seeds: np.ndarray  # int64, one per id
     class_ids: np.ndarray | None  # int32, one per id; None for unconditional models
+    attempt: int = 0  # how many times a replica died under this shard before (the runner's retries)
 
     @property
     def n(self) -> int:

@@ -118,7 +118,7 @@ class GeneratorReplica:
             cls = None if spec.class_ids is None else np.array(spec.class_ids[sl])
             seeds, extra = spec.seeds[sl], None
             if self.draw.active:  # rejection sampling: rejected items are redrawn from derived seeds
-                drawn = self.draw(ids[sl], seeds, cls)
+                drawn = self.draw(ids[sl], seeds, cls, attempt=spec.attempt)
                 images, seeds = drawn.images, drawn.seeds
                 extra = {"score": drawn.scores, "phash": drawn.phash}
                 rejected["score"] += drawn.rejected_score

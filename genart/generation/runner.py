@@ -6,6 +6,7 @@ each shard's images and metadata/part-NNNNN.parquet (by the replicas), _SUCCESS 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -155,10 +156,10 @@ class _RemoteClaim:
     def __init__(self, index, timeout_s: float):
         self.index, self.timeout_s = index, timeout_s
 
-    def __call__(self, ids, hashes) -> list[bool]:
+    def __call__(self, ids, hashes, attempt: int = 0) -> list[bool]:
         import ray
 
-        return ray.get(self.index.claim.remote(ids, hashes), timeout=self.timeout_s)
+        return ray.get(self.index.claim.remote(ids, hashes, attempt), timeout=self.timeout_s)
 
 
 def _start_index(cfg: GenerateConfig, fs, root: str, committed: set[int]):
@@ -176,7 +177,17 @@ def _start_index(cfg: GenerateConfig, fs, root: str, committed: set[int]):
             t = pq.read_table(f, columns=["id", "phash"])
         loads.append(index.add_many.remote(t.column("id").to_numpy(), t.column("phash").to_numpy()))
     if loads:
-        n = ray.get(loads[-1], timeout=600)
+        from ray.exceptions import GetTimeoutError
+
+        wait_s = 600 + len(loads)  # a second per committed shard on top of a fixed bound
+        try:
+            n = ray.get(loads, timeout=wait_s)[-1]
+        except GetTimeoutError:
+            ray.kill(index)
+            raise JobFailed(
+                f"loading the near-duplicate index ({len(committed)} committed shards) took over {wait_s}s; "
+                "re-run to try again"
+            ) from None
         log.info("near-duplicate index: %d hashes of %d committed shards", n, len(committed))
     return _RemoteClaim(index, cfg.shard_timeout_s)
 
@@ -282,7 +293,7 @@ class _Scheduler:
                 "enough memory; committed shards are kept, re-run the same command to resume"
             ) from exc
         log.warning("shard %d: resubmitting (attempt %d of %d)", spec.shard, n + 1, self.cfg.max_retries + 1)
-        self.retry.append(spec)
+        self.retry.append(dataclasses.replace(spec, attempt=n))
 
     def _committed(self, res: dict, t0: float) -> None:
         self.deaths_since_progress = 0
@@ -377,9 +388,15 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
             with ray_session(cfg.address, dashboard=False):
                 require_resources("generate", cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica)
                 claim = _start_index(cfg, fs, root, committed)
-                sched = _Scheduler(cfg, plan, committed, job, bar, ledger, claim)
-                done = sched.run(t0)
-                rejected = sched.rejected
+                try:
+                    sched = _Scheduler(cfg, plan, committed, job, bar, ledger, claim)
+                    done = sched.run(t0)
+                    rejected = sched.rejected
+                finally:
+                    if claim is not None:  # a joined cluster outlives the job: do not leave the index there
+                        import ray
+
+                        ray.kill(claim.index)
         else:
             done = {"images": 0, "bytes": 0, "shards": 0, "first_commit_s": None}
             rejected = {"score": 0, "duplicate": 0}

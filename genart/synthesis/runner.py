@@ -203,7 +203,9 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
         return finished
     scorer = make_scorer(cfg.filter, meta, cfg.model, opts)
     judge = None
-    if scorer is not None and is_digits_model(meta):  # independent check of what the filter bought (eval's SVC)
+    if scorer is not None and is_digits_model(
+        meta
+    ):  # independent check of what the filter bought (eval's SVC)
         from genart.evaluate import digit_classifier
 
         judge = digit_classifier()

@@ -66,6 +66,15 @@ def test_hash_index_owner_reclaims_and_replaces():
     assert index.near(0b1110 | (1 << 63)) == 6 and index.near(1 << 20) is None
 
 
+def test_hash_index_refuses_claims_of_an_older_shard_attempt():
+    index = HashIndex(2)
+    assert index.claim([5], [0b1111], 2) == [True]  # attempt 2 of the shard (a replacement replica)
+    # a late call of the replica killed during attempt 1 must not replace what attempt 2 claimed
+    assert index.claim([5], [0b1111 << 30], 1) == [False]
+    assert index.owned[5] == 0b1111 and index.near(0b1110) == 5
+    assert index.claim([5], [0b1111], 2) == [True] and index.claim([6], [1 << 50], 0) == [True]
+
+
 def test_attempt_seeds_are_deterministic_distinct_and_non_negative():
     seeds = item_seeds(7, np.arange(1000))
     assert np.array_equal(attempt_seeds(seeds, 0), seeds)
@@ -129,7 +138,9 @@ def test_filtered_draw_stops_after_max_attempts(bundle):
         draw(np.arange(10, 14), item_seeds(0, np.arange(10, 14)), np.arange(4, dtype=np.int32))
     msg = str(err.value)
     assert "4 item(s), first id 10 (class 0)" in msg and "filter.max_attempts=3" in msg
-    assert "12 draws scored below filter.min_score=1.5" in msg and "Raise filter.max_attempts and re-run" in msg
+    assert (
+        "12 draws scored below filter.min_score=1.5" in msg and "Raise filter.max_attempts and re-run" in msg
+    )
     assert "scores of this batch's draws: median 0." in msg and ", best 0." in msg
 
 

@@ -58,6 +58,51 @@ def ray_local(ray_tmp, s3_server):
     ray.shutdown()
 
 
+@pytest.fixture
+def ray_cluster(ray_tmp, s3_server):
+    """start(nodes, cpus_per_node) -> a multi-node ray.cluster_utils.Cluster on 127.0.0.1 with this process
+    connected; both are shut down by handle at teardown. Starts after the S3 server (workers inherit AWS_*)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from genart.ray_session import LOOPBACK_ONLY
+
+    assert os.environ.get(LOOPBACK_ONLY) == "0"  # else Ray binds the host's outward address
+    started = []
+
+    def start(nodes: int, cpus_per_node: int):
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster = Cluster(
+            initialize_head=True,
+            head_node_args={"num_cpus": cpus_per_node, "node_ip_address": "127.0.0.1",
+                            "include_dashboard": True, "dashboard_host": "127.0.0.1", "temp_dir": ray_tmp},
+        )  # fmt: skip
+        started.append(cluster)
+        for _ in range(nodes - 1):
+            cluster.add_node(num_cpus=cpus_per_node, node_ip_address="127.0.0.1")
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address)
+        assert len([n for n in ray.nodes() if n["Alive"]]) == nodes
+        return cluster
+
+    yield start
+    ray.shutdown()
+    for cluster in started:
+        cluster.shutdown()
+
+
+def actor_nodes(class_name: str) -> list[str]:
+    """Node ids of the live actors of `class_name` on the connected cluster."""
+    import ray
+    from ray.util.state import list_actors
+
+    actors = list_actors(
+        address=ray.get_runtime_context().gcs_address, filters=[("class_name", "=", class_name)], detail=True
+    )
+    return [a.node_id for a in actors]
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     """moto's S3 server over HTTP on 127.0.0.1; AWS_* variables point s3fs/boto at it. Yields the endpoint."""

@@ -133,44 +133,23 @@ def test_unwritable_output_fails_before_training(tmp_path):
         train(cfg)  # no Ray needed: the check runs first
 
 
-def test_two_nodes_two_workers_on_different_nodes(tmp_path, s3_server, ray_tmp):
+def test_two_nodes_two_workers_on_different_nodes(tmp_path, ray_cluster):
     """Two Ray nodes on this machine (ray.cluster_utils.Cluster); DDP across them over gloo."""
-    import ray
-    from ray.cluster_utils import Cluster
-
-    if ray.is_initialized():
-        ray.shutdown()
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={
-            "num_cpus": 2,
-            "node_ip_address": "127.0.0.1",
-            "include_dashboard": True,
-            "dashboard_host": "127.0.0.1",
-            "temp_dir": ray_tmp,
-        },
+    ray_cluster(nodes=2, cpus_per_node=2)
+    # 1.5 CPU per worker: two cannot share a 2-CPU node, so they land on different nodes
+    cfg = _cfg(
+        "cgan-digits.yaml",
+        tmp_path / "o",
+        "train.steps=6",
+        "train.checkpoint_every=6",
+        "scaling.num_workers=2",
+        "scaling.cpus_per_worker=1.5",
     )
-    try:
-        cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1")
-        cluster.wait_for_nodes()
-        ray.init(address=cluster.address)
-        # 1.5 CPU per worker: two cannot share a 2-CPU node, so they land on different nodes
-        cfg = _cfg(
-            "cgan-digits.yaml",
-            tmp_path / "o",
-            "train.steps=6",
-            "train.checkpoint_every=6",
-            "scaling.num_workers=2",
-            "scaling.cpus_per_worker=1.5",
-        )
-        res = train(cfg)
-        assert res.world_size == 2 and res.steps == 6
-        assert res.metrics[-1]["nodes"] == 2
-        meta = json.loads((tmp_path / "o" / "model" / "model.json").read_text())
-        assert meta["training"]["world_size"] == 2
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+    res = train(cfg)
+    assert res.world_size == 2 and res.steps == 6
+    assert res.metrics[-1]["nodes"] == 2
+    meta = json.loads((tmp_path / "o" / "model" / "model.json").read_text())
+    assert meta["training"]["world_size"] == 2
 
 
 def test_worker_killed_mid_training_resumes_from_last_checkpoint(ray_local, tmp_path):

@@ -120,11 +120,14 @@ class DiscriminatorScorer:
         return out
 
 
+def _training_source(meta: dict) -> str:
+    return str((meta.get("training") or {}).get("data", {}).get("source", "none"))
+
+
 def is_digits_model(meta: dict) -> bool:
     """Whether the digits classifiers can judge this bundle: 10 classes, trained on the built-in digits (or
     untrained, as in tests)."""
-    source = str((meta.get("training") or {}).get("data", {}).get("source", "none"))
-    return meta.get("num_classes") == 10 and source in ("digits", "none")
+    return meta.get("num_classes") == 10 and _training_source(meta) in ("digits", "none")
 
 
 def check_filter(flt, meta: dict, model_uri: str) -> None:
@@ -145,7 +148,7 @@ def check_filter(flt, meta: dict, model_uri: str) -> None:
             "is unconditional (num_classes 0); use filter.scorer: discriminator (GAN bundles) or set "
             "filter.min_score: null"
         )
-    source = str((meta.get("training") or {}).get("data", {}).get("source", "none"))
+    source = _training_source(meta)
     if source not in ("digits", "none"):
         raise ConfigError(
             f"filter.classifier: digits judges models of the built-in digits; this bundle was trained on "

@@ -59,8 +59,9 @@ def round_seed(seed: int, r: int) -> int:
     return int.from_bytes(hashlib.sha256(f"genart-synthesize:{seed}:{r}".encode()).digest()[:8], "big") >> 2
 
 
-def round_uri(cfg: SynthesizeConfig, r: int) -> str:
-    return join(cfg.output.rstrip("/"), write.CANDIDATES_DIR, f"round-{r:02d}")
+def round_dir(root: str, r: int) -> str:
+    """Where candidate round r is generated, under the dataset's root (a path or URI)."""
+    return join(root.rstrip("/"), write.CANDIDATES_DIR, f"round-{r:02d}")
 
 
 def candidate_config(cfg: SynthesizeConfig, r: int, schedule: list[int]) -> GenerateConfig:
@@ -70,7 +71,7 @@ def candidate_config(cfg: SynthesizeConfig, r: int, schedule: list[int]) -> Gene
     return GenerateConfig(
         kind="generate",
         model=cfg.model,
-        output=round_uri(cfg, r),
+        output=round_dir(cfg.output, r),
         count=len(schedule),
         seed=round_seed(cfg.seed, r),
         replicas=cfg.replicas,
@@ -126,16 +127,12 @@ def iter_round(fs, root: str, offset: int, scorer, judge=None):
 def kept_blobs(fs, root: str, offsets: list[int], kept: set[int]):
     """(global id, encoded image) of the kept items, in ascending id order, streamed from the candidates."""
     for r, offset in enumerate(offsets):
-        rroot = round_uri_root(root, r)
+        rroot = round_dir(root, r)
         for path in round_parts(fs, rroot):
             t, blobs = _read_part(fs, rroot, path)
             for i, blob in zip(t.column("id").to_pylist(), blobs, strict=True):
                 if i + offset in kept:
                     yield i + offset, blob
-
-
-def round_uri_root(root: str, r: int) -> str:
-    return join(root, write.CANDIDATES_DIR, f"round-{r:02d}")
 
 
 def _check(cfg: SynthesizeConfig, meta: dict) -> dict[int, int]:
@@ -220,7 +217,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
             log.info("round %d: %d candidates for %d class(es)", r, len(schedule), len(counts))
             gcfg = candidate_config(cfg, r, schedule)
             generate(gcfg, progress=progress)
-            for cand, judged in iter_round(fs, round_uri_root(root, r), offset, scorer, judge):
+            for cand, judged in iter_round(fs, round_dir(root, r), offset, scorer, judge):
                 sel.add_round(cand, judged)
             offsets.append(offset)
             offset += len(schedule)

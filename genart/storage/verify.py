@@ -9,8 +9,8 @@ the collection's naming rule (READ_CHUNK tokens per batched request), and once _
 collection.json exists and its item_count is the job's count. Memory: one part (and one tar) at a time; ids are checked shard by shard
 against the range the job's shard_size gives each shard (a bitmap of all ids only for an output whose
 _job.json does not say its shard_size), so 10^10-item outputs verify in flat memory. The exception: an output
-made with dedupe.max_distance, whose near-duplicate check holds every item's hash in an index (about 800 bytes
-per item in Python dicts: ~0.8 GB per million items).
+made with dedupe.max_distance, whose near-duplicate check holds every item's hash in an index (about 650 bytes
+per item in Python dicts: ~0.65 GB per million items).
 """
 
 from __future__ import annotations
@@ -233,7 +233,7 @@ def _base_schema(config: dict) -> pa.Schema:
 
 def _check_near_duplicates(index: HashIndex, ids, hashes, rel: str, problems: _Problems) -> None:
     """With dedupe.max_distance: no two items of the whole output within that distance (one index over every
-    shard's phash column; about 800 bytes per item, see the module's docstring)."""
+    shard's phash column; about 650 bytes per item, see the module's docstring)."""
     for i, h in zip(ids.tolist(), hashes.tolist(), strict=True):
         other = index.near(h, owner=i)
         if other is not None:

@@ -2,6 +2,7 @@
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
+TORCH   := torch==2.13.0
 
 .PHONY: help setup test slow demo lint format bench gpu-check clean cluster-up cluster-down cluster-env
 
@@ -12,8 +13,9 @@ $(STAMP): pyproject.toml
 	python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
 	# the CPU wheel first: a looser torch requirement would pull a multi-GB CUDA build
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q $(TORCH)
+	# torch pinned again: while pip backtracks through datasets' versions it would otherwise pick torch 2.14 (CUDA, +3 GB)
+	$(PIP) install -q -e '.[dev]' $(TORCH)
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install genart (editable) with its dev tools

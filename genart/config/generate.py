@@ -38,6 +38,13 @@ class MarketConfig(Strict):
     base_uri: str = ""
     name: str = "genart"
     description: str = ""
+    token_suffix: Literal[".json", ""] = Field(
+        ".json",
+        # left out of _job.json and its hash while default, so jobs written before the key keep their hash
+        exclude_if=lambda v: v == ".json",
+        description='token file names: tokens/{id}.json, or "" for tokens/{id} (a stock ERC-721 '
+        "contract's tokenURI = baseURI + tokenId); both are served as application/json on object stores",
+    )
 
     @field_validator("base_uri")
     @classmethod

@@ -92,3 +92,24 @@ def test_extension_less_tokens_on_s3_are_served_as_json(collection, s3_server, s
         (out / "tokens" / "7.json").read_bytes()
     )
     assert json_put_options(fs) == {"ContentType": "application/json"}
+
+
+@pytest.mark.xfail(
+    reason="storage/verify.py (another engineer's) must name tokens with "
+    "market.tokens.token_path(item_id, recorded_suffix(market)); remove this mark once it does",
+    strict=False,
+)
+def test_verify_finds_extension_less_tokens(collection, tmp_path):
+    from genart.storage.verify import verify
+
+    local, meta, _ = collection
+    uri = str(tmp_path / "bare")
+    cfg = market_cfg(local.model, uri, market=NO_SUFFIX)
+    fs, root = get_fs(uri)
+    fs.makedirs(root, exist_ok=True)
+    job, _ = prepare_output(fs, root, cfg, read_meta(local.model, None), False, "job-v")
+    run_without_ray(cfg, meta, job)
+    fs.pipe_file(f"{root}/_SUCCESS", json.dumps({"count": COUNT, "shards": 3}).encode())
+    assert verify(uri) == []
+    fs.rm_file(f"{root}/tokens/31")
+    assert verify(uri) == ["id 31: tokens/31 is missing"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, Cpus, Gpus, Seed, StorageOptions, Strict
 from genart.config.filters import DedupeConfig, GenerateFilter
@@ -42,11 +42,18 @@ class MarketConfig(Strict):
     description: str = ""
     token_suffix: Literal[".json", ""] = Field(
         ".json",
-        # left out of _job.json and its hash while default, so jobs written before the key keep their hash
-        exclude_if=lambda v: v == ".json",
         description='token file names: tokens/{id}.json, or "" for tokens/{id} (a stock ERC-721 '
         "contract's tokenURI = baseURI + tokenId); both are served as application/json on object stores",
     )
+
+    @model_serializer(mode="wrap")
+    def _default_suffix_left_out(self, handler):
+        """Leave token_suffix out of dumps (so of _job.json and its hash) while it is the default: jobs
+        written before the key existed keep their config_hash."""
+        data = handler(self)
+        if self.token_suffix == ".json" and isinstance(data, dict):
+            data.pop("token_suffix", None)
+        return data
 
     @field_validator("base_uri")
     @classmethod

@@ -12,8 +12,13 @@ import sys
 
 import click
 
-from genart.errors import GenartError
+from genart.cli_args import float_in, int_in, int_list
+from genart.errors import ConfigError, GenartError
 
+MAX_BENCH_STEPS = 100_000  # training steps of a benchmark
+MAX_BENCH_COUNT = 10**7  # images (or committed shards) of a benchmark
+MAX_BENCH_INDEX = 10**8  # claims of the dedupe index benchmark (about 20 bytes each)
+MAX_IMAGE_SIZE = 8192  # image side `genart plan` assumes without a bundle
 SET_HELP = "Override a config key: dotted path = YAML value (e.g. train.steps=100, address=null). Repeatable."
 
 
@@ -158,7 +163,7 @@ def bench_train(steps: int, quality: bool) -> None:
     """Samples/s: plain PyTorch loop vs Ray Train with 1 and 2 workers; quality of the shipped cGAN config."""
     from genart.benchmarks import bench_train as run
 
-    run(steps=steps, quality=quality)
+    run(steps=int_in("--steps", steps, 1, MAX_BENCH_STEPS), quality=quality)
 
 
 @bench.command(name="generate")
@@ -168,7 +173,7 @@ def bench_generate(count: int) -> None:
     """Images/s: plain PIL loop, Ray Data pipeline, genart with 1 and 2 replicas, and the machine's limit."""
     from genart.benchmarks import bench_generate as run
 
-    run(count=count)
+    run(count=int_in("--count", count, 1, MAX_BENCH_COUNT))
 
 
 @bench.command(name="train-data")
@@ -178,7 +183,7 @@ def bench_train_data(steps: int) -> None:
     """Samples/s per worker: digits in memory vs an S3 image folder vs S3 Parquet (moto), 1 and 2 workers."""
     from genart.benchmarks_data import bench_train_data as run
 
-    run(steps=steps)
+    run(steps=int_in("--steps", steps, 1, MAX_BENCH_STEPS))
 
 
 @main.command(name="plan")
@@ -206,6 +211,11 @@ def plan(
     from genart.generation.cost import format_table, plan_costs
     from genart.storage.layout import LAYOUTS
 
+    int_in("--image-size", image_size, 1, MAX_IMAGE_SIZE)
+    if channels not in (1, 3, 4):
+        raise ConfigError(f"--channels must be 1, 3 or 4 (grey, RGB, RGBA; got {channels})")
+    if images_per_s is not None:
+        float_in("--images-per-s", images_per_s, 0, 1e9)
     cfg = load_config(config, overrides, expect_kind="generate")
     estimates = plan_costs(
         cfg,
@@ -225,7 +235,9 @@ def bench_memory(counts: str, shards: int) -> None:
     """Driver peak RSS for each count (growth goal: at most 15%) and the resume scan of SHARDS committed shards."""
     from genart.benchmarks_memory import format_report, run
 
-    result = run(tuple(int(c) for c in counts.split(",")), shards)
+    result = run(
+        int_list("--counts", counts, 1, MAX_BENCH_COUNT), int_in("--shards", shards, 1, MAX_BENCH_COUNT)
+    )
     click.echo(format_report(result))
 
 
@@ -238,7 +250,8 @@ def bench_dedupe(sizes: str, max_distance: int) -> None:
     from genart.benchmarks_dedupe import bench_dedupe as run
     from genart.benchmarks_dedupe import format_report
 
-    click.echo(format_report(run(tuple(int(s) for s in sizes.split(",")), max_distance), max_distance))
+    sizes_ = int_list("--sizes", sizes, 1, MAX_BENCH_INDEX)
+    click.echo(format_report(run(sizes_, int_in("--max-distance", max_distance, 0, 64)), max_distance))
 
 
 @main.command()

@@ -8,22 +8,50 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
+from pydantic import ValidationError
 
+from genart.cli_args import int_in
 from genart.config.generate import GenerateConfig
+from genart.config.loader import format_validation_error
 from genart.config.train import TrainConfig
+from genart.errors import ConfigError
 from genart.ray_session import ray_session
 from genart.storage.fs import get_fs, join
 from genart.training.loop import grid_png
 
 log = logging.getLogger(__name__)
 
+MAX_STEPS = 100_000  # training steps (the default, 1200, takes a few minutes on a laptop)
+MAX_COUNT = 1_000_000  # images the demo generates
+
+
+def check_demo_args(out: str, steps: int, count: int) -> None:
+    """ConfigError for a `--steps`/`--count` outside their bounds or an `--out` that is no local folder."""
+    int_in("--steps", steps, 1, MAX_STEPS)
+    int_in("--count", count, 1, MAX_COUNT)
+    if "://" in out:
+        raise ConfigError(f"--out {out}: the demo writes to a local folder; give a path, not a URI")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(
+            f"--out {out}: exists and is not a folder; give a folder (it is created if missing)"
+        )
+
 
 def demo_configs(out: str, steps: int, count: int) -> tuple[TrainConfig, GenerateConfig]:
+    """The demo's train and generate configs; ConfigError (not a traceback) if the arguments break them."""
+    try:
+        return _demo_configs(out, steps, count)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "genart demo")) from None
+
+
+def _demo_configs(out: str, steps: int, count: int) -> tuple[TrainConfig, GenerateConfig]:
     train_cfg = TrainConfig.model_validate(
         {
             "kind": "train",
@@ -69,13 +97,13 @@ def contact_sheet(output: str, path: str, n: int = 100) -> str:
 
 
 def run_demo(out: str, steps: int = 1200, count: int = 1000) -> dict:
-    import os
-
+    """Train, generate, write the contact sheet. ConfigError for arguments out of bounds (nothing written)."""
     from genart.generation.runner import generate
     from genart.training.trainer import train
 
-    os.makedirs(out, exist_ok=True)
+    check_demo_args(out, steps, count)
     train_cfg, gen_cfg = demo_configs(out, steps, count)
+    os.makedirs(out, exist_ok=True)
     start = time.perf_counter()
     with ray_session(None, num_cpus=2):
         log.info("[1/3] training a class-conditional digits GAN for %d steps (Ray Train, 1 worker)", steps)

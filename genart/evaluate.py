@@ -19,11 +19,14 @@ import numpy as np
 from scipy import linalg
 
 from genart.bundle import load_bundle
+from genart.cli_args import int_in
 from genart.data.digits import load_digits_arrays, pool_to_8x8
-from genart.errors import DataError
+from genart.errors import ConfigError
 from genart.storage.fs import get_fs, join
 
 log = logging.getLogger(__name__)
+
+MIN_SAMPLES, MAX_SAMPLES = 10, 50_000  # covariances and pairwise distances need a few; all are held in memory
 
 
 def digit_classifier():
@@ -107,8 +110,13 @@ def _training_metrics(bundle_uri: str) -> list[dict]:
 
 
 def evaluate(bundle_uri: str, data: str = "digits", samples: int = 1000, out: str | None = None) -> dict:
+    """Score `samples` generated images against the real data; writes eval.json (and loss curves).
+    Raises ConfigError for `data` other than digits or `samples` outside MIN_SAMPLES..MAX_SAMPLES."""
     if data != "digits":
-        raise DataError("genart eval compares against the built-in `digits` for now; pass --data digits")
+        raise ConfigError(
+            f"--data {data}: genart eval compares against the built-in `digits` for now; pass --data digits"
+        )
+    int_in("--samples", samples, MIN_SAMPLES, MAX_SAMPLES)
     bundle = load_bundle(bundle_uri)
     m = bundle.meta
     real, labels = load_digits_arrays(m["image_size"])

@@ -1,14 +1,25 @@
-"""Pieces shared by every job config."""
+"""Pieces shared by every job config: the strict base model, storage options, and the bounds that the
+plan, Ray and the output columns put on seeds, resources and shard counts."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# the job seed is mixed into 64-bit item seeds (generation/sampler.py) that the int64 `seed` column stores
+MAX_SEED = 2**63 - 1
+MAX_SHARDS = 2**31 - 1  # the `shard` column is int32
+MAX_CLASS_ID = 2**31 - 1  # the `class_id` column is int32
+RESOURCE_STEP = 0.0001  # Ray's resource precision: a smaller fraction is refused when the actor starts
+MAX_CPUS, MAX_GPUS = 1024, 64  # per replica
 
 
 class Strict(BaseModel):
-    """Base for every config model: unknown keys are errors, values are validated on assignment."""
+    """Base for every config model: unknown keys are errors, values are validated on assignment, and floats
+    are finite (NaN and infinity pass comparisons such as `ratios sum to 1` by accident)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class StorageOptions(Strict):
@@ -19,3 +30,34 @@ class StorageOptions(Strict):
     """
 
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+def _seed(v: int) -> int:
+    if not 0 <= v <= MAX_SEED:
+        raise ValueError(
+            f"must be an integer in 0..{MAX_SEED} (2**63-1: the plan mixes it into 64-bit item seeds, "
+            "stored in the int64 `seed` column)"
+        )
+    return v
+
+
+def _cpus(v: float) -> float:
+    if not RESOURCE_STEP <= v <= MAX_CPUS:
+        raise ValueError(
+            f"must be in {RESOURCE_STEP:g}..{MAX_CPUS} (Ray counts resources in steps of 0.0001)"
+        )
+    return v
+
+
+def _gpus(v: float) -> float:
+    if v != 0 and (not RESOURCE_STEP <= v <= MAX_GPUS or (v > 1 and not float(v).is_integer())):
+        raise ValueError(
+            f"must be 0, a fraction in {RESOURCE_STEP:g}..1 (replicas share a GPU) or a whole number up to "
+            f"{MAX_GPUS} (Ray refuses fractions above 1)"
+        )
+    return v
+
+
+Seed = Annotated[int, AfterValidator(_seed)]
+Cpus = Annotated[float, AfterValidator(_cpus)]
+Gpus = Annotated[float, AfterValidator(_gpus)]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
-from genart.config.common import StorageOptions, Strict
+from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, Cpus, Gpus, Seed, StorageOptions, Strict
 from genart.config.filters import DedupeConfig, GenerateFilter
 
 
@@ -19,7 +19,9 @@ class ClassesConfig(Strict):
     """Which class each id asks for (conditional models only)."""
 
     mode: Literal["round_robin", "list", "weighted"] = "round_robin"
-    ids: list[int] = Field(default_factory=list, description="classes for `list` (cycled) or `weighted`")
+    ids: list[Annotated[int, Field(ge=0, le=MAX_CLASS_ID)]] = Field(
+        default_factory=list, description="classes for `list` (cycled) or `weighted`"
+    )
     weights: list[float] = Field(default_factory=list, description="one per entry of `ids` for `weighted`")
 
     @model_validator(mode="after")
@@ -38,6 +40,20 @@ class MarketConfig(Strict):
     base_uri: str = ""
     name: str = "genart"
     description: str = ""
+    token_suffix: Literal[".json", ""] = Field(
+        ".json",
+        description='token file names: tokens/{id}.json, or "" for tokens/{id} (a stock ERC-721 '
+        "contract's tokenURI = baseURI + tokenId); both are served as application/json on object stores",
+    )
+
+    @model_serializer(mode="wrap")
+    def _default_suffix_left_out(self, handler):
+        """Leave token_suffix out of dumps (so of _job.json and its hash) while it is the default: jobs
+        written before the key existed keep their config_hash."""
+        data = handler(self)
+        if self.token_suffix == ".json" and isinstance(data, dict):
+            data.pop("token_suffix", None)
+        return data
 
     @field_validator("base_uri")
     @classmethod
@@ -75,7 +91,11 @@ class InferenceConfig(Strict):
     )
     compile: bool = Field(False, exclude=True, description="torch.compile the generator (slow first batch)")
     encode_workers: int | None = Field(
-        None, ge=1, exclude=True, description="threads encoding images; null = one per CPU of the replica"
+        None,
+        ge=1,
+        le=256,
+        exclude=True,
+        description="threads encoding images; null = one per CPU of the replica",
     )
 
 
@@ -84,17 +104,20 @@ class GenerateConfig(Strict):
     model: str = Field(description="URI of a model bundle (a folder with model.safetensors + model.json)")
     output: str = Field(description="URI of the output folder (local path, file://, s3://)")
     count: int = Field(1000, ge=1, le=10**10)
-    seed: int = Field(0, ge=0)
-    replicas: int = Field(2, ge=1)
-    shard_size: int = Field(1000, ge=1)
-    batch_size: int = Field(256, ge=1)
+    seed: Seed = 0
+    replicas: int = Field(2, ge=1, le=10_000)
+    shard_size: int = Field(1000, ge=1, le=10**7)
+    batch_size: int = Field(256, ge=1, le=65_536)
     truncation: float | None = Field(None, gt=0, description="clip latents to [-t, t]; null = off")
-    cpus_per_replica: float = Field(1.0, gt=0)
-    gpus_per_replica: float = Field(0.0, ge=0, description="fractions share a GPU between replicas")
-    max_in_flight: int = Field(2, ge=1, description="shards queued per replica (bounds memory)")
-    max_retries: int = Field(3, ge=0, description="attempts per shard after a replica dies")
+    cpus_per_replica: Cpus = 1.0
+    gpus_per_replica: Gpus = Field(0.0, description="fractions share a GPU between replicas")
+    max_in_flight: int = Field(2, ge=1, le=64, description="shards queued per replica (bounds memory)")
+    max_retries: int = Field(3, ge=0, le=100, description="attempts per shard after a replica dies")
     shard_timeout_s: float = Field(
-        600.0, gt=0, description="a replica that commits nothing for this long is hung: killed and replaced"
+        600.0,
+        gt=0,
+        le=7 * 86400,
+        description="a replica that commits nothing for this long is hung: killed and replaced",
     )
     # filters and inference are left out of _job.json and its hash while off (genart.generation.runner's
     # record_exclude), so jobs written before they existed keep their config_hash
@@ -107,6 +130,16 @@ class GenerateConfig(Strict):
     storage: StorageOptions = Field(default_factory=StorageOptions)
     address: str | None = None
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> GenerateConfig:
+        shards = -(-self.count // self.shard_size)
+        if shards > MAX_SHARDS:
+            raise ValueError(
+                f"count {self.count} in shards of {self.shard_size} makes {shards} shards, more than the "
+                f"{MAX_SHARDS} the int32 `shard` column holds; raise shard_size"
+            )
+        return self
 
     @model_validator(mode="after")
     def _market_needs_files(self) -> GenerateConfig:

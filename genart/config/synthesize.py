@@ -6,11 +6,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from genart.config.common import StorageOptions, Strict
+from genart.config.common import Cpus, Gpus, Seed, StorageOptions, Strict
 from genart.config.filters import DedupeConfig, SynthesizeFilter
 
 SPLITS = ("train", "validation", "test")
 SplitName = Literal["train", "validation", "test"]
+MAX_ITEMS = 10**8  # items of a dataset (candidate rounds hold each item's class in memory)
+MAX_CLASS = 10_000  # the most classes a bundle has (train's model.num_classes)
 
 
 class SynthesizeConfig(Strict):
@@ -24,13 +26,15 @@ class SynthesizeConfig(Strict):
         default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1},
         description="split -> share of every class; the shares sum to 1",
     )
-    seed: int = Field(0, ge=0)
-    replicas: int = Field(2, ge=1)
-    batch_size: int = Field(256, ge=1)
-    shard_size: int = Field(10000, ge=1, description="rows per output Parquet file")
-    candidate_shard_size: int = Field(1000, ge=1, description="items per shard of a candidate round")
-    cpus_per_replica: float = Field(1.0, gt=0)
-    gpus_per_replica: float = Field(0.0, ge=0)
+    seed: Seed = 0
+    replicas: int = Field(2, ge=1, le=10_000)
+    batch_size: int = Field(256, ge=1, le=65_536)
+    shard_size: int = Field(10000, ge=1, le=10**7, description="rows per output Parquet file")
+    candidate_shard_size: int = Field(
+        1000, ge=1, le=10**7, description="items per shard of a candidate round"
+    )
+    cpus_per_replica: Cpus = 1.0
+    gpus_per_replica: Gpus = 0.0
     keep_candidates: bool = Field(
         False, description="keep OUTPUT/_candidates (every generated candidate) after the dataset is written"
     )
@@ -45,10 +49,12 @@ class SynthesizeConfig(Strict):
         counts = v.values() if isinstance(v, dict) else [v]
         if isinstance(v, dict) and not v:
             raise ValueError("the mapping names no class; give an int or {class_id: count, ...}")
-        if isinstance(v, dict) and any(c < 0 for c in v):
-            raise ValueError("class ids are non-negative integers")
+        if isinstance(v, dict) and any(not 0 <= c < MAX_CLASS for c in v):
+            raise ValueError(f"class ids are integers in 0..{MAX_CLASS - 1}")
         if any(c < 1 for c in counts):
             raise ValueError("every count must be at least 1")
+        if sum(counts) > MAX_ITEMS:
+            raise ValueError(f"at most {MAX_ITEMS} items in all (got {sum(counts)})")
         return v
 
     @field_validator("splits")

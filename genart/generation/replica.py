@@ -23,6 +23,7 @@ from genart.generation.encode import decode, encode, sha256_hex
 from genart.generation.plan import ShardSpec
 from genart.market import TokenWriter
 from genart.storage.fs import redact
+from genart.storage.hf import class_names_of
 from genart.storage.writer import ShardWrite, ShardWriter
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class GeneratorReplica:
             fmt=cfg.image.format,
             layout_name=cfg.layout,
             filter_columns=filter_columns(cfg),
+            class_names=class_names_of(self.bundle.meta),
         )
         # bf16 / channels_last / compile and pinned copies (accel.Engine); seconds per stage in self.times
         self.times = StageTimes()

@@ -2,7 +2,8 @@
 
 Plain Python (no Ray). With `market.standard: opensea` a generation output also holds
 
-    tokens/{id}.json    one per item (name, description, image = base_uri + path, attributes); a replica
+    tokens/{id}.json    one per item (tokens/{id} with `market.token_suffix: ""`, as a stock ERC-721
+                        contract's tokenURI = baseURI + tokenId names it; application/json on S3/GCS) (name, description, image = base_uri + path, attributes); a replica
                         writes a shard's tokens before that shard's metadata commit, so every committed
                         item has its token, and a retried shard rewrites the same keys with the same bytes
     tokens/_traits/part-NNNNN.json
@@ -29,14 +30,18 @@ from genart.market.tokens import (
     NOT_RANKED,
     OPENSEA,
     READ_CHUNK,
+    TOKEN_SUFFIXES,
     Collection,
     TokenWriter,
     flat_traits,
     has_tokens,
     item_url,
+    json_put_options,
     read_tokens,
+    recorded_suffix,
     token_bytes,
     token_name,
+    token_path,
 )
 from genart.market.traits import BRIGHTNESS, PALETTE, pixel_traits, trait_key, traits_match
 
@@ -46,18 +51,22 @@ __all__ = [
     "OPENSEA",
     "PALETTE",
     "READ_CHUNK",
+    "TOKEN_SUFFIXES",
     "Collection",
     "TokenWriter",
     "collection_record",
     "flat_traits",
     "has_tokens",
     "item_url",
+    "json_put_options",
     "pixel_traits",
     "rarity",
     "rarity_table",
     "read_tokens",
+    "recorded_suffix",
     "token_bytes",
     "token_name",
+    "token_path",
     "trait_counts",
     "trait_key",
     "traits_match",

@@ -9,12 +9,14 @@ from collections.abc import Iterable
 
 from genart.config.generate import GenerateConfig, MarketConfig
 from genart.market.tokens import (
+    DEFAULT_SUFFIX,
     NOT_RANKED,
     OPENSEA,
     READ_CHUNK,
     _count,
     _shard_range,
     flat_traits,
+    json_put_options,
     read_tokens,
 )
 from genart.storage import layout
@@ -99,7 +101,9 @@ def _summary_counts(data, shard: int, lo: int, hi: int) -> dict[str, dict[str, i
     return traits
 
 
-def trait_counts(fs, root: str, count: int, shard_size: int) -> dict[str, Counter]:
+def trait_counts(
+    fs, root: str, count: int, shard_size: int, suffix: str = DEFAULT_SUFFIX
+) -> dict[str, Counter]:
     """The ranked-trait counts of all `count` items: the sum of the shard summaries, READ_CHUNK per
     batched request; a shard without a (valid) summary is counted from its tokens, with a log line."""
     num_shards = -(-count // shard_size)
@@ -110,7 +114,7 @@ def trait_counts(fs, root: str, count: int, shard_size: int) -> dict[str, Counte
 
     def flush():
         if run:
-            for _, tok in read_tokens(fs, root, range(*run)):
+            for _, tok in read_tokens(fs, root, range(*run), suffix):
                 _count(counts, flat_traits(tok))
             run.clear()
 
@@ -147,11 +151,11 @@ def write_collection(cfg: GenerateConfig, job: dict) -> dict | None:
         return None
     fs, root = get_fs(cfg.output, cfg.storage.options)
     n = cfg.count
-    table = rarity_table(n, trait_counts(fs, root, n, cfg.shard_size))
+    table = rarity_table(n, trait_counts(fs, root, n, cfg.shard_size, cfg.market.token_suffix))
     record = collection_record(cfg.market, n, table, job)
     data = json.dumps(record, indent=2, ensure_ascii=False).encode()
     retry(
-        lambda: fs.pipe_file(join(root, layout.COLLECTION), data),
+        lambda: fs.pipe_file(join(root, layout.COLLECTION), data, **json_put_options(fs)),
         f"writing {redact(cfg.output)}/collection.json",
     )
     log.info("collection.json: %d items, traits %s", n, ", ".join(table))

@@ -1,5 +1,6 @@
-"""OpenSea / ERC-721 token metadata: tokens/{id}.json per item and the per-shard trait summaries, written by
-the replica before each shard's commit (see genart/market/__init__.py)."""
+"""OpenSea / ERC-721 token metadata: tokens/{id}.json (or tokens/{id}, `market.token_suffix: ""`) per item
+and the per-shard trait summaries, written by the replica before each shard's commit (see
+genart/market/__init__.py). `token_path` is the one rule for a token file's name."""
 
 from __future__ import annotations
 
@@ -25,6 +26,39 @@ OPENSEA = "opensea"
 NOT_RANKED = ("Seed",)  # unique per item: no rarity to rank
 READ_CHUNK = 1000  # token files read per request batch
 OPEN_TALLIES = 8  # shards a TokenWriter counts at once (one in use; the rest: attempts that failed midway)
+
+
+TOKEN_SUFFIXES = (".json", "")
+DEFAULT_SUFFIX = ".json"
+JSON_CONTENT_TYPE = "application/json"
+
+
+def token_path(item_id: int, suffix: str = DEFAULT_SUFFIX) -> str:
+    """An item's token file, relative to the output: tokens/{id}{suffix}. `suffix` "" gives what a stock
+    ERC-721 contract's tokenURI (baseURI + tokenId) names. Raises ValueError for another suffix."""
+    if suffix not in TOKEN_SUFFIXES:
+        raise ValueError(f"token suffix {suffix!r} is not one of {TOKEN_SUFFIXES}")
+    return f"{layout.TOKENS_DIR}/{int(item_id)}{suffix}"
+
+
+def recorded_suffix(market: dict) -> str:
+    """The token suffix of a job from its _job.json `config.market` (left out there while it is the
+    default ".json"). Raises ValueError for a value no config accepts."""
+    suffix = market.get("token_suffix", DEFAULT_SUFFIX)
+    if suffix not in TOKEN_SUFFIXES:
+        raise ValueError(f"market.token_suffix {suffix!r} is not one of {TOKEN_SUFFIXES}")
+    return suffix
+
+
+def json_put_options(fs) -> dict:
+    """Keyword arguments for fsspec's pipe/open that store an object as application/json where the backend
+    keeps a content type (S3, GCS); {} elsewhere. Token files without `.json` need it to be served as JSON."""
+    protocols = set(fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+    if protocols & {"s3", "s3a"}:
+        return {"ContentType": JSON_CONTENT_TYPE}
+    if protocols & {"gs", "gcs"}:
+        return {"content_type": JSON_CONTENT_TYPE}
+    return {}
 
 
 def token_name(collection_name: str, item_id: int) -> str:
@@ -148,7 +182,7 @@ class TokenWriter:
 
     def __init__(self, cfg: GenerateConfig, bundle_meta: dict):
         self.enabled = cfg.market.standard == OPENSEA
-        self.fmt, self.layout = cfg.image.format, cfg.layout
+        self.fmt, self.layout, self.suffix = cfg.image.format, cfg.layout, cfg.market.token_suffix
         self.uri = redact(cfg.output)
         if self.enabled:
             self.fs, self.root = get_fs(cfg.output, cfg.storage.options)
@@ -169,19 +203,20 @@ class TokenWriter:
             token = self.collection.token(
                 item_id, layout.item_path(self.layout, shard, item_id, self.fmt), traits
             )
-            files[join(self.root, layout.token_path(item_id))] = token_bytes(token)
+            files[join(self.root, token_path(item_id, self.suffix))] = token_bytes(token)
             ranked.append(traits)
         dirs = [join(self.root, layout.TOKENS_DIR)]
         done = self._count_batch(shard, ids, ranked)
         if done is not None:
             files[join(self.root, layout.traits_summary_path(shard))] = done.summary_bytes()
             dirs.append(join(self.root, layout.TRAITS_DIR))
-        first = layout.token_path(int(ids[0]))
+        first = token_path(int(ids[0]), self.suffix)
+        options = json_put_options(self.fs)  # every file here is JSON, whatever its name
 
         def put():
             for d in dirs:
                 self.fs.makedirs(d, exist_ok=True)  # local folders; a no-op on object stores
-            self.fs.pipe(files)
+            self.fs.pipe(files, **options)
 
         retry(put, f"shard {shard}: writing {self.uri}/{layout.TOKENS_DIR}/ ({len(ids)} tokens from {first})")
 
@@ -200,12 +235,15 @@ class TokenWriter:
             return None
 
 
-def read_tokens(fs, root: str, ids: Iterable[int]) -> Iterator[tuple[int, dict]]:
-    """(id, token) for each id, READ_CHUNK files per batched request; StorageError when one is missing."""
+def read_tokens(
+    fs, root: str, ids: Iterable[int], suffix: str = DEFAULT_SUFFIX
+) -> Iterator[tuple[int, dict]]:
+    """(id, token) for each id, READ_CHUNK files per batched request; StorageError when one is missing or
+    not JSON."""
     ids = list(ids)
     for lo in range(0, len(ids), READ_CHUNK):
         chunk = ids[lo : lo + READ_CHUNK]
-        paths = [join(root, layout.token_path(i)) for i in chunk]
+        paths = [join(root, token_path(i, suffix)) for i in chunk]
         found = fs.cat(paths, on_error="return")
         for item_id, path in zip(chunk, paths):
             data = found.get(path)
@@ -213,12 +251,14 @@ def read_tokens(fs, root: str, ids: Iterable[int]) -> Iterator[tuple[int, dict]]
                 why = (
                     "is missing" if data is None or isinstance(data, FileNotFoundError) else f"failed: {data}"
                 )
-                raise StorageError(f"{layout.token_path(item_id)} {why}; re-run the job to rewrite its shard")
+                raise StorageError(
+                    f"{token_path(item_id, suffix)} {why}; re-run the job to rewrite its shard"
+                )
             try:
                 yield item_id, json.loads(data)
             except json.JSONDecodeError as exc:
-                raise StorageError(f"{layout.token_path(item_id)} is not valid JSON ({exc})") from None
+                raise StorageError(f"{token_path(item_id, suffix)} is not valid JSON ({exc})") from None
 
 
-def has_tokens(fs, root: str) -> bool:
-    return fs.exists(join(root, layout.token_path(0)))
+def has_tokens(fs, root: str, suffix: str = DEFAULT_SUFFIX) -> bool:
+    return fs.exists(join(root, token_path(0, suffix)))

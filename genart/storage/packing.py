@@ -3,7 +3,9 @@
 `webdataset`: one uncompressed tar per shard holding `{key}.{ext}` and `{key}.json` per item (key = the
 zero-padded id), members in id order: what `webdataset.WebDataset` and `ray.data.read_webdataset` read.
 `parquet`: the image bytes go into the metadata Parquet's `image` column, the Hugging Face Image struct
-{bytes: binary, path: string}.
+{bytes: binary, path: string}; `class_id` is int64 there (the type `datasets`' ClassLabel needs) and the
+schema carries the `huggingface` metadata (storage/hf.py), so `datasets.load_dataset("parquet", ...)`
+decodes `image` as PIL and `class_id` with the bundle's class names.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import tarfile
 
 import pyarrow as pa
 
-from genart.storage import layout
+from genart.storage import hf, layout
+from genart.storage.hf import IMAGE_TYPE
 
-IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 # what the json member of an item holds (the Parquet row minus the columns shared by the whole shard)
 ITEM_JSON_KEYS = (
     "id",
@@ -32,11 +34,18 @@ ITEM_JSON_KEYS = (
 )
 
 
-def schema_for(base: pa.Schema, layout_name: str) -> pa.Schema:
-    """The metadata Parquet schema of a layout: the contract's columns, plus `image` for `parquet`."""
-    if layout_name == "parquet":
-        return base.append(pa.field("image", IMAGE_TYPE))
-    return base
+def schema_for(base: pa.Schema, layout_name: str, class_names=None) -> pa.Schema:
+    """The metadata Parquet schema of a layout: the contract's columns; for `parquet` also `image`, with
+    `class_id` widened to int64 and the `huggingface` features (Image; ClassLabel named `class_names`,
+    given for conditional models) in the schema metadata. Readers compare it without metadata."""
+    if layout_name != "parquet":
+        return base
+    i = base.get_field_index("class_id")
+    schema = base.set(i, pa.field("class_id", pa.int64())).append(pa.field("image", IMAGE_TYPE))
+    features = {"image": hf.IMAGE}
+    if class_names:
+        features["class_id"] = hf.class_label(class_names)
+    return schema.with_metadata(hf.schema_metadata(features))
 
 
 def item_json(row: dict) -> bytes:

@@ -126,6 +126,7 @@ class ShardWriter:
         fmt: str,
         layout_name: str = "files",
         filter_columns: tuple[str, ...] = (),
+        class_names: tuple[str, ...] | None = None,
         attempts: int = ATTEMPTS,
         backoff_s: float = BACKOFF_S,
         fs=None,
@@ -142,7 +143,7 @@ class ShardWriter:
         for name in filter_columns:
             base = base.append(pa.field(name, FILTER_COLUMNS[name]))
         self.filter_columns = tuple(filter_columns)
-        self.schema = packing.schema_for(base, layout_name)
+        self.schema = packing.schema_for(base, layout_name, class_names)  # parquet: ClassLabel names
         self.attempts, self.backoff_s = attempts, backoff_s
         self.local = _is_local(fs)
 
@@ -237,7 +238,9 @@ class ShardWrite:
                 [pa.array(data, pa.binary()), pa.array(cols["path"], pa.string())],
                 fields=list(packing.IMAGE_TYPE),
             )
-        schema = self.w.schema.with_metadata({BYTES_KEY: str(self.bytes).encode()})
+        schema = self.w.schema.with_metadata(
+            {**(self.w.schema.metadata or {}), BYTES_KEY: str(self.bytes).encode()}
+        )
         return pa.table({f.name: cols[f.name] for f in schema}, schema=schema)
 
     def commit(self) -> int:

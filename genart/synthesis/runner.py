@@ -24,7 +24,7 @@ import genart
 from genart.bundle import read_meta
 from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
 from genart.config.loader import config_hash
-from genart.config.synthesize import SPLITS, SynthesizeConfig
+from genart.config.synthesize import MAX_ITEMS, SPLITS, SynthesizeConfig
 from genart.errors import ConfigError, JobFailed
 from genart.filters.score import decode_images, is_digits_model, make_scorer, phash64
 from genart.generation.runner import generate
@@ -146,6 +146,10 @@ def _check(cfg: SynthesizeConfig, meta: dict) -> dict[int, int]:
     bad = sorted(c for c in wanted if c >= n)
     if bad:
         raise ConfigError(f"per_class: classes {bad} are not classes of this model (it has 0..{n - 1})")
+    if sum(wanted.values()) > MAX_ITEMS:
+        raise ConfigError(
+            f"per_class: {sum(wanted.values())} items over this model's {n} classes; at most {MAX_ITEMS} in all"
+        )
     return wanted
 
 

@@ -7,13 +7,14 @@ while pyarrow, pandas, duckdb and Ray Data see plain columns (a {bytes, path} st
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from genart.storage import hf
 from genart.storage.fs import join
+from genart.storage.hf import IMAGE_TYPE
 from genart.storage.writer import retry
 
 DATA_DIR = "data"
@@ -21,7 +22,6 @@ README = "README.md"
 SAMPLES = "samples.png"
 SUCCESS = "_SUCCESS"
 CANDIDATES_DIR = "_candidates"
-IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
 
 def shard_name(split: str, k: int, total: int) -> str:
@@ -31,14 +31,14 @@ def shard_name(split: str, k: int, total: int) -> str:
 def hf_features(class_names: list[str], with_score: bool) -> dict:
     """The `features` dict of the `huggingface` schema metadata, as `datasets.Features.to_dict` writes it."""
     feats = {
-        "image": {"_type": "Image"},
-        "label": {"names": list(class_names), "_type": "ClassLabel"},
-        "id": {"dtype": "int64", "_type": "Value"},
-        "seed": {"dtype": "int64", "_type": "Value"},
-        "phash": {"dtype": "uint64", "_type": "Value"},
+        "image": hf.IMAGE,
+        "label": hf.class_label(class_names),
+        "id": hf.value("int64"),
+        "seed": hf.value("int64"),
+        "phash": hf.value("uint64"),
     }
     if with_score:
-        feats["score"] = {"dtype": "float32", "_type": "Value"}
+        feats["score"] = hf.value("float32")
     return feats
 
 
@@ -52,8 +52,7 @@ def dataset_schema(class_names: list[str], with_score: bool) -> pa.Schema:
     ]
     if with_score:
         fields.append(("score", pa.float32()))
-    meta = {"info": {"features": hf_features(class_names, with_score)}}
-    return pa.schema(fields, metadata={b"huggingface": json.dumps(meta).encode()})
+    return pa.schema(fields, metadata=hf.schema_metadata(hf_features(class_names, with_score)))
 
 
 def to_table(rows: list[dict], blobs: list[bytes], schema: pa.Schema) -> pa.Table:

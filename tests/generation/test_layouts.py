@@ -83,6 +83,20 @@ def test_parquet_layout(ray_local, tiny_bundle, tmp_path, make_cfg):
     again = genart.load_bundle(tiny_bundle).generate([row["seed"]], [row["class_id"]])[0]
     assert np.abs(decode(row["image"]["bytes"]).astype(int) - again.astype(int)).max() <= 1
     assert verify(str(out)) == []
+    # the Hugging Face `datasets` library decodes the image (PIL) and names the class (the bundle's names)
+    import datasets
+
+    ds = datasets.load_dataset(
+        "parquet", data_files=str(out / "metadata/*.parquet"), split="train", cache_dir=str(tmp_path / "hf")
+    )
+    meta = genart.load_bundle(tiny_bundle).meta
+    assert isinstance(ds.features["image"], datasets.Image)
+    assert ds.features["class_id"].names == [
+        str(n) for n in meta.get("class_names") or range(meta["num_classes"])
+    ]
+    hf_row = ds.sort("id")[321]
+    assert np.array_equal(np.asarray(hf_row["image"]).reshape(decode(row["image"]["bytes"]).shape),
+                          decode(row["image"]["bytes"]))  # fmt: skip
 
     _resume_after_losing_shard_2(cfg, out, first, None)
 

@@ -33,6 +33,18 @@ log = logging.getLogger(__name__)
 PREVIEW = "preview.png"
 DATA_DIR = "data"
 CHUNK = 256  # items decoded per step while filtering
+# an image in an output is decoded only when its header says at most this many pixels (a small PNG can
+# claim 12000x12000 and take gigabytes to decode); a generation output's images must also be its rows' size
+MAX_IMAGE_PIXELS = 512 * 512  # 16x the largest model's (128x128)
+# bounds of `genart walk`: frames per step, seeds, upscaling, frame duration, and all frames' pixels together
+MAX_WALK_FRAMES = 1000  # per step and in all
+MAX_WALK_SEEDS = 100
+MAX_WALK_SCALE = 16
+FRAME_MS = (10, 60_000)
+MAX_WALK_PIXELS = 2**27  # ~134 M pixels over all upscaled frames (~0.4 GB as RGB)
+MAX_SEED = 2**63 - 1
+MAX_SHEET_ITEMS = 10_000  # items on one contact sheet or gallery page
+MAX_HELD_PIXELS = 2**27  # pixels of the items one sheet or page holds (~0.4 GB as RGB)
 
 
 @dataclass
@@ -46,8 +58,12 @@ class Item:
 class Source:
     """The items of a generation output (metadata/part-*.parquet) or a synthesized dataset (data/*.parquet)."""
 
-    def __init__(self, uri: str, options: dict | None = None):
-        self.uri, self.where = uri, redact(uri)
+    def __init__(self, uri: str, options: dict | None = None, model: str | None = None):
+        """`model`: a bundle the user names for class names (nothing named inside the output is fetched).
+
+        Raises StorageError when URI holds neither kind, a row's path is not the layout's, or _job.json is
+        broken; DataError when the ids are not integers."""
+        self.uri, self.where, self.model = uri, redact(uri), model
         self.fs, self.root = get_fs(uri, options)
         self.fs.invalidate_cache(self.root)
         shards = sorted(scan_metadata(self.fs, self.root)[0])
@@ -63,9 +79,10 @@ class Source:
                 )
             self.kind = "dataset"
             self.table = self._read(parts)
-        self.layout = (
-            self._job().get("config", {}).get("layout", "files") if self.kind == "generation" else ""
-        )
+        self.job = self._job() if self.kind == "generation" else {}
+        self.layout = self.job.get("config", {}).get("layout", "files") if self.kind == "generation" else ""
+        if self.kind == "generation" and self.layout == "files":
+            self._check_paths()
         self.tokens = self.kind == "generation" and market.has_tokens(self.fs, self.root)
         self.collection = market.Collection(MarketConfig(), self._model_id(), self._class_names())
 
@@ -83,7 +100,20 @@ class Source:
                 self.schema_meta = pf.schema_arrow.metadata or {}
                 names = set(pf.schema_arrow.names)
                 want = [
-                    c for c in ("id", "seed", "class_id", "label", "path", "model_id", "image") if c in names
+                    c
+                    for c in (
+                        "id",
+                        "seed",
+                        "class_id",
+                        "label",
+                        "path",
+                        "model_id",
+                        "image",
+                        "shard",
+                        "format",
+                    )
+                    + ("width", "height")
+                    if c in names
                 ]
                 tables.append(pf.read(columns=want))
         table = pa.concat_tables(tables, promote_options="default")
@@ -91,18 +121,50 @@ class Source:
             table = table.append_column("class_id", table.column("label"))
         if "id" not in table.column_names:
             table = table.append_column("id", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        if not pa.types.is_integer(table.schema.field("id").type):
+            raise DataError(f"{self.where}: the id column is {table.schema.field('id').type}, not integers")
         return table.sort_by("id")
 
     def _job(self) -> dict:
+        """_job.json read back as the config it was written from; {} when the output has none.
+
+        Raises StorageError when it is not valid JSON or is incomplete."""
+        from genart.storage.verify_rows import read_job
+
+        rel = f"{self.where}/{layout.JOB}"
         try:
-            return json.loads(self.fs.cat_file(join(self.root, layout.JOB)))
-        except (FileNotFoundError, json.JSONDecodeError):
+            job = json.loads(self.fs.cat_file(join(self.root, layout.JOB)))
+        except FileNotFoundError:
             return {}
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise StorageError(f"{rel} is not valid JSON ({exc}); run genart verify {self.where}") from exc
+        cfg, problems = read_job(job)
+        if cfg is None:
+            why = problems[0] if problems else f"{layout.JOB} is incomplete"
+            raise StorageError(f"{self.where}: {why}; run genart verify {self.where}")
+        return job
+
+    def _check_paths(self) -> None:
+        """Every row's path must be the layout's for its id: a row never names a file outside the output."""
+        fmt = self.job.get("config", {}).get("image", {}).get("format")
+        ids, paths = self.table.column("id").to_pylist(), self.table.column("path").to_pylist()
+        shards = self.table.column("shard").to_pylist() if "shard" in self.table.column_names else None
+        formats = self.table.column("format").to_pylist() if "format" in self.table.column_names else None
+        if shards is None or (fmt is None and formats is None):
+            raise StorageError(f"{self.where}: the metadata has no shard/format columns to check paths by")
+        for j, (i, path) in enumerate(zip(ids, paths, strict=True)):
+            f = fmt or formats[j]
+            want = layout.item_path("files", shards[j], i, f) if f in layout.EXTENSIONS else None
+            if path != want:
+                raise StorageError(
+                    f"{self.where}: id {i}'s path {path!r} is not the layout's {want!r} (a tampered or foreign "
+                    f"output); run genart verify {self.where}"
+                )
 
     def _model_id(self) -> str:
         if "model_id" in self.table.column_names and self.table.num_rows:
             return str(self.table.column("model_id")[0].as_py())
-        return str(self._job().get("model_id", ""))
+        return str(self.job.get("model_id", "")) if self.kind == "generation" else ""
 
     def _class_names(self) -> tuple[str, ...] | None:
         """Class names: the dataset's ClassLabel, else the bundle's model.json, else the ids themselves."""
@@ -117,11 +179,10 @@ class Source:
             names = features.get("label", {}).get("names")
             if names:
                 return tuple(names)
-            model = self._job().get("config", {}).get("model")
-            if model:
+            if self.model:  # only a bundle the user named: never config.model from _job.json
                 from genart.bundle import read_meta
 
-                return tuple(read_meta(model, None).get("class_names") or ()) or None
+                return tuple(read_meta(self.model, None).get("class_names") or ()) or None
         except Exception as exc:  # noqa: BLE001 - names are a nicety: fall back to the ids
             log.debug("no class names for %s (%s)", self.where, exc)
         return tuple(str(i) for i in range(int(pc.max(self.table.column("class_id")).as_py()) + 1))
@@ -134,17 +195,45 @@ class Source:
         return self.table.filter(pc.equal(self.table.column("class_id"), class_id))
 
     def _images(self, rows: pa.Table) -> list[np.ndarray]:
+        """Decoded images of `rows`. Raises StorageError for a missing image or one of another size."""
+        ids = rows.column("id").to_pylist()
         if "image" in rows.column_names:
-            blobs = [v["bytes"] for v in rows.column("image").to_pylist()]
+            blobs = [(v or {}).get("bytes") for v in rows.column("image").to_pylist()]
+            names = [f"the image of id {i}" for i in ids]
         elif self.layout not in ("", "files"):
             raise StorageError(
                 f"{self.where}: layout {self.layout} keeps images in shard files; use layout files"
             )
         else:
-            paths = [join(self.root, p) for p in rows.column("path").to_pylist()]
-            found = self.fs.cat(paths)
-            blobs = [found[p] for p in paths]
-        return [decode(b) for b in blobs]
+            names = rows.column("path").to_pylist()  # checked against the layout when the Source was made
+            paths = [join(self.root, p) for p in names]
+            found = self.fs.cat(paths, on_error="return")
+            blobs = [found.get(p) for p in paths]
+        sizes = [None] * len(ids)
+        if "width" in rows.column_names and "height" in rows.column_names:
+            sizes = list(
+                zip(rows.column("width").to_pylist(), rows.column("height").to_pylist(), strict=True)
+            )
+        return [self._decode(i, n, b, size) for i, n, b, size in zip(ids, names, blobs, sizes, strict=True)]
+
+    def _decode(self, item_id: int, name: str, blob, size) -> np.ndarray:
+        if blob is None or isinstance(blob, BaseException):
+            why = "missing" if blob is None or isinstance(blob, FileNotFoundError) else f"unreadable ({blob})"
+            raise StorageError(f"{self.where}: id {item_id}: {name} is {why}; run genart verify {self.where}")
+        try:
+            with Image.open(io.BytesIO(blob)) as im:
+                got = im.size
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise StorageError(f"{self.where}: id {item_id}: {name} is not a readable image ({exc})") from exc
+        if (size is not None and got != tuple(size)) or got[0] * got[1] > MAX_IMAGE_PIXELS:
+            said = (
+                f"its row says {size[0]}x{size[1]}" if size is not None else f"over {MAX_IMAGE_PIXELS} pixels"
+            )
+            raise StorageError(
+                f"{self.where}: id {item_id}: {name} is {got[0]}x{got[1]}, {said}: not decoded (at most "
+                f"{MAX_IMAGE_PIXELS} pixels); run genart verify {self.where}"
+            )
+        return decode(blob)
 
     def _traits(self, rows: pa.Table, images: list[np.ndarray]) -> list[dict[str, str]]:
         ids = rows.column("id").to_pylist()
@@ -179,12 +268,27 @@ class Source:
                     yield Item(item_id, path or "", traits, image)
 
 
-def select(source: Source, class_id: int | None, wanted: dict[str, str], limit: int) -> list[Item]:
+def first_items(
+    source: Source, limit: int, class_id: int | None = None, wanted: dict | None = None
+) -> list[Item]:
+    """The first `limit` matching items. Raises ConfigError when they would hold over MAX_HELD_PIXELS."""
     out: list[Item] = []
+    held = 0
     for item in source.items(class_id, wanted):
+        held += item.image.shape[0] * item.image.shape[1]
+        if held > MAX_HELD_PIXELS:
+            raise ConfigError(
+                f"--limit {limit}: {len(out) + 1} items of {item.image.shape[1]}x{item.image.shape[0]} would "
+                f"exceed {MAX_HELD_PIXELS} pixels; lower --limit"
+            )
         out.append(item)
         if len(out) >= limit:
             break
+    return out
+
+
+def select(source: Source, class_id: int | None, wanted: dict[str, str], limit: int) -> list[Item]:
+    out = first_items(source, limit, class_id, wanted)
     if not out:
         what = ", ".join(
             [f"class {class_id}"] * (class_id is not None) + [f"{k}={v}" for k, v in wanted.items()]
@@ -223,13 +327,15 @@ def contact_sheet(
     class_id: int | None = None,
     traits: dict | None = None,
     limit: int = 100,
+    model: str | None = None,
 ) -> tuple[str, int]:
-    """A grid PNG (10 columns, 2-pixel gaps) of the first `limit` matching items; returns (where, count)."""
+    """A grid PNG (10 columns, 2-pixel gaps) of the first `limit` matching items; returns (where, count).
+    `model`: a bundle to take class names from. Raises ConfigError for a limit outside 1..MAX_SHEET_ITEMS."""
     from genart.training.loop import grid_png
 
-    if limit < 1:
-        raise ConfigError("--limit must be at least 1")
-    source = Source(uri)
+    if not 1 <= limit <= MAX_SHEET_ITEMS:
+        raise ConfigError(f"--limit {limit}: allowed 1..{MAX_SHEET_ITEMS}")
+    source = Source(uri, model=model)
     items = select(source, class_id, traits or {}, limit)
     png = grid_png(_same_shape([it.image for it in items]), cols=min(10, len(items)))
     target = write_bytes(out or join(uri.rstrip("/"), PREVIEW), png)
@@ -245,6 +351,32 @@ class WalkSpec:
     loop: bool = True  # come back to the first seed (a seamless animation_url)
     scale: int = 4  # nearest-neighbour upscaling of each frame
     frame_ms: int = 80
+
+    def __post_init__(self):
+        """Raises ConfigError for a value outside its bound (each bound keeps the walk's work small)."""
+        bounds = [
+            ("--frames", self.frames, 1, MAX_WALK_FRAMES),
+            ("--scale", self.scale, 1, MAX_WALK_SCALE),
+            ("--frame-ms", self.frame_ms, *FRAME_MS),
+        ]
+        for name, value, lo, hi in bounds:
+            if not lo <= value <= hi:
+                raise ConfigError(f"{name} {value}: allowed {lo}..{hi}")
+        if len(self.seeds) > MAX_WALK_SEEDS:
+            raise ConfigError(f"--seeds: {len(self.seeds)} seeds; at most {MAX_WALK_SEEDS}")
+        for seed in self.seeds:
+            if not 0 <= seed <= MAX_SEED:
+                raise ConfigError(f"--seeds: {seed} is outside 0..{MAX_SEED}")
+        if self.n_frames > MAX_WALK_FRAMES:
+            raise ConfigError(
+                f"--frames {self.frames} x {len(self.seeds)} seeds = {self.n_frames} frames; at most "
+                f"{MAX_WALK_FRAMES} in all"
+            )
+
+    @property
+    def n_frames(self) -> int:
+        steps = len(self.seeds) if self.loop else len(self.seeds) - 1
+        return self.frames * steps + (0 if self.loop else 1)
 
 
 def slerp(a, b, t: float):
@@ -268,8 +400,12 @@ def walk_frames(bundle, spec: WalkSpec) -> np.ndarray:
     gen = bundle.generator
     if len(spec.seeds) < 2:
         raise ConfigError("--seeds: give at least two seeds to walk between")
-    if spec.frames < 1 or spec.scale < 1:
-        raise ConfigError("--frames and --scale must be at least 1")
+    size = int(bundle.meta.get("image_size", 0)) * spec.scale
+    if spec.n_frames * size * size > MAX_WALK_PIXELS:
+        raise ConfigError(
+            f"--scale {spec.scale}, {spec.n_frames} frames of {size}x{size}: over {MAX_WALK_PIXELS} pixels in "
+            "all; lower --scale or --frames"
+        )
     if gen.num_classes and spec.class_id is None:
         raise ConfigError(f"this model is class-conditional: pass --class 0..{gen.num_classes - 1}")
     if spec.class_id is not None and not (gen.num_classes and 0 <= spec.class_id < gen.num_classes):

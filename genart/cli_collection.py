@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from genart.cli import _run, main
-from genart.preview import FRAME_MS, MAX_SHEET_ITEMS, MAX_WALK_FRAMES, MAX_WALK_SCALE
+from genart.preview import MAX_SHEET_ITEMS
+from genart.walk import FRAME_MS, MAX_WALK_FRAMES, MAX_WALK_SCALE
 
 # class names come from a bundle only when the user names one: a URI inside an output is never fetched
 MODEL_OPTION = click.option(
@@ -109,8 +110,8 @@ def walk(
     """A latent-space walk (spherical interpolation between the seeds' latents) as an animated GIF,
     usable as a token's animation_url."""
     from genart.errors import ConfigError
-    from genart.preview import WalkSpec
-    from genart.preview import walk as run_walk
+    from genart.walk import WalkSpec
+    from genart.walk import walk as run_walk
 
     try:
         all_seeds = [int(x) for s in seeds for x in s.replace(",", " ").split()] + list(more_seeds)

@@ -22,14 +22,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from genart.filters.dedupe import HashIndex
 from genart.generation.encode import sha256_hex
 from genart.market import OPENSEA, READ_CHUNK, item_url, token_name
 from genart.storage import layout, packing
 from genart.storage.fs import get_fs, join, redact
-from genart.storage.verify_rows import RowCheck, image_size, read_job, stray_in_shard, stray_shard_dirs
+from genart.storage.verify_rows import (
+    RowCheck,
+    image_size,
+    read_job,
+    read_part,
+    stray_in_shard,
+    stray_shard_dirs,
+)
 from genart.storage.writer import FILTER_COLUMNS, SCHEMA, scan_metadata
 
 log = logging.getLogger(__name__)
@@ -275,18 +281,6 @@ def _row_paths(ids: list[int], k: int, table, layout_name: str, fmt: str | None,
     return out
 
 
-def _read_part(fs, root: str, rel: str, problems: _Problems):
-    """The part's table, or None (a problem naming it) when it cannot be read as Parquet."""
-    try:
-        with fs.open(join(root, rel), "rb") as f:
-            return pq.read_table(f)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        problems.add("part", f"{rel} is not a readable Parquet file (truncated or corrupt: {exc})")
-        return None
-
-
 def _read_records(fs, root: str, where: str, problems: _Problems):
     """(_job.json's record, its config or None, _SUCCESS's record); {} for a missing or broken one."""
     job = _read_json(fs, join(root, layout.JOB))
@@ -342,7 +336,7 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
     rows_total = 0
     for k in sorted(shards):
         rel = layout.metadata_path(k)
-        table = _read_part(fs, root, rel, problems)
+        table = read_part(fs, root, rel, problems)
         if table is None:
             continue
         if not table.schema.remove_metadata().equals(schema):

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from PIL import Image
 from pydantic import ValidationError
 
@@ -171,6 +172,18 @@ class RowCheck:
                 self.num_classes = i  # the first wrap of round-robin: id n asks for class 0
             want[j] = i if self.num_classes is None else i % self.num_classes
         return want
+
+
+def read_part(fs, root: str, rel: str, problems):
+    """The part's table, or None (a problem naming it) when it cannot be read as Parquet."""
+    try:
+        with fs.open(f"{root.rstrip('/')}/{rel}", "rb") as f:
+            return pq.read_table(f)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        problems.add("part", f"{rel} is not a readable Parquet file (truncated or corrupt: {exc})")
+        return None
 
 
 def stray_in_shard(fs, root: str, k: int, expected: set[str]) -> list[str]:

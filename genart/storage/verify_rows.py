@@ -40,6 +40,7 @@ RECORD_KEYS = ("config", "config_hash", "model_id", "job_id")
 # a filtered item's kept draw is one of its first filter.max_attempts draws; a resumed job may raise
 # max_attempts (execution-only) up to the config's bound, so any draw within that bound is accepted
 MAX_ATTEMPTS_BOUND = GenerateConfig.model_fields["filter"].annotation.model_fields["max_attempts"].metadata
+DEEP_ROWS = 1000  # rows per part searched past _job.json's max_attempts
 MAX_ATTEMPTS_BOUND = next(m.le for m in MAX_ATTEMPTS_BOUND if getattr(m, "le", None) is not None)
 
 
@@ -125,22 +126,27 @@ class RowCheck:
         plan = item_seeds(self.cfg.seed, np.maximum(ids, 0))
         bad = np.flatnonzero(seeds != plan)
         if self.filtered and len(bad):
-            todo = bad
-            bound = max(self.cfg.filter.max_attempts, MAX_ATTEMPTS_BOUND)
-            for attempt in range(
-                1, bound
-            ):  # honest redraws match within a few attempts; only forgeries run on
-                hit = attempt_seeds(plan[todo], attempt) == seeds[todo]
-                todo = todo[~hit]
-                if not len(todo):
-                    break
-            bad = todo
+            bad = self._not_redraws(plan, seeds, bad)
         what = "nor a redraw derived from it" if self.filtered else ""
         for j in bad:
             problems.add(
                 "seed",
                 f"{rel}: id {int(ids[j])}: seed {int(seeds[j])} is not the plan's ({int(plan[j])}) {what}".rstrip(),
             )
+
+    def _not_redraws(self, plan: np.ndarray, seeds: np.ndarray, todo: np.ndarray) -> np.ndarray:
+        """Rows (of `todo`) whose seed is none of their first draws: up to _job.json's filter.max_attempts for
+        every row, then up to MAX_ATTEMPTS_BOUND (a resume may raise max_attempts) for at most DEEP_ROWS rows,
+        so a part full of forged seeds costs at most DEEP_ROWS x MAX_ATTEMPTS_BOUND draws."""
+        rest = todo[:0]
+        for attempt in range(1, MAX_ATTEMPTS_BOUND):
+            if attempt == self.cfg.filter.max_attempts:
+                todo, rest = todo[:DEEP_ROWS], todo[DEEP_ROWS:]  # the rest stay reported as foreign
+            hit = attempt_seeds(plan[todo], attempt) == seeds[todo]
+            todo = todo[~hit]
+            if not len(todo):
+                break
+        return np.sort(np.concatenate([todo, rest]))
 
     def _classes(self, table, ids: np.ndarray, rel: str, problems) -> None:
         col = table.column("class_id")

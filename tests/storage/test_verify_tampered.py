@@ -287,3 +287,42 @@ def test_list_and_weighted_classes_follow_the_plan():
         _table(ids, item_seeds(5, ids), got), 0, "p", problems
     )
     assert problems == [f"p: id 6: class_id 9 is not the plan's ({want[6]})"]
+
+
+def test_webdataset_stray_member_and_foreign_path(tiny_bundle, tmp_path):
+    from genart.storage import packing
+
+    out = _write_output(tiny_bundle, tmp_path, "webdataset")
+    tar = out / "shards/00001.tar"
+    members = packing.read_tar(tar.read_bytes())
+    members["../evil.png"] = members["0000000100.png"]
+    tar.write_bytes(packing.build_tar(list(members.items())))
+    _set(out, PART1, "path", lambda v: ["../evil.png" if i == 0 else p for i, p in enumerate(v)])
+    _fails(
+        out,
+        f"{PART1}: id 100: path '../evil.png' is not the layout's '0000000100.png'",
+        "shards/00001.tar: member ../evil.png belongs to no row",
+    )
+
+
+def test_parquet_layout_foreign_image_path(tiny_bundle, tmp_path):
+    out = _write_output(tiny_bundle, tmp_path, "parquet")
+    _set(out, PART1, "path", lambda v: ["/etc/passwd" if i == 4 else p for i, p in enumerate(v)])
+    _fails(out, f"{PART1}: id 104: path '/etc/passwd' is not the layout's '0000000104.png'")
+
+
+def test_forged_seeds_cost_bounded_work_and_raised_max_attempts_still_verify():
+    import time
+
+    cfg = _filtered_cfg(count=3000, shard_size=3000, filter={"min_score": 0.5, "max_attempts": 2})
+    ids = np.arange(3000)
+    plan = item_seeds(5, ids)
+    seeds = plan + 1  # every seed forged
+    seeds[0] = attempt_seeds(plan[:1], 7)[0]  # a draw past _job.json's max_attempts (raised on resume)
+    problems = _Problems()
+    t0 = time.perf_counter()
+    RowCheck(cfg, {"model_id": "m", "job_id": "j", "num_classes": 0}).check(
+        _table(ids, seeds, [None] * 3000), 0, "p", problems
+    )
+    assert time.perf_counter() - t0 < 60
+    assert len(problems) == 2999 and problems[0].startswith("p: id 1: seed ")

@@ -1,7 +1,10 @@
 """`genart verify URI`: is a generation output complete and intact? Returns the problems (empty = OK).
 
-Checks: _SUCCESS exists and agrees with the rows; every metadata part has the contract's schema and
-only its own shard's rows; ids are exactly 0..count-1, each once; every row's image exists and its
+Checks: _SUCCESS exists and agrees with the rows; _job.json is complete and valid; every metadata part
+is readable Parquet (else it is named), has the contract's schema and only its own shard's rows; each
+row's path is the layout's path for its id (the file read is always the layout's, never the row's path)
+and its identity columns, seed and class id agree with _job.json and the plan (verify_rows.py); no stray
+file sits under images/ or in a tar; ids are exactly 0..count-1, each once; every row's image exists and its
 sha256 matches: the file (layout `files`), the tar member and its .json (`webdataset`), the embedded
 `image.bytes` (`parquet`). With `market.standard: opensea` in _job.json, also: every committed item's
 tokens/{id}.json exists and parses, its `image` is market.base_uri + the row's path and its name follows

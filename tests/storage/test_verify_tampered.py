@@ -326,3 +326,13 @@ def test_forged_seeds_cost_bounded_work_and_raised_max_attempts_still_verify():
     )
     assert time.perf_counter() - t0 < 60
     assert len(problems) == 2999 and problems[0].startswith("p: id 1: seed ")
+
+
+def test_unconditional_output_verifies_and_refuses_class_ids(tmp_path):
+    from tests.conftest import make_tiny_bundle
+
+    make_tiny_bundle(str(tmp_path / "bundle"), num_classes=0)
+    out = _write_output(str(tmp_path / "bundle"), tmp_path)
+    assert verify(str(out)) == []
+    _set(out, PART1, "class_id", lambda v: [4 if i == 9 else c for i, c in enumerate(v)])
+    _fails(out, f"{PART1}: id 109: class_id 4 on an unconditional job")

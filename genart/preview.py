@@ -33,6 +33,19 @@ log = logging.getLogger(__name__)
 PREVIEW = "preview.png"
 DATA_DIR = "data"
 CHUNK = 256  # items decoded per step while filtering
+READ_COLUMNS = (
+    "id",
+    "seed",
+    "class_id",
+    "label",
+    "path",
+    "model_id",
+    "image",
+    "shard",
+    "format",
+    "width",
+    "height",
+)
 # an image in an output is decoded only when its header says at most this many pixels (a small PNG can
 # claim 12000x12000 and take gigabytes to decode); a generation output's images must also be its rows' size
 MAX_IMAGE_PIXELS = 512 * 512  # 16x the largest model's (128x128)
@@ -92,22 +105,7 @@ class Source:
                 pf = pq.ParquetFile(f)
                 self.schema_meta = pf.schema_arrow.metadata or {}
                 names = set(pf.schema_arrow.names)
-                want = [
-                    c
-                    for c in (
-                        "id",
-                        "seed",
-                        "class_id",
-                        "label",
-                        "path",
-                        "model_id",
-                        "image",
-                        "shard",
-                        "format",
-                    )
-                    + ("width", "height")
-                    if c in names
-                ]
+                want = [c for c in READ_COLUMNS if c in names]
                 tables.append(pf.read(columns=want))
         table = pa.concat_tables(tables, promote_options="default")
         if "label" in table.column_names and "class_id" not in table.column_names:
@@ -160,25 +158,26 @@ class Source:
         return str(self.job.get("model_id", "")) if self.kind == "generation" else ""
 
     def _class_names(self) -> tuple[str, ...] | None:
-        """Class names: the dataset's ClassLabel, else the bundle's model.json, else the ids themselves."""
+        """Class names: the dataset's ClassLabel, else the bundle the user named (`model`; its errors are
+        raised), else none (each class shows as its id). None for an unconditional model."""
         if "class_id" not in self.table.column_names or self.table.column("class_id").null_count == len(
             self.table
         ):
             return None
+        if self.model:  # only a bundle the user named: never config.model from _job.json
+            from genart.bundle import read_meta
+
+            return tuple(read_meta(self.model, None).get("class_names") or ())
         try:
             features = (
                 json.loads(self.schema_meta.get(b"huggingface", b"{}")).get("info", {}).get("features", {})
             )
             names = features.get("label", {}).get("names")
             if names:
-                return tuple(names)
-            if self.model:  # only a bundle the user named: never config.model from _job.json
-                from genart.bundle import read_meta
-
-                return tuple(read_meta(self.model, None).get("class_names") or ()) or None
-        except Exception as exc:  # noqa: BLE001 - names are a nicety: fall back to the ids
+                return tuple(str(n) for n in names)
+        except (json.JSONDecodeError, AttributeError, TypeError) as exc:  # names are a nicety
             log.debug("no class names for %s (%s)", self.where, exc)
-        return ()  # no names: each class is shown as its id (never a table as large as the largest id)
+        return ()  # each class is shown as its id (never a table as large as the largest id)
 
     def rows(self, class_id: int | None = None) -> pa.Table:
         if class_id is None:

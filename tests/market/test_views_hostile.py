@@ -244,3 +244,9 @@ def test_held_pixels_are_bounded(out, monkeypatch):
     monkeypatch.setattr(preview_mod, "MAX_HELD_PIXELS", 32 * 32 * 10)
     res = run("preview", str(out), "--limit", "20")
     _one_line_error(res, 2, "--limit 20: 11 items of 32x32 would exceed 10240 pixels; lower --limit")
+
+
+def test_a_named_model_that_cannot_be_read_is_an_error_not_a_silent_fallback(out, tmp_path):
+    res = run("gallery", str(out), "--model", str(tmp_path / "no-bundle"))
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert str(tmp_path / "no-bundle") in res.output and not (out / "index.html").exists()

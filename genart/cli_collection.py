@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from genart.cli import _run, main
-from genart.preview import MAX_SHEET_ITEMS
-from genart.walk import FRAME_MS, MAX_WALK_FRAMES, MAX_WALK_SCALE
+from genart.limits import FRAME_MS, MAX_SHEET_ITEMS, MAX_WALK_FRAMES, MAX_WALK_SCALE
 
 # class names come from a bundle only when the user names one: a URI inside an output is never fetched
 MODEL_OPTION = click.option(

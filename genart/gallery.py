@@ -17,7 +17,8 @@ import logging
 from genart import market
 from genart.errors import ConfigError
 from genart.generation.encode import encode
-from genart.preview import MAX_SHEET_ITEMS, Source, first_items, write_bytes
+from genart.limits import MAX_SHEET_ITEMS
+from genart.preview import Source, first_items, write_bytes
 from genart.storage.fs import join
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from genart import market
 from genart.config.generate import MarketConfig
 from genart.errors import ConfigError, DataError, StorageError
 from genart.generation.encode import decode
+from genart.limits import MAX_HELD_PIXELS, MAX_IMAGE_PIXELS, MAX_SHEET_ITEMS
 from genart.storage import layout
 from genart.storage.fs import get_fs, join, redact
 from genart.storage.writer import scan_metadata
@@ -46,11 +47,6 @@ READ_COLUMNS = (
     "width",
     "height",
 )
-# an image in an output is decoded only when its header says at most this many pixels (a small PNG can
-# claim 12000x12000 and take gigabytes to decode); a generation output's images must also be its rows' size
-MAX_IMAGE_PIXELS = 512 * 512  # 16x the largest model's (128x128)
-MAX_SHEET_ITEMS = 10_000  # items on one contact sheet or gallery page
-MAX_HELD_PIXELS = 2**27  # pixels of the items one sheet or page holds (~0.4 GB as RGB)
 
 
 @dataclass

@@ -12,16 +12,16 @@ import numpy as np
 from PIL import Image
 
 from genart.errors import ConfigError
+from genart.limits import (
+    FRAME_MS,
+    MAX_SEED,
+    MAX_WALK_FRAMES,
+    MAX_WALK_PIXELS,
+    MAX_WALK_SCALE,
+    MAX_WALK_SEEDS,
+)
 
 log = logging.getLogger(__name__)
-
-# bounds of `genart walk`: frames per step, seeds, upscaling, frame duration, and all frames' pixels together
-MAX_WALK_FRAMES = 1000  # per step and in all
-MAX_WALK_SEEDS = 100
-MAX_WALK_SCALE = 16
-FRAME_MS = (10, 60_000)
-MAX_WALK_PIXELS = 2**27  # ~134 M pixels over all upscaled frames (~0.4 GB as RGB)
-MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from genart import preview as preview_mod
 from genart.cli import main
 from genart.errors import ConfigError
 from genart.generation.runner import job_record
-from genart.walk import MAX_WALK_PIXELS, WalkSpec
+from genart.limits import MAX_WALK_PIXELS
+from genart.walk import WalkSpec
 
 PART0 = "metadata/part-00000.parquet"
 

@@ -5,6 +5,15 @@ from __future__ import annotations
 import click
 
 from genart.cli import _run, main
+from genart.limits import FRAME_MS, MAX_SHEET_ITEMS, MAX_WALK_FRAMES, MAX_WALK_SCALE
+
+# class names come from a bundle only when the user names one: a URI inside an output is never fetched
+MODEL_OPTION = click.option(
+    "--model",
+    default=None,
+    metavar="BUNDLE",
+    help="Bundle to take class names from (default: class ids; the output's own model URI is not read).",
+)
 
 
 def _traits(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -30,13 +39,22 @@ def _traits(pairs: tuple[str, ...]) -> dict[str, str]:
     metavar="KEY=VALUE",
     help="Only items with this trait (e.g. brightness=dark, 'dominant colour=white'). Repeatable.",
 )
-@click.option("--limit", default=100, show_default=True, help="Most items on the sheet (10 per row).")
+@click.option(
+    "--limit",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, MAX_SHEET_ITEMS),
+    help="Most items on the sheet (10 per row).",
+)
+@MODEL_OPTION
 @_run
-def preview(uri: str, out: str | None, class_id: int | None, traits: tuple[str, ...], limit: int) -> None:
+def preview(
+    uri: str, out: str | None, class_id: int | None, traits: tuple[str, ...], limit: int, model: str | None
+) -> None:
     """A contact sheet PNG of a generation output or a synthesized dataset at URI."""
     from genart.preview import contact_sheet
 
-    target, n = contact_sheet(uri, out, class_id=class_id, traits=_traits(traits), limit=limit)
+    target, n = contact_sheet(uri, out, class_id=class_id, traits=_traits(traits), limit=limit, model=model)
     click.echo(f"{target} ({n} items)")
 
 
@@ -51,13 +69,31 @@ def preview(uri: str, out: str | None, class_id: int | None, traits: tuple[str, 
     help="Seeds to walk between, in order: --seeds 1 2 3 (or 1,2,3).",
 )
 @click.option("--out", required=True, help="GIF to write (a path or URI).")
-@click.option("--frames", default=24, show_default=True, help="Frames from one seed to the next.")
+@click.option(
+    "--frames",
+    default=24,
+    show_default=True,
+    type=click.IntRange(1, MAX_WALK_FRAMES),
+    help="Frames from one seed to the next.",
+)
 @click.option(
     "--class", "class_id", type=int, default=None, help="Class id (required for conditional models)."
 )
 @click.option("--loop/--no-loop", default=True, show_default=True, help="Walk back to the first seed.")
-@click.option("--scale", default=4, show_default=True, help="Upscale each frame by this factor.")
-@click.option("--frame-ms", default=80, show_default=True, help="Milliseconds per frame.")
+@click.option(
+    "--scale",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, MAX_WALK_SCALE),
+    help="Upscale each frame by this factor.",
+)
+@click.option(
+    "--frame-ms",
+    default=80,
+    show_default=True,
+    type=click.IntRange(*FRAME_MS),
+    help="Milliseconds per frame.",
+)
 @_run
 def walk(
     bundle: str,
@@ -73,8 +109,8 @@ def walk(
     """A latent-space walk (spherical interpolation between the seeds' latents) as an animated GIF,
     usable as a token's animation_url."""
     from genart.errors import ConfigError
-    from genart.preview import WalkSpec
-    from genart.preview import walk as run_walk
+    from genart.walk import WalkSpec
+    from genart.walk import walk as run_walk
 
     try:
         all_seeds = [int(x) for s in seeds for x in s.replace(",", " ").split()] + list(more_seeds)
@@ -89,11 +125,18 @@ def walk(
 
 @main.command()
 @click.argument("uri")
-@click.option("--limit", default=1000, show_default=True, help="Most items on the page (in id order).")
+@click.option(
+    "--limit",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, MAX_SHEET_ITEMS),
+    help="Most items on the page (in id order).",
+)
+@MODEL_OPTION
 @_run
-def gallery(uri: str, limit: int) -> None:
+def gallery(uri: str, limit: int, model: str | None) -> None:
     """A static HTML gallery (URI/index.html): thumbnails, each item's traits, a filter by trait."""
     from genart.gallery import gallery as run_gallery
 
-    target, n = run_gallery(uri, limit=limit)
+    target, n = run_gallery(uri, limit=limit, model=model)
     click.echo(f"{target} ({n} items)")

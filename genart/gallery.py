@@ -17,7 +17,8 @@ import logging
 from genart import market
 from genart.errors import ConfigError
 from genart.generation.encode import encode
-from genart.preview import Source, write_bytes
+from genart.limits import MAX_SHEET_ITEMS
+from genart.preview import Source, first_items, write_bytes
 from genart.storage.fs import join
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,9 @@ def _src(item) -> str:
 
 
 def _card(item) -> str:
+    """One item's figure. Every value is escaped; the id must be an integer (it is written in attributes)."""
+    if not isinstance(item.id, int) or isinstance(item.id, bool):
+        raise TypeError(f"item ids are integers, got {item.id!r}")
     rows = "".join(f"<dt>{_esc(k)}</dt><dd title='{_esc(v)}'>{_esc(v)}</dd>" for k, v in item.traits.items())
     return (
         f'<figure class="card" data-id="{item.id}" data-traits="{_esc(json.dumps(item.traits))}">'
@@ -134,23 +138,29 @@ def render(title: str, description: str, items: list, total: int) -> str:
 
 
 def _title(source: Source) -> tuple[str, str]:
+    """(name, description) from collection.json when it has them as strings, else the folder's name."""
+    record = {}
     try:
         record = json.loads(source.fs.cat_file(join(source.root, "collection.json")))
-        return record.get("name") or source.where, record.get("description") or ""
-    except (FileNotFoundError, json.JSONDecodeError):
-        return source.where.rstrip("/").rsplit("/", 1)[-1] or source.where, ""
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        pass
+    record = record if isinstance(record, dict) else {}
+    name, description = record.get("name"), record.get("description")
+    fallback = source.where.rstrip("/").rsplit("/", 1)[-1] or source.where
+    return (
+        name if isinstance(name, str) and name else fallback,
+        description if isinstance(description, str) else "",
+    )
 
 
-def gallery(uri: str, limit: int = 1000) -> tuple[str, int]:
-    """Write URI/index.html for the first `limit` items; returns (where, items shown)."""
-    if limit < 1:
-        raise ConfigError("--limit must be at least 1")
-    source = Source(uri)
-    items = []
-    for item in source.items():
-        items.append(item)
-        if len(items) >= limit:
-            break
+def gallery(uri: str, limit: int = 1000, model: str | None = None) -> tuple[str, int]:
+    """Write URI/index.html for the first `limit` items; returns (where, items shown). `model`: a bundle to
+    take class names from. Raises ConfigError for a limit outside 1..MAX_SHEET_ITEMS, StorageError for a
+    tampered or broken output (see preview.Source)."""
+    if not 1 <= limit <= MAX_SHEET_ITEMS:
+        raise ConfigError(f"--limit {limit}: allowed 1..{MAX_SHEET_ITEMS}")
+    source = Source(uri, model=model)
+    items = first_items(source, limit)
     title, description = _title(source)
     page = render(title, description, items, source.table.num_rows)
     target = write_bytes(join(uri.rstrip("/"), INDEX), page.encode())

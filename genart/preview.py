@@ -24,6 +24,7 @@ from genart import market
 from genart.config.generate import MarketConfig
 from genart.errors import ConfigError, DataError, StorageError
 from genart.generation.encode import decode
+from genart.limits import MAX_HELD_PIXELS, MAX_IMAGE_PIXELS, MAX_SHEET_ITEMS
 from genart.storage import layout
 from genart.storage.fs import get_fs, join, redact
 from genart.storage.writer import scan_metadata
@@ -33,6 +34,19 @@ log = logging.getLogger(__name__)
 PREVIEW = "preview.png"
 DATA_DIR = "data"
 CHUNK = 256  # items decoded per step while filtering
+READ_COLUMNS = (
+    "id",
+    "seed",
+    "class_id",
+    "label",
+    "path",
+    "model_id",
+    "image",
+    "shard",
+    "format",
+    "width",
+    "height",
+)
 
 
 @dataclass
@@ -46,8 +60,12 @@ class Item:
 class Source:
     """The items of a generation output (metadata/part-*.parquet) or a synthesized dataset (data/*.parquet)."""
 
-    def __init__(self, uri: str, options: dict | None = None):
-        self.uri, self.where = uri, redact(uri)
+    def __init__(self, uri: str, options: dict | None = None, model: str | None = None):
+        """`model`: a bundle the user names for class names (nothing named inside the output is fetched).
+
+        Raises StorageError when URI holds neither kind, a row's path is not the layout's, or _job.json is
+        broken; DataError when the ids are not integers."""
+        self.uri, self.where, self.model = uri, redact(uri), model
         self.fs, self.root = get_fs(uri, options)
         self.fs.invalidate_cache(self.root)
         shards = sorted(scan_metadata(self.fs, self.root)[0])
@@ -63,9 +81,10 @@ class Source:
                 )
             self.kind = "dataset"
             self.table = self._read(parts)
-        self.layout = (
-            self._job().get("config", {}).get("layout", "files") if self.kind == "generation" else ""
-        )
+        self.job = self._job() if self.kind == "generation" else {}
+        self.layout = self.job.get("config", {}).get("layout", "files") if self.kind == "generation" else ""
+        if self.kind == "generation" and self.layout == "files":
+            self._check_paths()
         self.tokens = self.kind == "generation" and market.has_tokens(self.fs, self.root)
         self.collection = market.Collection(MarketConfig(), self._model_id(), self._class_names())
 
@@ -82,49 +101,79 @@ class Source:
                 pf = pq.ParquetFile(f)
                 self.schema_meta = pf.schema_arrow.metadata or {}
                 names = set(pf.schema_arrow.names)
-                want = [
-                    c for c in ("id", "seed", "class_id", "label", "path", "model_id", "image") if c in names
-                ]
+                want = [c for c in READ_COLUMNS if c in names]
                 tables.append(pf.read(columns=want))
         table = pa.concat_tables(tables, promote_options="default")
         if "label" in table.column_names and "class_id" not in table.column_names:
             table = table.append_column("class_id", table.column("label"))
         if "id" not in table.column_names:
             table = table.append_column("id", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        if not pa.types.is_integer(table.schema.field("id").type):
+            raise DataError(f"{self.where}: the id column is {table.schema.field('id').type}, not integers")
         return table.sort_by("id")
 
     def _job(self) -> dict:
+        """_job.json read back as the config it was written from; {} when the output has none.
+
+        Raises StorageError when it is not valid JSON or is incomplete."""
+        from genart.storage.verify_rows import read_job
+
+        rel = f"{self.where}/{layout.JOB}"
         try:
-            return json.loads(self.fs.cat_file(join(self.root, layout.JOB)))
-        except (FileNotFoundError, json.JSONDecodeError):
+            job = json.loads(self.fs.cat_file(join(self.root, layout.JOB)))
+        except FileNotFoundError:
             return {}
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise StorageError(f"{rel} is not valid JSON ({exc}); run genart verify {self.where}") from exc
+        cfg, problems = read_job(job)
+        if cfg is None:
+            why = problems[0] if problems else f"{layout.JOB} is incomplete"
+            raise StorageError(f"{self.where}: {why}; run genart verify {self.where}")
+        return job
+
+    def _check_paths(self) -> None:
+        """Every row's path must be the layout's for its id: a row never names a file outside the output."""
+        fmt = self.job.get("config", {}).get("image", {}).get("format")
+        ids, paths = self.table.column("id").to_pylist(), self.table.column("path").to_pylist()
+        shards = self.table.column("shard").to_pylist() if "shard" in self.table.column_names else None
+        formats = self.table.column("format").to_pylist() if "format" in self.table.column_names else None
+        if shards is None or (fmt is None and formats is None):
+            raise StorageError(f"{self.where}: the metadata has no shard/format columns to check paths by")
+        for j, (i, path) in enumerate(zip(ids, paths, strict=True)):
+            f = fmt or formats[j]
+            want = layout.item_path("files", shards[j], i, f) if f in layout.EXTENSIONS else None
+            if path != want:
+                raise StorageError(
+                    f"{self.where}: id {i}'s path {path!r} is not the layout's {want!r} (a tampered or foreign "
+                    f"output); run genart verify {self.where}"
+                )
 
     def _model_id(self) -> str:
         if "model_id" in self.table.column_names and self.table.num_rows:
             return str(self.table.column("model_id")[0].as_py())
-        return str(self._job().get("model_id", ""))
+        return str(self.job.get("model_id", "")) if self.kind == "generation" else ""
 
     def _class_names(self) -> tuple[str, ...] | None:
-        """Class names: the dataset's ClassLabel, else the bundle's model.json, else the ids themselves."""
+        """Class names: the dataset's ClassLabel, else the bundle the user named (`model`; its errors are
+        raised), else none (each class shows as its id). None for an unconditional model."""
         if "class_id" not in self.table.column_names or self.table.column("class_id").null_count == len(
             self.table
         ):
             return None
+        if self.model:  # only a bundle the user named: never config.model from _job.json
+            from genart.bundle import read_meta
+
+            return tuple(read_meta(self.model, None).get("class_names") or ())
         try:
             features = (
                 json.loads(self.schema_meta.get(b"huggingface", b"{}")).get("info", {}).get("features", {})
             )
             names = features.get("label", {}).get("names")
             if names:
-                return tuple(names)
-            model = self._job().get("config", {}).get("model")
-            if model:
-                from genart.bundle import read_meta
-
-                return tuple(read_meta(model, None).get("class_names") or ()) or None
-        except Exception as exc:  # noqa: BLE001 - names are a nicety: fall back to the ids
+                return tuple(str(n) for n in names)
+        except (json.JSONDecodeError, AttributeError, TypeError) as exc:  # names are a nicety
             log.debug("no class names for %s (%s)", self.where, exc)
-        return tuple(str(i) for i in range(int(pc.max(self.table.column("class_id")).as_py()) + 1))
+        return ()  # each class is shown as its id (never a table as large as the largest id)
 
     def rows(self, class_id: int | None = None) -> pa.Table:
         if class_id is None:
@@ -134,17 +183,45 @@ class Source:
         return self.table.filter(pc.equal(self.table.column("class_id"), class_id))
 
     def _images(self, rows: pa.Table) -> list[np.ndarray]:
+        """Decoded images of `rows`. Raises StorageError for a missing image or one of another size."""
+        ids = rows.column("id").to_pylist()
         if "image" in rows.column_names:
-            blobs = [v["bytes"] for v in rows.column("image").to_pylist()]
+            blobs = [(v or {}).get("bytes") for v in rows.column("image").to_pylist()]
+            names = [f"the image of id {i}" for i in ids]
         elif self.layout not in ("", "files"):
             raise StorageError(
                 f"{self.where}: layout {self.layout} keeps images in shard files; use layout files"
             )
         else:
-            paths = [join(self.root, p) for p in rows.column("path").to_pylist()]
-            found = self.fs.cat(paths)
-            blobs = [found[p] for p in paths]
-        return [decode(b) for b in blobs]
+            names = rows.column("path").to_pylist()  # checked against the layout when the Source was made
+            paths = [join(self.root, p) for p in names]
+            found = self.fs.cat(paths, on_error="return")
+            blobs = [found.get(p) for p in paths]
+        sizes = [None] * len(ids)
+        if "width" in rows.column_names and "height" in rows.column_names:
+            sizes = list(
+                zip(rows.column("width").to_pylist(), rows.column("height").to_pylist(), strict=True)
+            )
+        return [self._decode(i, n, b, size) for i, n, b, size in zip(ids, names, blobs, sizes, strict=True)]
+
+    def _decode(self, item_id: int, name: str, blob, size) -> np.ndarray:
+        if blob is None or isinstance(blob, BaseException):
+            why = "missing" if blob is None or isinstance(blob, FileNotFoundError) else f"unreadable ({blob})"
+            raise StorageError(f"{self.where}: id {item_id}: {name} is {why}; run genart verify {self.where}")
+        try:
+            with Image.open(io.BytesIO(blob)) as im:
+                got = im.size
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise StorageError(f"{self.where}: id {item_id}: {name} is not a readable image ({exc})") from exc
+        if (size is not None and got != tuple(size)) or got[0] * got[1] > MAX_IMAGE_PIXELS:
+            said = (
+                f"its row says {size[0]}x{size[1]}" if size is not None else f"over {MAX_IMAGE_PIXELS} pixels"
+            )
+            raise StorageError(
+                f"{self.where}: id {item_id}: {name} is {got[0]}x{got[1]}, {said}: not decoded (at most "
+                f"{MAX_IMAGE_PIXELS} pixels); run genart verify {self.where}"
+            )
+        return decode(blob)
 
     def _traits(self, rows: pa.Table, images: list[np.ndarray]) -> list[dict[str, str]]:
         ids = rows.column("id").to_pylist()
@@ -179,12 +256,27 @@ class Source:
                     yield Item(item_id, path or "", traits, image)
 
 
-def select(source: Source, class_id: int | None, wanted: dict[str, str], limit: int) -> list[Item]:
+def first_items(
+    source: Source, limit: int, class_id: int | None = None, wanted: dict | None = None
+) -> list[Item]:
+    """The first `limit` matching items. Raises ConfigError when they would hold over MAX_HELD_PIXELS."""
     out: list[Item] = []
+    held = 0
     for item in source.items(class_id, wanted):
+        held += item.image.shape[0] * item.image.shape[1]
+        if held > MAX_HELD_PIXELS:
+            raise ConfigError(
+                f"--limit {limit}: {len(out) + 1} items of {item.image.shape[1]}x{item.image.shape[0]} would "
+                f"exceed {MAX_HELD_PIXELS} pixels; lower --limit"
+            )
         out.append(item)
         if len(out) >= limit:
             break
+    return out
+
+
+def select(source: Source, class_id: int | None, wanted: dict[str, str], limit: int) -> list[Item]:
+    out = first_items(source, limit, class_id, wanted)
     if not out:
         what = ", ".join(
             [f"class {class_id}"] * (class_id is not None) + [f"{k}={v}" for k, v in wanted.items()]
@@ -223,93 +315,17 @@ def contact_sheet(
     class_id: int | None = None,
     traits: dict | None = None,
     limit: int = 100,
+    model: str | None = None,
 ) -> tuple[str, int]:
-    """A grid PNG (10 columns, 2-pixel gaps) of the first `limit` matching items; returns (where, count)."""
+    """A grid PNG (10 columns, 2-pixel gaps) of the first `limit` matching items; returns (where, count).
+    `model`: a bundle to take class names from. Raises ConfigError for a limit outside 1..MAX_SHEET_ITEMS."""
     from genart.training.loop import grid_png
 
-    if limit < 1:
-        raise ConfigError("--limit must be at least 1")
-    source = Source(uri)
+    if not 1 <= limit <= MAX_SHEET_ITEMS:
+        raise ConfigError(f"--limit {limit}: allowed 1..{MAX_SHEET_ITEMS}")
+    source = Source(uri, model=model)
     items = select(source, class_id, traits or {}, limit)
     png = grid_png(_same_shape([it.image for it in items]), cols=min(10, len(items)))
     target = write_bytes(out or join(uri.rstrip("/"), PREVIEW), png)
     log.debug("contact sheet of %d items: %s", len(items), target)
     return target, len(items)
-
-
-@dataclass(frozen=True)
-class WalkSpec:
-    seeds: tuple[int, ...]
-    frames: int = 24  # per step between two seeds
-    class_id: int | None = None
-    loop: bool = True  # come back to the first seed (a seamless animation_url)
-    scale: int = 4  # nearest-neighbour upscaling of each frame
-    frame_ms: int = 80
-
-
-def slerp(a, b, t: float):
-    """Spherical interpolation between latents a and b (linear when they are nearly parallel)."""
-    import torch
-
-    an, bn = a / a.norm(), b / b.norm()
-    omega = torch.acos((an * bn).sum().clamp(-1.0, 1.0))
-    if float(omega) < 1e-4:
-        return (1 - t) * a + t * b
-    so = torch.sin(omega)
-    return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
-
-
-def walk_frames(bundle, spec: WalkSpec) -> np.ndarray:
-    """uint8 (F, H, W, C): F = frames x len(seeds) when looping, frames x (len(seeds) - 1) + 1 otherwise."""
-    import torch
-
-    from genart.generation.sampler import latents, to_uint8
-
-    gen = bundle.generator
-    if len(spec.seeds) < 2:
-        raise ConfigError("--seeds: give at least two seeds to walk between")
-    if spec.frames < 1 or spec.scale < 1:
-        raise ConfigError("--frames and --scale must be at least 1")
-    if gen.num_classes and spec.class_id is None:
-        raise ConfigError(f"this model is class-conditional: pass --class 0..{gen.num_classes - 1}")
-    if spec.class_id is not None and not (gen.num_classes and 0 <= spec.class_id < gen.num_classes):
-        allowed = f"0..{gen.num_classes - 1}" if gen.num_classes else "none: the model is unconditional"
-        raise ConfigError(f"--class {spec.class_id}: not a class of this model (classes: {allowed})")
-    z = latents(spec.seeds, gen.latent_dim)
-    order = list(range(len(z))) + ([0] if spec.loop else [])
-    path = [slerp(z[a], z[b], k / spec.frames) for a, b in zip(order, order[1:]) for k in range(spec.frames)]
-    if not spec.loop:
-        path.append(z[-1])
-    zs = torch.stack(path).to(bundle.device)
-    out = []
-    with torch.inference_mode():
-        for lo in range(0, len(zs), 64):
-            batch = zs[lo : lo + 64]
-            y = None
-            if gen.num_classes:
-                y = torch.full((len(batch),), spec.class_id, dtype=torch.long, device=bundle.device)
-            out.append(to_uint8(gen(batch, y)))
-    return np.concatenate(out)
-
-
-def gif_bytes(frames: np.ndarray, scale: int = 1, frame_ms: int = 80) -> bytes:
-    """An endlessly looping GIF. (Pillow merges identical consecutive frames into one longer frame.)"""
-    pics = []
-    for f in frames:
-        pil = Image.fromarray(f[..., 0] if f.shape[2] == 1 else f[..., :3])
-        if scale > 1:
-            pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
-        pics.append(pil)
-    buf = io.BytesIO()
-    pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=frame_ms, loop=0)
-    return buf.getvalue()
-
-
-def walk(bundle_uri: str, out: str, spec: WalkSpec) -> tuple[str, int]:
-    """Write the latent walk of `spec` through the bundle's generator as a GIF at `out`; (where, frames)."""
-    from genart.bundle import load_bundle
-
-    frames = walk_frames(load_bundle(bundle_uri), spec)
-    write_bytes(out, gif_bytes(frames, spec.scale, spec.frame_ms))
-    log.debug("latent walk of %d frames: %s", len(frames), out)
-    return out, len(frames)

@@ -32,6 +32,7 @@ EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg"}
 LAYOUTS = ("files", "webdataset", "parquet")
 
 _PART = re.compile(r"^part-(\d{5,})\.parquet$")
+_SHARD_DIR = re.compile(r"^(\d{5,})$")
 _TRAITS_PART = re.compile(r"^part-(\d{5,})\.json$")
 
 
@@ -98,6 +99,26 @@ def item_path(layout: str, shard: int, item_id: int, fmt: str) -> str:
     if layout == "files":
         return image_path(shard, item_id, fmt)
     return member_name(item_id, fmt)
+
+
+def stray_image_names(names, shard: int, expected: set[str]) -> list[str]:
+    """Entries of images/{shard:05d}/ (names or paths ending in them) that are not `expected` file names."""
+    return sorted(n for n in names if n.rsplit("/", 1)[-1] not in expected)
+
+
+def parse_shard_dir(name: str) -> int | None:
+    """`00012` (or a path ending in it) -> 12, the images/ folder of shard 12; anything else -> None."""
+    m = _SHARD_DIR.match(name.rstrip("/").rsplit("/", 1)[-1])
+    return int(m.group(1)) if m else None
+
+
+def check_item_path(layout: str, shard: int, item_id: int, fmt: str, path) -> str:
+    """The layout's path for the item; raises ValueError when `path` (a metadata row's) is anything else, so
+    a row can never name a file outside its output (`../x.png`, `/abs/x.png`, another item's file)."""
+    want = item_path(layout, shard, item_id, fmt)
+    if path != want:
+        raise ValueError(f"id {item_id}: path {path!r} is not the layout's {want!r}")
+    return want
 
 
 def temp_name(final_name: str, token: str) -> str:

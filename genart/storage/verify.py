@@ -1,7 +1,10 @@
 """`genart verify URI`: is a generation output complete and intact? Returns the problems (empty = OK).
 
-Checks: _SUCCESS exists and agrees with the rows; every metadata part has the contract's schema and
-only its own shard's rows; ids are exactly 0..count-1, each once; every row's image exists and its
+Checks: _SUCCESS exists and agrees with the rows; _job.json is complete and valid; every metadata part
+is readable Parquet (else it is named), has the contract's schema and only its own shard's rows; each
+row's path is the layout's path for its id (the file read is always the layout's, never the row's path)
+and its identity columns, seed and class id agree with _job.json and the plan (verify_rows.py); no stray
+file sits under images/ or in a tar; ids are exactly 0..count-1, each once; every row's image exists and its
 sha256 matches: the file (layout `files`), the tar member and its .json (`webdataset`), the embedded
 `image.bytes` (`parquet`). With `market.standard: opensea` in _job.json, also: every committed item's
 tokens/{id}.json exists and parses, its `image` is market.base_uri + the row's path and its name follows
@@ -22,13 +25,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from genart.filters.dedupe import HashIndex
 from genart.generation.encode import sha256_hex
 from genart.market import OPENSEA, READ_CHUNK, item_url, token_name
 from genart.storage import layout, packing
 from genart.storage.fs import get_fs, join, redact
+from genart.storage.verify_rows import (
+    RowCheck,
+    image_size,
+    read_job,
+    read_part,
+    stray_in_shard,
+    stray_shard_dirs,
+)
 from genart.storage.writer import FILTER_COLUMNS, SCHEMA, scan_metadata
 
 log = logging.getLogger(__name__)
@@ -64,16 +74,25 @@ def _read_json(fs, path: str):
         return exc
 
 
-def _check_files(fs, root: str, rows: list[tuple[int, str, str]], problems: _Problems) -> None:
+def _size_problem(item_id: int, where: str, data: bytes, size) -> tuple[str, str] | None:
+    """The image's own size (its header) must be its row's width x height."""
+    got = image_size(data)
+    if got != size:
+        what = "is not a readable image" if got is None else f"is {got[0]}x{got[1]}"
+        return "size", f"id {item_id}: {where} {what}, its row says {size[0]}x{size[1]}"
+    return None
+
+
+def _check_files(fs, root: str, rows: list[tuple], problems: _Problems) -> None:
     def check(row):
-        item_id, path, digest = row
+        item_id, path, digest, size = row
         try:
             data = fs.cat_file(join(root, path))
         except FileNotFoundError:
             return "missing-file", f"id {item_id}: file {path} is missing"
         if sha256_hex(data) != digest:
             return "sha256", f"id {item_id}: {path} does not match its sha256 (changed or truncated)"
-        return None
+        return _size_problem(item_id, path, data, size)
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         for found in pool.map(check, rows):
@@ -91,7 +110,9 @@ def _check_tar(fs, root: str, shard: int, rows, problems: _Problems) -> None:
     except tarfile.TarError as exc:
         problems.add("tar", f"shard {shard}: {rel} is not a readable tar ({exc})")
         return
-    for item_id, path, digest in rows:
+    expected = set()
+    for item_id, path, digest, size in rows:
+        expected |= {path, f"{layout.item_key(item_id)}.json"}
         data = members.get(path)
         if data is None:
             problems.add("missing-file", f"id {item_id}: {path} is missing from {rel}")
@@ -99,19 +120,25 @@ def _check_tar(fs, root: str, shard: int, rows, problems: _Problems) -> None:
             problems.add(
                 "sha256", f"id {item_id}: {rel}:{path} does not match its sha256 (changed or truncated)"
             )
+        elif found := _size_problem(item_id, f"{rel}:{path}", data, size):
+            problems.add(*found)
         if f"{layout.item_key(item_id)}.json" not in members:
             problems.add(
                 "missing-file", f"id {item_id}: {layout.item_key(item_id)}.json is missing from {rel}"
             )
+    for name in sorted(set(members) - expected):
+        problems.add("stray", f"{rel}: member {name} belongs to no row")
 
 
 def _check_embedded(table, rel: str, rows, problems: _Problems) -> None:
     images = table.column("image").to_pylist()
-    for (item_id, path, digest), image in zip(rows, images, strict=True):
+    for (item_id, path, digest, size), image in zip(rows, images, strict=True):
         if not image or image.get("bytes") is None:
             problems.add("missing-file", f"id {item_id}: {rel} has no image bytes for it")
         elif sha256_hex(image["bytes"]) != digest:
             problems.add("sha256", f"id {item_id}: the image in {rel} does not match its sha256")
+        elif found := _size_problem(item_id, f"the image in {rel}", image["bytes"], size):
+            problems.add(*found)
         elif image.get("path") != path:
             problems.add("path", f"id {item_id}: image.path {image.get('path')!r} is not {path!r} in {rel}")
 
@@ -123,12 +150,12 @@ class _TokenCheck:
         self.fs, self.root = fs, root
         self.base_uri, self.name = market.get("base_uri", ""), market.get("name", "")
 
-    def check(self, rows: list[tuple[int, str, str]], problems: _Problems) -> None:
+    def check(self, rows: list[tuple], problems: _Problems) -> None:
         for lo in range(0, len(rows), READ_CHUNK):
             chunk = rows[lo : lo + READ_CHUNK]
-            paths = [join(self.root, layout.token_path(item_id)) for item_id, _, _ in chunk]
+            paths = [join(self.root, layout.token_path(row[0])) for row in chunk]
             found = self.fs.cat(paths, on_error="return")  # one batched request (concurrent on S3)
-            for (item_id, path, _), full in zip(chunk, paths, strict=True):
+            for (item_id, path, *_), full in zip(chunk, paths, strict=True):
                 self._one(item_id, path, found.get(full), problems)
 
     def _one(self, item_id: int, path: str, data, problems: _Problems) -> None:
@@ -244,43 +271,77 @@ def _check_near_duplicates(index: HashIndex, ids, hashes, rel: str, problems: _P
         index.add(i, h)
 
 
+def _row_paths(ids: list[int], k: int, table, layout_name: str, fmt: str | None, problems, rel: str):
+    """The layout's path of each row (never the row's own `path`, which is only compared with it); None for
+    a row whose format names no known extension (no valid _job.json to say which)."""
+    out = []
+    formats = table.column("format").to_pylist() if fmt is None else [fmt] * len(ids)
+    for i, path, f in zip(ids, table.column("path").to_pylist(), formats, strict=True):
+        want = layout.item_path(layout_name, k, i, f) if f in layout.EXTENSIONS else None
+        if path != want:
+            problems.add("path", f"{rel}: id {i}: path {path!r} is not the layout's {want!r}")
+        out.append(want)
+    return out
+
+
+def _read_records(fs, root: str, where: str, problems: _Problems):
+    """(_job.json's record, its config or None, _SUCCESS's record); {} for a missing or broken one."""
+    job = _read_json(fs, join(root, layout.JOB))
+    success = _read_json(fs, join(root, layout.SUCCESS))
+    cfg = None
+    if job is None or isinstance(job, Exception):
+        problems.add("job", f"{where}/{layout.JOB} is {'missing' if job is None else 'not valid JSON'}")
+        job = {}
+    else:
+        cfg, found = read_job(job)
+        for p in found:
+            problems.add("job", p)
+        if not isinstance(job, dict):
+            job = {}
+        if not isinstance(job.get("config"), dict):
+            job["config"] = {}
+    if success is None or isinstance(success, Exception) or not isinstance(success, dict):
+        state = "missing: the job has not completed" if success is None else "not valid JSON"
+        problems.add("success", f"{where}/{layout.SUCCESS} is {state}")
+        success = {}
+    return job, cfg, success
+
+
 def verify(uri: str, options: dict | None = None) -> list[str]:
     """Problems found at the generation output `uri`, one message each; [] when it is complete and intact."""
     fs, root = get_fs(uri, options)
     fs.invalidate_cache(root)
     problems = _Problems()
     where = redact(uri)
-    job = _read_json(fs, join(root, layout.JOB))
-    success = _read_json(fs, join(root, layout.SUCCESS))
-    if job is None or isinstance(job, Exception):
-        problems.add("job", f"{where}/{layout.JOB} is {'missing' if job is None else 'not valid JSON'}")
-        job = {}
-    if success is None or isinstance(success, Exception):
-        state = "missing: the job has not completed" if success is None else "not valid JSON"
-        problems.add("success", f"{where}/{layout.SUCCESS} is {state}")
-        success = {}
-    count = success.get("count", job.get("config", {}).get("count"))
-    if not isinstance(count, int):
+    job, cfg, success = _read_records(fs, root, where, problems)
+    config = job["config"] if job else {}
+    count = success.get("count", config.get("count"))
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         return problems.result() + ["cannot tell the job's count: neither _SUCCESS nor _job.json names it"]
-    if job and job.get("config", {}).get("count") != count:
-        problems.add(
-            "count", f"_SUCCESS says count {count}, _job.json says {job.get('config', {}).get('count')}"
-        )
+    if job and config.get("count") != count:
+        problems.add("count", f"_SUCCESS says count {count}, _job.json says {config.get('count')}")
 
-    layout_name = job.get("config", {}).get("layout", "files")
-    schema = packing.schema_for(_base_schema(job.get("config", {})), layout_name)
-    max_distance = (job.get("config", {}).get("dedupe") or {}).get("max_distance")
+    layout_name = config.get("layout", "files")
+    if layout_name not in layout.LAYOUTS:
+        return problems.result() + [
+            f"_job.json: config.layout {layout_name!r} is not one of {layout.LAYOUTS}"
+        ]
+    schema = packing.schema_for(_base_schema(config), layout_name)
+    max_distance = (config.get("dedupe") or {}).get("max_distance")
     near = HashIndex(max_distance, count) if isinstance(max_distance, int) else None
     shards, _ = scan_metadata(fs, root)
-    shard_size = job.get("config", {}).get("shard_size")
+    shard_size = config.get("shard_size")
     coverage = _Coverage(count, shard_size if isinstance(shard_size, int) and shard_size > 0 else None)
-    market = job.get("config", {}).get("market") or {}
+    market = config.get("market") or {}
     tokens = _TokenCheck(fs, root, market) if market.get("standard") == OPENSEA else None
+    check = RowCheck(cfg, job) if cfg is not None else None
+    fmt = cfg.image.format if cfg is not None else None
     rows_total = 0
     for k in sorted(shards):
         rel = layout.metadata_path(k)
-        with fs.open(join(root, rel), "rb") as f:
-            table = pq.read_table(f)
+        table = read_part(fs, root, rel, problems)
+        if table is None:
+            continue
         if not table.schema.remove_metadata().equals(schema):
             problems.add(
                 "schema", f"{rel}: schema differs from the contract: {table.schema.remove_metadata()}"
@@ -294,25 +355,32 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
         for i in bad[:MAX_LISTED]:
             problems.add("id-range", f"{rel}: id {int(i)} is outside 0..{count - 1}")
         coverage.add(k, ids[(ids >= 0) & (ids < count)], rel, problems)
-        rows = list(
-            zip(
-                ids.tolist(),
-                table.column("path").to_pylist(),
-                table.column("sha256").to_pylist(),
-                strict=True,
-            )
-        )
+        if check is not None:
+            check.check(table, k, rel, problems)
+        paths = _row_paths(ids.tolist(), k, table, layout_name, fmt, problems, rel)
+        sizes = zip(table.column("width").to_pylist(), table.column("height").to_pylist(), strict=True)
+        rows = list(zip(ids.tolist(), paths, table.column("sha256").to_pylist(), sizes, strict=True))
         if layout_name == "webdataset":
-            _check_tar(fs, root, k, rows, problems)
+            _check_tar(fs, root, k, [r for r in rows if r[1] is not None], problems)
         elif layout_name == "parquet":
             _check_embedded(table, rel, rows, problems)
         else:
-            _check_files(fs, root, rows, problems)
+            _check_files(fs, root, [r for r in rows if r[1] is not None], problems)
+            expected = {p.rsplit("/", 1)[-1] for p in paths if p is not None}
+            if fmt is not None:  # a file of an id without a row is that id's (reported missing), not stray
+                lo, hi = k * cfg.shard_size, min((k + 1) * cfg.shard_size, count)
+                expected |= {layout.member_name(i, fmt) for i in range(lo, hi)}
+            for name in stray_in_shard(fs, root, k, expected):
+                problems.add("stray", f"{name}: a file no row of {rel} names")
         if tokens is not None:
-            tokens.check([r for r in rows if 0 <= r[0] < count], problems)
+            tokens.check([r for r in rows if 0 <= r[0] < count and r[1] is not None], problems)
         if near is not None:
             _check_near_duplicates(near, ids, table.column("phash").to_numpy(), rel, problems)
 
+    if layout_name == "files":
+        n_shards = -(-count // shard_size) if isinstance(shard_size, int) and shard_size > 0 else 0
+        for name in stray_shard_dirs(fs, root, shards, bool(success), n_shards):
+            problems.add("stray", f"{name}: no committed shard owns it")
     n_missing, first = coverage.missing(shards)
     if n_missing:
         head = ", ".join(str(i) for i in first)

@@ -1,0 +1,224 @@
+"""What `genart verify` checks of each metadata row against the job: _job.json read back as the config it
+was written from, each row's path, identity columns, seed and class id, and stray files beside the rows.
+
+A row's `path` must be the layout's path for its id (never followed as written); model_id and job_id must be
+_job.json's, format its image.format; width and height one size for the whole output (and the image's own);
+seeds and class ids must be the plan's (genart.generation.plan) or, for a filtered job, a redraw derived from
+the plan's seed (genart.filters.draw.attempt_seeds). Memory: one part's rows at a time.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+from pydantic import ValidationError
+
+from genart.config.generate import GenerateConfig
+from genart.filters.draw import attempt_seeds
+from genart.generation.plan import class_ids_for
+from genart.generation.sampler import item_seeds
+from genart.storage import layout
+
+# keys of _job.json's config that verify relies on (dotted); a record without one of them is incomplete
+REQUIRED_KEYS = (
+    "kind",
+    "model",
+    "output",
+    "count",
+    "seed",
+    "shard_size",
+    "layout",
+    "image.format",
+    "classes.mode",
+)
+RECORD_KEYS = ("config", "config_hash", "model_id", "job_id")
+# a filtered item's kept draw is one of its first filter.max_attempts draws; a resumed job may raise
+# max_attempts (execution-only) up to the config's bound, so any draw within that bound is accepted
+MAX_ATTEMPTS_BOUND = GenerateConfig.model_fields["filter"].annotation.model_fields["max_attempts"].metadata
+DEEP_ROWS = 1000  # rows per part searched past _job.json's max_attempts
+MAX_ATTEMPTS_BOUND = next(m.le for m in MAX_ATTEMPTS_BOUND if getattr(m, "le", None) is not None)
+
+
+def _lookup(d: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
+def read_job(job) -> tuple[GenerateConfig | None, list[str]]:
+    """_job.json's parsed JSON -> (its config as a GenerateConfig, or None; problems found in the record)."""
+    if not isinstance(job, dict):
+        return None, [f"{layout.JOB} is not a JSON object"]
+    problems = [f"{layout.JOB}: {k} is missing" for k in RECORD_KEYS if k not in job]
+    for k in ("model_id", "job_id"):
+        if k in job and not isinstance(job[k], str):
+            problems.append(f"{layout.JOB}: {k} is not a string")
+    config = job.get("config")
+    if not isinstance(config, dict):
+        return None, problems
+    problems += [f"{layout.JOB}: config.{k} is missing" for k in REQUIRED_KEYS if _lookup(config, k) is None]
+    try:
+        cfg = GenerateConfig.model_validate(config)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "config"
+        return None, problems + [f"{layout.JOB}: config.{key}: {err['msg']}"]
+    return (None if problems else cfg), problems
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the image's header (nothing is decoded); None when it is not an image."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+class RowCheck:
+    """Checks each part's rows against the job's config and record (one part at a time)."""
+
+    def __init__(self, cfg: GenerateConfig, job: dict):
+        self.cfg, self.model_id, self.job_id = cfg, job["model_id"], job["job_id"]
+        self.filtered = cfg.filter.min_score is not None or cfg.dedupe.max_distance is not None
+        # class count: _job.json's num_classes when it records one; else (round_robin) the first id > 0 whose
+        # row asks for class 0 (ids before it ask for their own id), found in id order over the parts
+        nc = job.get("num_classes")
+        self.num_classes = nc if isinstance(nc, int) and not isinstance(nc, bool) else None
+        self.conditional: bool | None = None if self.num_classes is None else self.num_classes > 0
+        self.size: tuple[int, int] | None = None  # the output's (width, height): the first row's
+
+    def check(self, table: pa.Table, k: int, rel: str, problems) -> None:
+        ids = table.column("id").to_numpy()
+        for col, want in (
+            ("model_id", self.model_id),
+            ("job_id", self.job_id),
+            ("format", self.cfg.image.format),
+        ):
+            values = table.column(col).to_pylist()
+            for i, v in zip(ids.tolist(), values, strict=True):
+                if v != want:
+                    problems.add(col, f"{rel}: id {i}: {col} {v!r} is not _job.json's {want!r}")
+        self._sizes(table, ids, rel, problems)
+        self._seeds(table, ids, rel, problems)
+        self._classes(table, ids, rel, problems)
+
+    def _sizes(self, table, ids: np.ndarray, rel: str, problems) -> None:
+        sizes = zip(table.column("width").to_pylist(), table.column("height").to_pylist(), strict=True)
+        for i, size in zip(ids.tolist(), sizes, strict=True):
+            if self.size is None:
+                self.size = size
+            elif size != self.size:
+                problems.add(
+                    "size",
+                    f"{rel}: id {i}: {size[0]}x{size[1]}, the output's items are {self.size[0]}x{self.size[1]}",
+                )
+
+    def _seeds(self, table, ids: np.ndarray, rel: str, problems) -> None:
+        seeds = table.column("seed").to_numpy(zero_copy_only=False)
+        plan = item_seeds(self.cfg.seed, np.maximum(ids, 0))
+        bad = np.flatnonzero(seeds != plan)
+        if self.filtered and len(bad):
+            bad = self._not_redraws(plan, seeds, bad)
+        what = "nor a redraw derived from it" if self.filtered else ""
+        for j in bad:
+            problems.add(
+                "seed",
+                f"{rel}: id {int(ids[j])}: seed {int(seeds[j])} is not the plan's ({int(plan[j])}) {what}".rstrip(),
+            )
+
+    def _not_redraws(self, plan: np.ndarray, seeds: np.ndarray, todo: np.ndarray) -> np.ndarray:
+        """Rows (of `todo`) whose seed is none of their first draws: up to _job.json's filter.max_attempts for
+        every row, then up to MAX_ATTEMPTS_BOUND (a resume may raise max_attempts) for at most DEEP_ROWS rows,
+        so a part full of forged seeds costs at most DEEP_ROWS x MAX_ATTEMPTS_BOUND draws."""
+        rest = todo[:0]
+        for attempt in range(1, MAX_ATTEMPTS_BOUND):
+            if attempt == self.cfg.filter.max_attempts:
+                todo, rest = todo[:DEEP_ROWS], todo[DEEP_ROWS:]  # the rest stay reported as foreign
+            hit = attempt_seeds(plan[todo], attempt) == seeds[todo]
+            todo = todo[~hit]
+            if not len(todo):
+                break
+        return np.sort(np.concatenate([todo, rest]))
+
+    def _classes(self, table, ids: np.ndarray, rel: str, problems) -> None:
+        col = table.column("class_id")
+        if self.conditional is None and len(col):
+            self.conditional = col.null_count < len(col)
+        if not self.conditional:
+            for j in np.flatnonzero(~np.asarray(col.is_null().to_numpy(zero_copy_only=False)))[:20]:
+                problems.add(
+                    "class",
+                    f"{rel}: id {int(ids[j])}: class_id {col[int(j)].as_py()} on an unconditional job",
+                )
+            return
+        got = col.to_pylist()
+        if self.cfg.classes.mode == "round_robin":
+            want = self._round_robin(ids, got)
+        else:
+            want = class_ids_for(self.cfg.classes, 1, self.cfg.seed, np.maximum(ids, 0)).tolist()
+        for i, c, w in zip(ids.tolist(), got, want, strict=True):
+            if c != w:
+                problems.add("class", f"{rel}: id {i}: class_id {c} is not the plan's ({w})")
+
+    def _round_robin(self, ids: np.ndarray, got: list) -> list:
+        if self.num_classes is not None:
+            return (ids % self.num_classes).tolist() if self.num_classes else [None] * len(ids)
+        want = [None] * len(ids)
+        for j in np.argsort(ids, kind="stable").tolist():
+            i, c = int(ids[j]), got[j]
+            if self.num_classes is None and c == 0 and i > 0:
+                self.num_classes = i  # the first wrap of round-robin: id n asks for class 0
+            want[j] = i if self.num_classes is None else i % self.num_classes
+        return want
+
+
+def read_part(fs, root: str, rel: str, problems):
+    """The part's table, or None (a problem naming it) when it cannot be read as Parquet."""
+    try:
+        with fs.open(f"{root.rstrip('/')}/{rel}", "rb") as f:
+            return pq.read_table(f)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        problems.add("part", f"{rel} is not a readable Parquet file (truncated or corrupt: {exc})")
+        return None
+
+
+def stray_in_shard(fs, root: str, k: int, expected: set[str]) -> list[str]:
+    """Files in images/{k:05d}/ that are not the images of its rows (paths relative to the output)."""
+    folder = f"{layout.shard_dir(k)}"
+    try:
+        names = fs.ls(f"{root.rstrip('/')}/{folder}", detail=False)
+    except FileNotFoundError:
+        return []
+    return [f"{folder}/{n.rsplit('/', 1)[-1]}" for n in layout.stray_image_names(names, k, expected)]
+
+
+def stray_shard_dirs(fs, root: str, committed: set[int], complete: bool, num_shards: int) -> list[str]:
+    """Entries of images/ that no committed shard owns: any file; a shard folder once the job is complete
+    (before, an uncommitted shard's folder is work in progress), or one outside the plan's shards."""
+    try:
+        entries = fs.ls(f"{root.rstrip('/')}/{layout.IMAGES_DIR}", detail=True)
+    except FileNotFoundError:
+        return []
+    out = []
+    for e in entries:
+        name = e["name"].rstrip("/").rsplit("/", 1)[-1]
+        k = layout.parse_shard_dir(name) if e.get("type") == "directory" else None
+        if k in committed:
+            continue
+        if k is None or complete or not 0 <= k < num_shards:
+            out.append(f"{layout.IMAGES_DIR}/{name}")
+    return sorted(out)
+
+
+def num_shards(cfg: GenerateConfig) -> int:
+    return math.ceil(cfg.count / cfg.shard_size)

@@ -25,6 +25,7 @@ from genart.config.generate import MarketConfig
 from genart.errors import ConfigError, DataError, StorageError
 from genart.generation.encode import decode
 from genart.limits import MAX_HELD_PIXELS, MAX_IMAGE_PIXELS, MAX_SHEET_ITEMS
+from genart.market.tokens import recorded_suffix
 from genart.storage import layout
 from genart.storage.fs import get_fs, join, redact
 from genart.storage.writer import scan_metadata
@@ -85,8 +86,16 @@ class Source:
         self.layout = self.job.get("config", {}).get("layout", "files") if self.kind == "generation" else ""
         if self.kind == "generation" and self.layout == "files":
             self._check_paths()
-        self.tokens = self.kind == "generation" and market.has_tokens(self.fs, self.root)
+        self.token_suffix = self._token_suffix()
+        self.tokens = self.kind == "generation" and market.has_tokens(self.fs, self.root, self.token_suffix)
         self.collection = market.Collection(MarketConfig(), self._model_id(), self._class_names())
+
+    def _token_suffix(self) -> str:
+        """The job's market.token_suffix (".json" or ""); a value no config accepts is a DataError."""
+        try:
+            return recorded_suffix((self.job.get("config") or {}).get("market") or {})
+        except ValueError as exc:
+            raise DataError(f"{self.where}/{layout.JOB}: {exc}") from None
 
     def _ls(self, path: str) -> list[str]:
         try:
@@ -226,7 +235,10 @@ class Source:
     def _traits(self, rows: pa.Table, images: list[np.ndarray]) -> list[dict[str, str]]:
         ids = rows.column("id").to_pylist()
         if self.tokens:
-            return [market.flat_traits(tok) for _, tok in market.read_tokens(self.fs, self.root, ids)]
+            return [
+                market.flat_traits(tok)
+                for _, tok in market.read_tokens(self.fs, self.root, ids, self.token_suffix)
+            ]
         seeds = rows.column("seed").to_pylist() if "seed" in rows.column_names else [None] * len(ids)
         classes = (
             rows.column("class_id").to_pylist() if "class_id" in rows.column_names else [None] * len(ids)

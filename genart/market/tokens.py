@@ -38,7 +38,7 @@ def token_path(item_id: int, suffix: str = DEFAULT_SUFFIX) -> str:
     ERC-721 contract's tokenURI (baseURI + tokenId) names. Raises ValueError for another suffix."""
     if suffix not in TOKEN_SUFFIXES:
         raise ValueError(f"token suffix {suffix!r} is not one of {TOKEN_SUFFIXES}")
-    return f"{layout.TOKENS_DIR}/{int(item_id)}{suffix}"
+    return layout.token_path(item_id, suffix)
 
 
 def recorded_suffix(market: dict) -> str:

@@ -56,8 +56,9 @@ def metadata_path(shard: int) -> str:
     return f"{METADATA_DIR}/{metadata_name(shard)}"
 
 
-def token_path(item_id: int) -> str:
-    return f"{TOKENS_DIR}/{item_id}.json"
+def token_path(item_id: int, suffix: str = ".json") -> str:
+    """An item's OpenSea token file: tokens/{id}{suffix} (suffix ".json" or "", see market.token_suffix)."""
+    return f"{TOKENS_DIR}/{int(item_id)}{suffix}"
 
 
 def traits_summary_path(shard: int) -> str:

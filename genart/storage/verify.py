@@ -29,6 +29,7 @@ import pyarrow as pa
 from genart.filters.dedupe import HashIndex
 from genart.generation.encode import sha256_hex
 from genart.market import OPENSEA, READ_CHUNK, item_url, token_name
+from genart.market.tokens import recorded_suffix
 from genart.storage import layout, packing
 from genart.storage.fs import get_fs, join, redact
 from genart.storage.verify_rows import (
@@ -149,17 +150,18 @@ class _TokenCheck:
     def __init__(self, fs, root: str, market: dict):
         self.fs, self.root = fs, root
         self.base_uri, self.name = market.get("base_uri", ""), market.get("name", "")
+        self.suffix = recorded_suffix(market)
 
     def check(self, rows: list[tuple], problems: _Problems) -> None:
         for lo in range(0, len(rows), READ_CHUNK):
             chunk = rows[lo : lo + READ_CHUNK]
-            paths = [join(self.root, layout.token_path(row[0])) for row in chunk]
+            paths = [join(self.root, layout.token_path(row[0], self.suffix)) for row in chunk]
             found = self.fs.cat(paths, on_error="return")  # one batched request (concurrent on S3)
             for (item_id, path, *_), full in zip(chunk, paths, strict=True):
                 self._one(item_id, path, found.get(full), problems)
 
     def _one(self, item_id: int, path: str, data, problems: _Problems) -> None:
-        rel = layout.token_path(item_id)
+        rel = layout.token_path(item_id, self.suffix)
         if data is None or isinstance(data, FileNotFoundError):
             problems.add("missing-token", f"id {item_id}: {rel} is missing")
             return

@@ -94,11 +94,6 @@ def test_extension_less_tokens_on_s3_are_served_as_json(collection, s3_server, s
     assert json_put_options(fs) == {"ContentType": "application/json"}
 
 
-@pytest.mark.xfail(
-    reason="storage/verify.py (another engineer's) must name tokens with "
-    "market.tokens.token_path(item_id, recorded_suffix(market)); remove this mark once it does",
-    strict=False,
-)
 def test_verify_finds_extension_less_tokens(collection, tmp_path):
     from genart.storage.verify import verify
 

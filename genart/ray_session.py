@@ -58,7 +58,13 @@ def ray_session(address: str | None, num_cpus: int | None = None, dashboard: boo
         _join(address, kwargs)
     elif os.environ.get("RAY_ADDRESS"):
         # a Ray job's driver (`genart submit`, `ray job submit`): the job supervisor names its cluster
-        ray.init(**kwargs)
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ClusterError(
+                f"cannot join the Ray cluster at RAY_ADDRESS={os.environ['RAY_ADDRESS']} ({exc}); unset "
+                "RAY_ADDRESS to let genart start its own local cluster"
+            ) from exc
     else:
         with _local_cluster(num_cpus, dashboard, kwargs):
             yield

@@ -285,6 +285,8 @@ def _loopback(ip: str) -> bool:
     return addr.is_loopback
 
 
+@pytest.mark.slow  # a whole `genart train` (~40 s idle, minutes on a busy machine); the mechanism is in
+# test_local_cluster_listens_on_loopback_only_with_a_private_token (a worker's state API call, no address)
 def test_train_beside_another_ray_uses_only_its_own_cluster(other_ray, tmp_path):
     """Ray Train's placement-group cleaner asks the state API for "the" local Ray; with two instances on
     the machine it logged `ConnectionError: Found multiple active Ray instances` on every run."""

@@ -91,7 +91,7 @@ wait_dashboard() {  # bounded: the Jobs API answers 401 without a token once it 
   for ((i = 0; i < 90; i++)); do
     code="$(curl -s -o /dev/null -w '%{http_code}' "$url/api/version" || true)"
     if [[ "$code" == 401 || "$code" == 200 ]]; then return 0; fi
-    if ! alive "$STATE/head.pid"; then echo "Ray head exited; see $STATE/head.log" >&2; exit 1; fi
+    if ! alive "$STATE/head.pid"; then echo "Ray head exited; see $STATE/head.log" >&2; stop > /dev/null; exit 1; fi
     sleep 1
   done
   echo "dashboard $url did not come up within 90s; see $STATE/head.log" >&2

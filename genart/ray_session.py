@@ -26,9 +26,9 @@ LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # Environment the workers need to reach storage; secrets among them are passed only to a cluster this
 # process starts itself (inherited), never put into a remote job's runtime_env.
 STORAGE_ENV_PUBLIC = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
-# Token auth for clusters started from Python (`ray.init` with RAY_AUTH_MODE=token, loopback binding of
-# every agent, token loading by path) as genart uses it was tested with this Ray; 2.52-2.58 start
-# unauthenticated clusters by default.
+# Ray added token auth in 2.52.0 (off by default) and turned it on for local clusters in 2.59; genart
+# relies on this Ray's behaviour (loopback binding of every agent, token loading by path, the auth config
+# refreshed in-process), checked by tests/test_ray_session.py.
 MIN_RAY = "2.60"
 AUTH_OPT_OUT = "GENART_ALLOW_NO_AUTH"  # "1": accept RAY_AUTH_MODE=disabled for local clusters
 LOOPBACK = "127.0.0.1"

@@ -28,13 +28,26 @@ node_ports() {  # every port a Ray node opens, chosen free, so several clusters 
 
 alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# A count must be plain decimal digits before it reaches arithmetic: bash evaluates array subscripts and
+# $(...) inside $(( )), [[ -eq ]] and (( )), so `--workers 'a[$(cmd)]'` would run cmd.
+count() {  # count OPTION VALUE MIN MAX: print VALUE when it is an integer in [MIN, MAX], else exit 2
+  local opt="$1" v="$2" min="$3" max="$4"
+  if [[ ! "$v" =~ ^[0-9]{1,4}$ ]] || ((10#$v < min || 10#$v > max)); then
+    printf '%s must be a whole number from %s to %s, got %q\n' "$opt" "$min" "$max" "$v" >&2
+    exit 2
+  fi
+  echo "$((10#$v))"
+}
+
 start() {
   local workers=0 cpus=2
   while [[ $# -gt 0 ]]; do
     case "$1" in
-      --workers) workers="$2"; shift 2 ;;
-      --cpus) cpus="$2"; shift 2 ;;
-      *) echo "unknown option $1" >&2; exit 2 ;;
+      --workers) [[ $# -ge 2 ]] || { echo "--workers needs a value" >&2; exit 2; }
+        workers="$(count --workers "$2" 0 64)" || exit 2; shift 2 ;;
+      --cpus) [[ $# -ge 2 ]] || { echo "--cpus needs a value" >&2; exit 2; }
+        cpus="$(count --cpus "$2" 1 1024)" || exit 2; shift 2 ;;
+      *) printf 'unknown option %q\n' "$1" >&2; exit 2 ;;
     esac
   done
   if alive "$STATE/head.pid"; then echo "already running (head PID $(cat "$STATE/head.pid")); stop it first" >&2; exit 1; fi
@@ -78,17 +91,19 @@ wait_dashboard() {  # bounded: the Jobs API answers 401 without a token once it 
   for ((i = 0; i < 90; i++)); do
     code="$(curl -s -o /dev/null -w '%{http_code}' "$url/api/version" || true)"
     if [[ "$code" == 401 || "$code" == 200 ]]; then return 0; fi
-    if ! alive "$STATE/head.pid"; then echo "Ray head exited; see $STATE/head.log" >&2; exit 1; fi
+    if ! alive "$STATE/head.pid"; then echo "Ray head exited; see $STATE/head.log" >&2; stop > /dev/null; exit 1; fi
     sleep 1
   done
   echo "dashboard $url did not come up within 90s; see $STATE/head.log" >&2
   stop; exit 1
 }
 
-env_cmd() {
-  echo "export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=$STATE/auth_token"
-  echo "export GENART_RAY_ADDRESS=$(cat "$STATE/address")   # genart submit ... --address \$GENART_RAY_ADDRESS"
-  echo "export RAY_API_SERVER_ADDRESS=$(cat "$STATE/address")   # for ray job submit/list/logs"
+env_cmd() {  # shell-quoted with %q: safe to eval for any checkout path (spaces, quotes, $(...))
+  local address
+  address="$(cat "$STATE/address")"
+  printf 'export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=%q\n' "$STATE/auth_token"
+  printf 'export GENART_RAY_ADDRESS=%q   # genart submit ... --address "$GENART_RAY_ADDRESS"\n' "$address"
+  printf 'export RAY_API_SERVER_ADDRESS=%q   # for ray job submit/list/logs\n' "$address"
 }
 
 stop() {

@@ -58,7 +58,8 @@ def jobs_list(address: str) -> None:
 
     client = sub.connect(address)
     for job in sorted(sub.list_jobs(client, address), key=lambda j: j.start_time or 0):
-        click.echo(f"{job.submission_id or job.job_id}\t{job.status.value}\t{job.entrypoint}")
+        shown = sub.shown_entrypoint(job.entrypoint or "")
+        click.echo(f"{job.submission_id or job.job_id}\t{job.status.value}\t{shown}")
 
 
 @jobs.command(name="status")
@@ -117,16 +118,17 @@ def schedule(config: str, once: bool, dry_run: bool, overrides: tuple[str, ...])
     from pathlib import Path
 
     from genart.config import load_config
-    from genart.schedule import Scheduler
+    from genart.schedule import Scheduler, check_job
     from genart.schedule_state import iso, next_slots, now_utc, run_id
 
     cfg = load_config(config, overrides, expect_kind="schedule")
     name = cfg.name or Path(config).stem
     if dry_run:
+        check_job(cfg, config)
         for slot in next_slots(cfg.cron, cfg.timezone, now_utc(), 5):
             click.echo(f"{iso(slot)}\t{run_id(name, slot)}")
         return
-    sched = Scheduler(cfg, name)
+    sched = Scheduler(cfg, name, source=config)
     if once:
         rec = sched.run_once()
         click.echo(f"{rec.run_id}\t{rec.slot}\t{rec.status}\tattempts={len(rec.attempts)}")

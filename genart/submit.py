@@ -113,6 +113,28 @@ def _call(address: str, fn: Callable, *args, **kwargs):
         raise ClusterError(f"lost the Ray dashboard at {address} ({type(exc).__name__})") from None
 
 
+def refuse_credentials(cfg, config: str | Path) -> None:
+    """Refuse a config (file or `--set`) that would carry credentials to the cluster.
+
+    A submitted job's arguments are its entrypoint (kept in the job table, shown by the dashboard and
+    `genart jobs list`) and its config file travels in the uploaded working_dir, so credential-like
+    storage options (key, secret, token, password, session, credential...) and URLs with a password
+    or a signed query never may. Raises ConfigError (exit 2) naming the first such key.
+    """
+    from genart.credentials import credential_paths
+
+    options = getattr(getattr(cfg, "storage", None), "options", None) or {}
+    found = [f"storage.options.{p}" for p in credential_paths(options)]
+    found += [p for p in credential_paths(cfg.model_dump(mode="json"), by_name=False) if p not in found]
+    if found:
+        raise ConfigError(
+            f"{config}: {found[0]}: credentials cannot be submitted with a job (they would be stored in "
+            "the job's entrypoint and uploaded working_dir, visible to everyone who can list the cluster's "
+            "jobs); remove it and give the cluster's nodes their credentials through their own environment "
+            "(e.g. AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an instance role) or the cluster's secret store"
+        )
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """What `genart submit` sends: the entrypoint command, the runtime environment and metadata."""
@@ -133,6 +155,14 @@ def build_job(config: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
         raise ConfigError(
             f"{config}: kind {cfg.kind!r} cannot be submitted; submit a train or generate config"
         )
+    refuse_credentials(cfg, config)
+    if overrides:  # the file travels whole in the working_dir, whatever `--set` replaced
+        try:
+            as_filed = load_config(config)
+        except ConfigError:
+            as_filed = None  # the file alone is incomplete; what it holds was validated above
+        if as_filed is not None:
+            refuse_credentials(as_filed, config)
     entry = ENTRYPOINTS[cfg.kind]
     if not (REPO_ROOT / entry).is_file():
         raise ConfigError(f"{config}: kind {cfg.kind!r} has no entrypoint {entry} in this checkout yet")
@@ -147,6 +177,23 @@ def build_job(config: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
     env = {k: os.environ[k] for k in STORAGE_ENV_PUBLIC if os.environ.get(k)}  # endpoints/region, no secrets
     runtime_env = {"working_dir": str(REPO_ROOT), "excludes": EXCLUDES, "env_vars": env}
     return JobSpec(cfg.kind, shlex.join(args), runtime_env, {"genart_kind": cfg.kind, "genart_config": rel})
+
+
+def shown_entrypoint(entrypoint: str) -> str:
+    """A job's entrypoint safe to print: credential-like `KEY=VALUE` values and URL passwords masked
+    (for jobs that were submitted by other tools or older genart versions)."""
+    from genart.credentials import is_credential_key, scrub
+
+    try:
+        words = shlex.split(entrypoint)
+    except ValueError:
+        return scrub(entrypoint)
+    out = []
+    for w in words:
+        key, sep, _ = w.partition("=")
+        last = key.rsplit(".", 1)[-1].lstrip("-")
+        out.append(f"{key}=***" if sep and is_credential_key(last) else scrub(w))
+    return shlex.join(out)
 
 
 def submit(client, address: str, spec: JobSpec, submission_id: str | None = None) -> tuple[str, bool]:

@@ -66,8 +66,10 @@ def check_job(cfg: ScheduleConfig, source: str = "schedule"):
     try:
         job = load_config(cfg.job, sets)
         if job.kind not in ("train", "generate", "synthesize"):
-            raise ConfigError(f"{cfg.job}: kind {job.kind!r} cannot be scheduled; give a train, generate "
-                              "or synthesize config")
+            raise ConfigError(
+                f"{cfg.job}: kind {job.kind!r} cannot be scheduled; give a train, generate "
+                "or synthesize config"
+            )
         if cfg.address:
             from genart.submit import build_job
 
@@ -152,7 +154,9 @@ class Scheduler:
             elif st in ("FAILED", "STOPPED"):
                 self._finish(rec, st.lower(), f"Ray job {att.submission_id} ended {st}")
         elif att.submission_id not in self._mine and not att.recorder_alive():
-            self._finish(rec, "interrupted", f"scheduler process {att.pid} on {att.host} ended during the run")
+            self._finish(
+                rec, "interrupted", f"scheduler process {att.pid} on {att.host} ended during the run"
+            )
 
     def _start(self, rec: RunRecord, slot: datetime) -> None:
         n = len(rec.attempts) + 1

@@ -48,9 +48,7 @@ class ScheduleConfig(Strict):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, v: str) -> str:
-        from croniter import croniter
-
-        from croniter import CroniterError
+        from croniter import CroniterError, croniter
 
         if len(v.split()) != 5 or not croniter.is_valid(v):
             raise ValueError(

@@ -23,17 +23,35 @@ def _echo_chunk(text: str) -> None:
 @click.option("--address", required=True, help=ADDRESS_HELP)
 @click.option("--wait", is_flag=True, help="Follow the job's logs; exit 0 only when it succeeded.")
 @click.option("--submission-id", default=None, help="Id for the job; a job with this id is never run twice.")
+@click.option(
+    "--wait-for-cluster",
+    "cluster_wait_s",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for a cluster that is still starting (dashboard not answering, job agent not up).",
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @_run
 def submit(
-    config: str, address: str, wait: bool, submission_id: str | None, overrides: tuple[str, ...]
+    config: str,
+    address: str,
+    wait: bool,
+    submission_id: str | None,
+    cluster_wait_s: float,
+    overrides: tuple[str, ...],
 ) -> None:
-    """Submit CONFIG (its `kind` picks jobs/<kind>.py) to a Ray cluster through the Jobs API."""
+    """Submit CONFIG (its `kind` picks jobs/<kind>.py) to a Ray cluster through the Jobs API.
+
+    Credentials are refused in CONFIG and --set (storage.options key/secret/token/password...): the cluster's
+    nodes take theirs from their own environment or secret store.
+    """
     from genart import submit as sub
 
     spec = sub.build_job(config, overrides)
-    client = sub.connect(address)
-    job_id, existed = sub.submit(client, address, spec, submission_id)
+    client = sub.connect(address, wait_s=cluster_wait_s)
+    job_id, existed = sub.submit(client, address, spec, submission_id, wait_s=cluster_wait_s)
     if existed:
         state = sub.status(client, address, job_id)
         click.echo(f"{job_id} already exists ({state}); not submitted again", err=True)

@@ -40,7 +40,11 @@ EXCLUDES = [
 ]
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10.0, 120.0
-AGENT_WAIT_S = 60.0  # a freshly started head answers "No available agent" until its job agent is up
+# A head that is still starting refuses connections until its dashboard is up, then answers "No available
+# agent" until its job agent registers (over a minute on a busy 2-core machine): `genart submit` waits this
+# long by default (--wait-for-cluster).
+CLUSTER_WAIT_S = 120.0
+RETRY_EVERY_S = 2.0
 
 
 def read_token() -> str | None:
@@ -80,8 +84,12 @@ def _auth_failed(address: str, exc: Exception, token: str | None) -> ClusterErro
     return ClusterError(f"authentication failed at {address}: {why}")
 
 
-def connect(address: str):
-    """A JobSubmissionClient for `address` that sends the token on every request (it is never logged)."""
+def connect(address: str, wait_s: float = 0.0):
+    """A JobSubmissionClient for `address` that sends the token on every request (it is never logged).
+
+    Waits up to `wait_s` seconds for a dashboard that does not answer yet (a head still starting), saying
+    so once. Raises ConfigError for an address that is no URL, ClusterError when authentication fails or
+    the dashboard does not answer in time."""
     import requests
     from ray.exceptions import AuthenticationError
 
@@ -89,15 +97,42 @@ def connect(address: str):
         raise ConfigError(f"--address {address!r}: give the Ray dashboard URL, e.g. http://127.0.0.1:8265")
     token = read_token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        return _client_class()(address, headers=headers)
-    except AuthenticationError as exc:
-        raise _auth_failed(address, exc, token) from None
-    except (ConnectionError, requests.exceptions.RequestException) as exc:
-        raise ClusterError(
-            f"cannot reach the Ray dashboard at {address} ({type(exc).__name__}); check the address, "
-            "that the cluster is up, and your SSH tunnel if it is remote"
-        ) from None
+    waiting = _Waiting(wait_s, f"the Ray dashboard at {address} to answer")
+    while True:
+        try:
+            return _client_class()(address, headers=headers)
+        except AuthenticationError as exc:
+            raise _auth_failed(address, exc, token) from None
+        except (ConnectionError, requests.exceptions.RequestException) as exc:
+            if waiting.again(type(exc).__name__):
+                continue
+            raise ClusterError(
+                f"cannot reach the Ray dashboard at {address} ({type(exc).__name__}{waiting.waited()}); "
+                "check the address, that the cluster is up, and your SSH tunnel if it is remote"
+            ) from None
+
+
+class _Waiting:
+    """A bounded wait for the cluster: `again()` sleeps and returns True while time is left (logging what it
+    waits for once), False when the time is up."""
+
+    def __init__(self, wait_s: float, what: str):
+        self.wait_s, self.what = max(0.0, wait_s), what
+        self.t0 = time.monotonic()
+        self.said = False
+
+    def again(self, why: str) -> bool:
+        left = self.wait_s - (time.monotonic() - self.t0)
+        if left <= 0:
+            return False
+        if not self.said:
+            log.info("waiting up to %.0fs for %s (%s)", left, self.what, why)
+            self.said = True
+        time.sleep(min(RETRY_EVERY_S, left))
+        return True
+
+    def waited(self) -> str:
+        return f"; waited {time.monotonic() - self.t0:.0f}s" if self.said else ""
 
 
 def _call(address: str, fn: Callable, *args, **kwargs):
@@ -196,9 +231,14 @@ def shown_entrypoint(entrypoint: str) -> str:
     return shlex.join(out)
 
 
-def submit(client, address: str, spec: JobSpec, submission_id: str | None = None) -> tuple[str, bool]:
-    """Submit `spec`; returns (submission id, True when a job with this id already existed: not rerun)."""
-    deadline = time.monotonic() + AGENT_WAIT_S
+def submit(
+    client, address: str, spec: JobSpec, submission_id: str | None = None, wait_s: float = CLUSTER_WAIT_S
+) -> tuple[str, bool]:
+    """Submit `spec`; returns (submission id, True when a job with this id already existed: not rerun).
+
+    A head whose job agent is not up yet ("No available agent") is retried for up to `wait_s` seconds.
+    Raises ClusterError when the cluster refuses the job or its agent does not come up in time."""
+    waiting = _Waiting(wait_s, f"the job agent of the cluster at {address} to come up")
     while True:
         try:
             sid = _call(
@@ -216,9 +256,14 @@ def submit(client, address: str, spec: JobSpec, submission_id: str | None = None
             if submission_id and "already exists" in text:
                 log.info("job %s already exists; not submitting it again", submission_id)
                 return submission_id, True
-            if "No available agent" in text and time.monotonic() < deadline:
-                time.sleep(2)
-                continue
+            if "No available agent" in text:
+                if waiting.again("No available agent to submit job"):
+                    continue
+                raise ClusterError(
+                    f"the cluster at {address} has no job agent up yet{waiting.waited() or ''} (No available "
+                    "agent to submit job); wait longer with --wait-for-cluster SECONDS, or check the head's "
+                    "dashboard_agent log"
+                ) from None
             raise ClusterError(f"the cluster at {address} refused the job: {text[:500]}") from None
 
 

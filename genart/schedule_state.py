@@ -73,7 +73,10 @@ def _slots(cron: str, tz: str, start: datetime, count: int, backwards: bool) -> 
 
 def due_slots(cron: str, tz: str, now: datetime, count: int) -> list[datetime]:
     """The `count` latest cron times at or before `now`, oldest first, in the schedule's time zone."""
-    return sorted(_slots(cron, tz, now + _EPS, count, backwards=True))
+    # by instant: datetimes sharing a tzinfo compare by wall time, which misorders the repeated hour
+    return sorted(
+        _slots(cron, tz, now + _EPS, count, backwards=True), key=lambda s: s.astimezone(timezone.utc)
+    )
 
 
 def next_slots(cron: str, tz: str, now: datetime, count: int) -> list[datetime]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 
@@ -50,8 +51,10 @@ def submit(
     from genart import submit as sub
 
     spec = sub.build_job(config, overrides)
+    t0 = time.monotonic()  # one bounded wait for the dashboard and then the job agent
     client = sub.connect(address, wait_s=cluster_wait_s)
-    job_id, existed = sub.submit(client, address, spec, submission_id, wait_s=cluster_wait_s)
+    left = cluster_wait_s - (time.monotonic() - t0)
+    job_id, existed = sub.submit(client, address, spec, submission_id, wait_s=max(left, 0.0))
     if existed:
         state = sub.status(client, address, job_id)
         click.echo(f"{job_id} already exists ({state}); not submitted again", err=True)

@@ -126,7 +126,7 @@ class _Waiting:
         if left <= 0:
             return False
         if not self.said:
-            log.info("waiting up to %.0fs for %s (%s)", left, self.what, why)
+            log.info("waiting up to %.0fs for %s (%s)", self.wait_s, self.what, why)
             self.said = True
         time.sleep(min(RETRY_EVERY_S, left))
         return True

@@ -276,3 +276,14 @@ def test_older_state_records_still_load(tmp_path):
     path.write_text(json.dumps({"schedule": "n", "created": "2026-01-01T00:00:00+00:00", "runs": {"r": rec}}))
     h = History(str(path), "n").load()
     assert (h.runs["r"].last.pid, h.runs["r"].last.pid_start) == (7, None)
+
+
+def test_once_returns_instead_of_waiting_forever_on_a_crashed_run(tmp_path):
+    """The crashed run of the latest slot (same host and PID, earlier start) ends `--once` at once."""
+    now = SLOT + timedelta(minutes=30)
+    _running(tmp_path / "s.json", "nightly-digits", SLOT, host=HOST, pid=os.getpid(), pid_start="1")
+    sched = _sched(tmp_path, now)
+    sched.cfg.poll_s = 0.01
+    rec = sched.run_once()
+    assert (rec.run_id, rec.status, len(rec.attempts)) == ("nightly-digits-20260504T0000Z", "failed", 1)
+    assert rec.last.error == f"scheduler process {os.getpid()} on {HOST} ended during the run"

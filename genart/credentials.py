@@ -6,8 +6,10 @@ working_dir, visible in the job table and the dashboard); the scheduler scrubs t
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from genart.storage.fs import redact
@@ -88,3 +90,40 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     for s in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
         text = text.replace(s, "***")
     return text
+
+
+# `key: scalar` in block or flow style (`options: {secret: x}`); a `{...}`/`[...]`/anchor value is no scalar
+_YAML_PAIR = re.compile(r"""["']?([A-Za-z0-9_.-]+)["']?\s*:\s+([^\s,{}\[\]#&*|>][^,}]*)""")
+_SKIP_DIRS = {".git", ".venv", "venv", "out", "__pycache__", "build", "dist", "node_modules", ".local"}
+_MAX_SCAN = 1 << 20  # bigger YAML files are data, not configs
+
+
+def holds_credentials(text: str) -> bool:
+    """True when YAML text has a credential-like key with a value, or a URL with a password in it."""
+    for line in text.splitlines():
+        line = re.sub(r"(^|\s)#.*$", "", line)  # comments
+        for m in _YAML_PAIR.finditer(line):
+            # `secretRef: {name: x}` / `secretKeyRef` only name a secret kept elsewhere
+            if is_credential_key(m.group(1)) and "ref" not in _words(m.group(1)):
+                return True
+        if any(redact(u) != u for u in _URL.findall(line)):
+            return True
+    return False
+
+
+def credential_files(root: Path) -> list[str]:
+    """YAML files under `root` (paths relative to it) that hold credentials: they must not be uploaded with
+    a job's working_dir. Directories that are never uploaded (.git, .venv, out, ...) are not read."""
+    found = []
+    for top, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.endswith(".egg-info"))
+        for name in sorted(files):
+            path = Path(top) / name
+            if path.suffix not in (".yaml", ".yml"):
+                continue
+            try:
+                if path.stat().st_size <= _MAX_SCAN and holds_credentials(path.read_text(errors="replace")):
+                    found.append(path.relative_to(root).as_posix())
+            except OSError:
+                continue
+    return found

@@ -170,6 +170,16 @@ def refuse_credentials(cfg, config: str | Path) -> None:
         )
 
 
+def _secret_files() -> list[str]:
+    """Other YAML files of the checkout that hold credentials: left out of the uploaded working_dir."""
+    from genart.credentials import credential_files
+
+    found = credential_files(REPO_ROOT)
+    for rel in found:
+        log.warning("not uploading %s with the job: it holds credential-like keys", rel)
+    return [f"/{rel}" for rel in found]  # anchored at the working_dir's root (gitignore syntax)
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """What `genart submit` sends: the entrypoint command, the runtime environment and metadata."""
@@ -210,7 +220,8 @@ def build_job(config: str | Path, overrides: Iterable[str] = ()) -> JobSpec:
     # Inside a Ray job, ray.init() joins the job's own cluster (RAY_ADDRESS): the job runs with address null.
     args = ["python", entry, rel, *[a for o in overrides for a in ("--set", o)], "--set", "address=null"]
     env = {k: os.environ[k] for k in STORAGE_ENV_PUBLIC if os.environ.get(k)}  # endpoints/region, no secrets
-    runtime_env = {"working_dir": str(REPO_ROOT), "excludes": EXCLUDES, "env_vars": env}
+    hidden = [p for p in _secret_files() if p != f"/{rel}"]  # the job's own config was checked above
+    runtime_env = {"working_dir": str(REPO_ROOT), "excludes": EXCLUDES + hidden, "env_vars": env}
     return JobSpec(cfg.kind, shlex.join(args), runtime_env, {"genart_kind": cfg.kind, "genart_config": rel})
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from genart.config import load_config
-from genart.credentials import is_credential_key, scrub
+from genart.credentials import credential_files, holds_credentials, is_credential_key, scrub
 from genart.errors import ConfigError
 from genart.schedule import Scheduler
 from genart.schedule_state import Attempt, RunRecord, iso
@@ -156,3 +156,37 @@ def test_entrypoints_are_shown_without_credentials():
         "python jobs/generate.py c.yaml --set 'storage.options.secret=***' --set 'output=out/a b' --set model=https://h/m"
     )
     assert scrub(f"x {SECRET} y", [SECRET]) == "x *** y"
+
+
+@pytest.mark.parametrize(
+    ("text", "held"),
+    [
+        ("storage:\n  options:\n    secret: abc\n", True),
+        ("storage: {options: {secret: abc, anon: false}}\n", True),
+        ('  "aws_secret_access_key": x\n', True),
+        ("output: sftp://u:pw@h/x\n", True),
+        ("storage:\n  options:\n    endpoint_url: http://127.0.0.1:9\n", False),
+        ("secretRef: {name: genart-storage}\n", False),
+        ("mode: token\n", False),
+        ("a: 1  # token: described in a comment\n", False),
+    ],
+)
+def test_yaml_holding_credentials(text, held):
+    assert holds_credentials(text) is held
+
+
+def test_other_configs_with_credentials_are_not_uploaded(tmp_path, monkeypatch):
+    import genart.submit as submit
+
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs/generate.py").write_text("")
+    (tmp_path / "configs/private").mkdir(parents=True)
+    (tmp_path / "configs/private/s3.yaml").write_text(f"storage:\n  options:\n    secret: {SECRET}\n")
+    (tmp_path / "configs/job.yaml").write_text(GENERATE.read_text())
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/creds.yaml").write_text("token: t\n")  # never uploaded anyway: not read
+    assert credential_files(tmp_path) == ["configs/private/s3.yaml"]
+    monkeypatch.setattr(submit, "REPO_ROOT", tmp_path)
+    spec = build_job(tmp_path / "configs/job.yaml")
+    assert spec.runtime_env["excludes"][-1] == "/configs/private/s3.yaml"
+    assert spec.entrypoint.startswith("python jobs/generate.py configs/job.yaml ")

@@ -271,8 +271,8 @@ def submit(
                 if waiting.again("No available agent to submit job"):
                     continue
                 raise ClusterError(
-                    f"the cluster at {address} has no job agent up yet{waiting.waited() or ''} (No available "
-                    "agent to submit job); wait longer with --wait-for-cluster SECONDS, or check the head's "
+                    f"the cluster at {address} has no job agent up yet (No available agent to submit job"
+                    f"{waiting.waited()}); wait longer with --wait-for-cluster SECONDS, or check the head's "
                     "dashboard_agent log"
                 ) from None
             raise ClusterError(f"the cluster at {address} refused the job: {text[:500]}") from None

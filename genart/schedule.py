@@ -82,6 +82,12 @@ def check_job(cfg: ScheduleConfig, source: str = "schedule"):
     return job
 
 
+def config_refused(message: str) -> bool:
+    """Whether a Ray job's message says its entrypoint exited with status 2, genart's config error: the
+    same config fails the same way on every attempt, so it is not retried."""
+    return re.search(r"failed with exit code 2\b", message) is not None
+
+
 def known_secrets(cfg: ScheduleConfig, job) -> list[str]:
     """Values that must never reach the schedule's state: credential-like overrides and storage options."""
     found = [str(v) for k, v in cfg.overrides.items() if is_credential_key(k.rsplit(".", 1)[-1]) and v]
@@ -115,6 +121,11 @@ class Scheduler:
         from genart import submit
 
         return submit.status(self.client(), self.cfg.address, sid)
+
+    def _remote_message(self, sid: str) -> str:
+        from genart import submit
+
+        return getattr(submit.info(self.client(), self.cfg.address, sid), "message", "") or ""
 
     # -- one slot ------------------------------------------------------------------------------------------
     def _finish(self, rec: RunRecord, status: str, error: str | None = None, retry: bool = True) -> None:
@@ -152,7 +163,11 @@ class Scheduler:
             elif st == "SUCCEEDED":
                 self._finish(rec, "succeeded")
             elif st in ("FAILED", "STOPPED"):
-                self._finish(rec, st.lower(), f"Ray job {att.submission_id} ended {st}")
+                refused = st == "FAILED" and config_refused(self._remote_message(att.submission_id))
+                why = "; the job refused its config (exit status 2): not retried" if refused else ""
+                self._finish(
+                    rec, st.lower(), f"Ray job {att.submission_id} ended {st}{why}", retry=not refused
+                )
         elif att.submission_id not in self._mine and not att.recorder_alive():
             self._finish(
                 rec, "interrupted", f"scheduler process {att.pid} on {att.host} ended during the run"

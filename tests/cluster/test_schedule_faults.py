@@ -287,3 +287,22 @@ def test_once_returns_instead_of_waiting_forever_on_a_crashed_run(tmp_path):
     rec = sched.run_once()
     assert (rec.run_id, rec.status, len(rec.attempts)) == ("nightly-digits-20260504T0000Z", "failed", 1)
     assert rec.last.error == f"scheduler process {os.getpid()} on {HOST} ended during the run"
+
+
+@pytest.mark.parametrize(
+    ("message", "refused"),
+    [
+        (
+            "Job entrypoint command failed with exit code 2, last available logs (truncated to 20,000 chars):\nerror: x",
+            True,
+        ),
+        ("Job entrypoint command failed with exit code 2. No logs available.", True),
+        ("Job entrypoint command failed with exit code 1, last available logs ...", False),
+        ("Job entrypoint command failed with exit code 21. No logs available.", False),
+        ("Unexpected error occurred: 1 worker(s) were killed due to the node running low on memory.", False),
+    ],
+)
+def test_a_cluster_job_that_refused_its_config_is_not_retried(message, refused):
+    from genart.schedule import config_refused
+
+    assert config_refused(message) is refused

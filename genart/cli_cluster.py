@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 
@@ -23,17 +24,37 @@ def _echo_chunk(text: str) -> None:
 @click.option("--address", required=True, help=ADDRESS_HELP)
 @click.option("--wait", is_flag=True, help="Follow the job's logs; exit 0 only when it succeeded.")
 @click.option("--submission-id", default=None, help="Id for the job; a job with this id is never run twice.")
+@click.option(
+    "--wait-for-cluster",
+    "cluster_wait_s",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for a cluster that is still starting (dashboard not answering, job agent not up).",
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @_run
 def submit(
-    config: str, address: str, wait: bool, submission_id: str | None, overrides: tuple[str, ...]
+    config: str,
+    address: str,
+    wait: bool,
+    submission_id: str | None,
+    cluster_wait_s: float,
+    overrides: tuple[str, ...],
 ) -> None:
-    """Submit CONFIG (its `kind` picks jobs/<kind>.py) to a Ray cluster through the Jobs API."""
+    """Submit CONFIG (its `kind` picks jobs/<kind>.py) to a Ray cluster through the Jobs API.
+
+    Credentials are refused in CONFIG and --set (storage.options key/secret/token/password...): the cluster's
+    nodes take theirs from their own environment or secret store.
+    """
     from genart import submit as sub
 
     spec = sub.build_job(config, overrides)
-    client = sub.connect(address)
-    job_id, existed = sub.submit(client, address, spec, submission_id)
+    t0 = time.monotonic()  # one bounded wait for the dashboard and then the job agent
+    client = sub.connect(address, wait_s=cluster_wait_s)
+    left = cluster_wait_s - (time.monotonic() - t0)
+    job_id, existed = sub.submit(client, address, spec, submission_id, wait_s=max(left, 0.0))
     if existed:
         state = sub.status(client, address, job_id)
         click.echo(f"{job_id} already exists ({state}); not submitted again", err=True)
@@ -58,7 +79,8 @@ def jobs_list(address: str) -> None:
 
     client = sub.connect(address)
     for job in sorted(sub.list_jobs(client, address), key=lambda j: j.start_time or 0):
-        click.echo(f"{job.submission_id or job.job_id}\t{job.status.value}\t{job.entrypoint}")
+        shown = sub.shown_entrypoint(job.entrypoint or "")
+        click.echo(f"{job.submission_id or job.job_id}\t{job.status.value}\t{shown}")
 
 
 @jobs.command(name="status")
@@ -117,16 +139,17 @@ def schedule(config: str, once: bool, dry_run: bool, overrides: tuple[str, ...])
     from pathlib import Path
 
     from genart.config import load_config
-    from genart.schedule import Scheduler
+    from genart.schedule import Scheduler, check_job
     from genart.schedule_state import iso, next_slots, now_utc, run_id
 
     cfg = load_config(config, overrides, expect_kind="schedule")
     name = cfg.name or Path(config).stem
     if dry_run:
+        check_job(cfg, config)
         for slot in next_slots(cfg.cron, cfg.timezone, now_utc(), 5):
             click.echo(f"{iso(slot)}\t{run_id(name, slot)}")
         return
-    sched = Scheduler(cfg, name)
+    sched = Scheduler(cfg, name, source=config)
     if once:
         rec = sched.run_once()
         click.echo(f"{rec.run_id}\t{rec.slot}\t{rec.status}\tattempts={len(rec.attempts)}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import signal
 import threading
@@ -19,8 +18,19 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from genart.config.schedule import ScheduleConfig
-from genart.errors import GenartError
-from genart.schedule_state import DONE, Attempt, History, RunRecord, due_slots, iso, now_utc, run_id
+from genart.credentials import is_credential_key, scrub, secret_values
+from genart.errors import ConfigError, GenartError
+from genart.schedule_state import (
+    DONE,
+    Attempt,
+    History,
+    RunRecord,
+    due_slots,
+    iso,
+    next_slots,
+    now_utc,
+    run_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +55,56 @@ def slot_overrides(cfg: ScheduleConfig, slot: datetime) -> list[str]:
     return [f"{k}={json.dumps(substitute(v, slot))}" for k, v in cfg.overrides.items()]
 
 
-def _pid_alive(pid: int) -> bool:
+def check_job(cfg: ScheduleConfig, source: str = "schedule"):
+    """Validate the job config with the schedule's overrides (as the next slot would run it), so a bad
+    override fails when the schedule loads, not on every retry. With an address, also what `genart submit`
+    checks (no credentials in the job). Returns the job config; raises ConfigError naming the key."""
+    from genart.config import load_config
+
+    slot = next_slots(cfg.cron, cfg.timezone, now_utc(), 1)[0]
+    sets = slot_overrides(cfg, slot)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        job = load_config(cfg.job, sets)
+        if job.kind not in ("train", "generate", "synthesize"):
+            raise ConfigError(
+                f"{cfg.job}: kind {job.kind!r} cannot be scheduled; give a train, generate "
+                "or synthesize config"
+            )
+        if cfg.address:
+            from genart.submit import build_job
+
+            build_job(cfg.job, sets)
+    except ConfigError as exc:
+        text = str(exc)
+        for key in sorted(cfg.overrides, key=len, reverse=True):
+            text = re.sub(rf"(^|\n\s*|: ){re.escape(key)}([.:\[])", rf"\1overrides.{key}\2", text)
+        raise ConfigError(f"{source}: job {cfg.job} with the schedule's overrides: {text}") from None
+    return job
+
+
+def config_refused(message: str) -> bool:
+    """Whether a Ray job's message says its entrypoint exited with status 2, genart's config error: the
+    same config fails the same way on every attempt, so it is not retried."""
+    return re.search(r"failed with exit code 2\b", message) is not None
+
+
+def known_secrets(cfg: ScheduleConfig, job) -> list[str]:
+    """Values that must never reach the schedule's state: credential-like overrides and storage options."""
+    found = [str(v) for k, v in cfg.overrides.items() if is_credential_key(k.rsplit(".", 1)[-1]) and v]
+    storage = getattr(job, "storage", None)
+    return found + list(secret_values(getattr(storage, "options", None) or {}))
 
 
 class Scheduler:
-    def __init__(self, cfg: ScheduleConfig, name: str, clock: Callable[[], datetime] = now_utc):
+    def __init__(
+        self, cfg: ScheduleConfig, name: str, clock: Callable[[], datetime] = now_utc, source: str = ""
+    ):
+        """Raises ConfigError when the job config rejects the overrides, StorageError for a bad state."""
         self.cfg, self.name, self.clock = cfg, name, clock
+        self.job = check_job(cfg, source or name)
+        self.secrets = known_secrets(cfg, self.job)
         self.history = History(cfg.state, name).load()
+        self._mine: set[str] = set()  # submission ids this process started (its own runs)
         self.stop_event = threading.Event()
         self._in_local_run = False
         self._client = None
@@ -76,12 +122,23 @@ class Scheduler:
 
         return submit.status(self.client(), self.cfg.address, sid)
 
+    def _remote_message(self, sid: str) -> str:
+        from genart import submit
+
+        return getattr(submit.info(self.client(), self.cfg.address, sid), "message", "") or ""
+
     # -- one slot ------------------------------------------------------------------------------------------
-    def _finish(self, rec: RunRecord, status: str, error: str | None = None) -> None:
+    def _finish(self, rec: RunRecord, status: str, error: str | None = None, retry: bool = True) -> None:
+        """Record the attempt's end; a failure is retried (bounded) unless `retry` is False (config errors).
+        The error is stored with URLs redacted and known secrets masked."""
         att = rec.last
+        error = scrub(error, self.secrets) if error else error
         att.status, att.finished, att.error = status, iso(self.clock()), error
         if status == "succeeded":
             rec.status, rec.retry_at = "succeeded", None
+        elif not retry:
+            rec.status, rec.retry_at = "failed", None
+            log.error("%s: attempt %d %s (%s); not retried", rec.run_id, att.n, status, error)
         elif len(rec.attempts) > self.cfg.max_retries:
             rec.status, rec.retry_at = "failed", None
             log.error("%s: attempt %d %s; no retries left", rec.run_id, att.n, status)
@@ -106,14 +163,21 @@ class Scheduler:
             elif st == "SUCCEEDED":
                 self._finish(rec, "succeeded")
             elif st in ("FAILED", "STOPPED"):
-                self._finish(rec, st.lower(), f"Ray job {att.submission_id} ended {st}")
-        elif att.pid != os.getpid() and not (att.host == os.uname().nodename and _pid_alive(att.pid)):
-            self._finish(rec, "interrupted", f"scheduler process {att.pid} ended during the run")
+                refused = st == "FAILED" and config_refused(self._remote_message(att.submission_id))
+                why = "; the job refused its config (exit status 2): not retried" if refused else ""
+                self._finish(
+                    rec, st.lower(), f"Ray job {att.submission_id} ended {st}{why}", retry=not refused
+                )
+        elif att.submission_id not in self._mine and not att.recorder_alive():
+            self._finish(
+                rec, "interrupted", f"scheduler process {att.pid} on {att.host} ended during the run"
+            )
 
     def _start(self, rec: RunRecord, slot: datetime) -> None:
         n = len(rec.attempts) + 1
         sid = rec.run_id if n == 1 else f"{rec.run_id}-attempt{n}"
-        rec.attempts.append(Attempt(n=n, submission_id=sid, started=iso(self.clock())))
+        rec.attempts.append(Attempt.new(n, sid, iso(self.clock())))
+        self._mine.add(sid)
         rec.status, rec.retry_at = "running", None
         self.history.save()  # before the job starts: a restart sees `running` and never starts it again
         log.info("%s: starting attempt %d for slot %s", rec.run_id, n, rec.slot)
@@ -128,6 +192,8 @@ class Scheduler:
         try:
             spec = submit.build_job(self.cfg.job, slot_overrides(self.cfg, slot))
             submit.submit(self.client(), self.cfg.address, spec, submission_id=sid)
+        except ConfigError as exc:  # the same config fails the same way every time: never retried
+            self._finish(rec, "failed", str(exc)[:500], retry=False)
         except GenartError as exc:
             self._finish(rec, "failed", str(exc)[:500])
 
@@ -151,6 +217,8 @@ class Scheduler:
                 synthesize(cfg, progress=False)
             else:
                 raise GenartError(f"job {self.cfg.job}: kind {cfg.kind!r} cannot be scheduled")
+        except ConfigError as exc:
+            self._finish(rec, "failed", str(exc)[:500], retry=False)
         except Stopped:
             self._in_local_run = False
             self._finish(rec, "interrupted", "scheduler stopped (SIGTERM/SIGINT) during the run")

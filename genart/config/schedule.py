@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
@@ -47,13 +48,19 @@ class ScheduleConfig(Strict):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, v: str) -> str:
-        from croniter import croniter
+        from croniter import CroniterError, croniter
 
         if len(v.split()) != 5 or not croniter.is_valid(v):
             raise ValueError(
                 f"{v!r} is not a 5-field cron expression (minute hour day-of-month month day-of-week), "
                 "e.g. '0 2 * * *'"
             )
+        try:  # valid syntax may still name no real date (`0 0 30 2 *`: February 30th)
+            croniter(v, datetime(2000, 1, 1, tzinfo=timezone.utc)).get_next(datetime)
+        except CroniterError:
+            raise ValueError(
+                f"{v!r} never matches a date (e.g. day 30 of February); check the day-of-month and month"
+            ) from None
         return v
 
     @field_validator("timezone")

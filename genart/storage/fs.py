@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 
 import fsspec
 
@@ -36,12 +37,32 @@ def join(*parts: str) -> str:
     return posixpath.join(*parts)
 
 
+_SECRET_PARAM = re.compile(
+    r"(?i)(^|[?&;])([^=&;#]*(?:key|secret|token|passw|pwd|sig|credential|session|auth)[^=&;#]*=)[^&;#]*"
+)
+
+
 def redact(uri: str) -> str:
-    """A URI safe to print or store: drops any user:password@ part."""
+    """A URI safe to print or store: drops every `user:password@` part and masks credential query values.
+
+    Holds for passwords containing `/` or `@` (everything up to the last `@` of a URI whose first segment
+    has a `:` or `@` is dropped), for fsspec chains (`zip://a.zip::https://u:pw@h/x`: each link on its own)
+    and for signed URLs (`?X-Amz-Signature=...`, `&token=...` become `=***`). Never raises.
+    """
+    return "::".join(_redact_one(link) for link in uri.split("::"))
+
+
+def _redact_one(uri: str) -> str:
     scheme, sep, rest = uri.partition("://")
-    if sep and "@" in rest.split("/", 1)[0]:
-        rest = rest.split("@", 1)[1]
-    return f"{scheme}{sep}{rest}"
+    if not sep:
+        scheme, rest = "", uri
+    first = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if sep and "@" in rest and (":" in first or "@" in first):
+        rest = rest.rsplit("@", 1)[1]  # a password may hold `/`, `?` or `@`: drop up to the last `@`
+    base, qmark, query = rest.partition("?")
+    if qmark:
+        query = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}***", query)
+    return f"{scheme}{sep}{base}{qmark}{query}"
 
 
 def check_writable(uri: str, options: dict | None = None) -> None:

@@ -69,9 +69,8 @@ def _wait_ready(address: str, token: str, proc: subprocess.Popen, timeout: float
     raise RuntimeError(f"the Jobs API at {address} did not come up within {timeout}s")
 
 
-@pytest.fixture(scope="module")
-def ray_head():
-    tmp = tempfile.mkdtemp(prefix="gj-", dir="/tmp")  # short: Unix socket paths
+def start_head(tmp: str) -> tuple[subprocess.Popen, Head]:
+    """Start `ray start --head --block` on 127.0.0.1 with token auth under `tmp`; does not wait for it."""
     token = secrets.token_hex(32)
     token_path = os.path.join(tmp, "auth_token")
     with open(os.open(token_path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
@@ -114,20 +113,30 @@ def ray_head():
         "--disable-usage-stats",
         *ports,
     ]
-    log = open(os.path.join(tmp, "head.log"), "w")
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp
-    )
-    address = f"http://127.0.0.1:{dash}"
+    with open(os.path.join(tmp, "head.log"), "w") as log:
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp
+        )
+    return proc, Head(f"http://127.0.0.1:{dash}", token, token_path, proc.pid)
+
+
+def stop_head(proc: subprocess.Popen) -> None:
+    """SIGTERM to the one PID started (ray start --block stops the node's processes), bounded waits."""
+    proc.send_signal(signal.SIGTERM)
     try:
-        _wait_ready(address, token, proc)
-        yield Head(address, token, token_path, proc.pid)
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    tmp = tempfile.mkdtemp(prefix="gj-", dir="/tmp")  # short: Unix socket paths
+    proc, head = start_head(tmp)
+    try:
+        _wait_ready(head.address, head.token, proc)
+        yield head
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        log.close()
+        stop_head(proc)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -50,7 +50,7 @@ def main(verbose: bool) -> None:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=click.Path())
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option(
     "--address", default=None, help="Ray cluster to join (default: start a local Ray on 127.0.0.1)."
@@ -76,7 +76,7 @@ def train(config: str, overrides: tuple[str, ...], address: str | None) -> None:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=click.Path())
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option(
     "--address", default=None, help="Ray cluster to join (default: start a local Ray on 127.0.0.1)."
@@ -182,7 +182,7 @@ def bench_train_data(steps: int) -> None:
 
 
 @main.command(name="plan")
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=click.Path())
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--measure", is_flag=True, help="Generate a sample in-process to measure images/s per replica.")
 @click.option("--images-per-s", type=float, default=None, help="Per-replica images/s to assume for the time.")
@@ -242,7 +242,7 @@ def bench_dedupe(sizes: str, max_distance: int) -> None:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=click.Path())
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option(
     "--address", default=None, help="Ray cluster to join (default: start a local Ray on 127.0.0.1)."

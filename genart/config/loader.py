@@ -149,7 +149,7 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             if err["type"] in ("missing", "extra_forbidden") or isinstance(given, dict)
             else f" (got {show(given)})"
         )
-        lines.append(f"{shorten(loc or '<top>')}: {shorten(msg)}{shown}")
+        lines.append(f"{shorten(loc or '<top>')}: {shorten(msg, 2 * MAX_SHOWN)}{shown}")
     if len(errors) > MAX_ERRORS:
         lines.append(f"... and {len(errors) - MAX_ERRORS} more")
     return f"{source}: invalid config\n  " + "\n  ".join(lines)

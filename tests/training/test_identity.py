@@ -156,3 +156,15 @@ def test_cli_refuses_a_different_config_with_exit_2_before_starting_ray(tmp_path
 def test_train_help_names_overwrite():
     res = CliRunner().invoke(main, ["train", "--help"])
     assert res.exit_code == 0 and "--overwrite" in res.output
+
+
+def test_the_train_job_entrypoint_takes_overwrite():
+    import subprocess
+    import sys
+
+    from tests.config.test_configs import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "jobs/train.py"), "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and "--overwrite" in proc.stdout

@@ -130,9 +130,17 @@ def test_unreadable_config_files_exit_2_in_one_line(tmp_path, content, fragment)
 
 
 def test_a_directory_or_a_missing_file_exits_2_in_one_line(tmp_path):
-    for command in ("train", "generate", "synthesize", "plan"):
-        _one_line_exit_2(_cli(command, str(tmp_path)), "is a directory; CONFIG is a YAML file")
-        _one_line_exit_2(_cli(command, str(tmp_path / "nope.yaml")), "nope.yaml: no such config file")
+    commands = (
+        ["train"],
+        ["generate"],
+        ["synthesize"],
+        ["plan"],
+        ["schedule"],
+        ["submit", "--address", "http://127.0.0.1:9"],
+    )
+    for command, *rest in commands:
+        _one_line_exit_2(_cli(command, str(tmp_path), *rest), "is a directory; CONFIG is a YAML file")
+        _one_line_exit_2(_cli(command, str(tmp_path / "nope.yaml"), *rest), "nope.yaml: no such config file")
 
 
 def test_binary_config_exits_2_from_the_installed_command(tmp_path):

@@ -220,3 +220,21 @@ def test_model_json_that_is_not_an_object_is_refused(bundle, raw):
     (bundle / "model.json").write_bytes(raw)
     with pytest.raises(BundleError, match="model.json is not"):
         genart.load_bundle(str(bundle))
+
+
+def test_a_trained_bundle_names_every_class_so_it_loads(tmp_path):
+    """digits carries 10 names; a 12-class model trained on it exports 12 (the loader requires one per class)."""
+    from genart.config import load_config
+    from genart.models.registry import build_training_modules
+    from genart.training.trainer import export_bundle
+    from tests.config.test_configs import ROOT
+
+    cfg = load_config(
+        ROOT / "configs/train/cgan-digits.yaml",
+        [f"output={tmp_path / 'o'}", "model.num_classes=12", "model.g_width=8", "model.d_width=8"],
+    )
+    mods = build_training_modules(cfg.model)
+    state = {"step": 0, "modules": {"G_ema": mods["G"].state_dict(), "D": mods["D"].state_dict()}}
+    uri = export_bundle(cfg, state, 1, {"source": "digits", "class_names": [f"d{i}" for i in range(10)]})
+    assert genart.load_bundle(uri).meta["class_names"] == [f"d{i}" for i in range(10)] + ["10", "11"]
+    assert load_discriminator(uri)(torch.zeros(1, 1, 32, 32), torch.tensor([11])).shape == (1,)

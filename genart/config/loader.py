@@ -32,10 +32,6 @@ def show(value: Any, limit: int = MAX_SHOWN) -> str:
     return shorten(r.repr(value), limit)
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that refuses a document whose aliases expand past MAX_NODES values ("billion laughs")."""
-
-
 def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
     """How many nodes `node` stands for once every alias is expanded (memoised; a cycle is refused)."""
     key = id(node)
@@ -61,10 +57,10 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> i
 
 
 def safe_yaml(text: str, source: str) -> Any:
-    """yaml.safe_load with alias expansion capped at MAX_NODES values.
+    """yaml.safe_load with alias expansion capped at MAX_NODES values ("billion laughs").
 
     Raises ConfigError for a document that expands further and yaml.YAMLError for invalid YAML."""
-    loader = _BoundedLoader(text)
+    loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -160,7 +156,7 @@ def validate(data: dict, source: str, expect_kind: str | None = None) -> BaseMod
         raise ConfigError(f"{source}: a config is a YAML mapping with `kind:` at the top")
     kind = data.get("kind")
     kinds = _kinds()
-    if kind not in kinds:
+    if not isinstance(kind, str) or kind not in kinds:
         allowed = ", ".join(sorted(kinds))
         raise ConfigError(
             f"{source}: kind: {show(kind)} is not one of {allowed}; set `kind:` at the top of the file"

@@ -120,8 +120,9 @@ def test_many_errors_are_listed_up_to_a_limit(tmp_path):
         (b"- a\n- b\n", "a config is a YAML mapping with `kind:` at the top, not a list"),
         (b"just a string\n", "not a str"),
         (b"kind: [train\n", "not valid YAML (while parsing a flow sequence"),
+        (b"kind: [train]\n", "kind: ['train'] is not one of generate, schedule, synthesize, train"),
     ],
-    ids=["binary", "latin-1", "nul", "list", "scalar", "broken"],
+    ids=["binary", "latin-1", "nul", "list", "scalar", "broken", "unhashable-kind"],
 )
 def test_unreadable_config_files_exit_2_in_one_line(tmp_path, content, fragment):
     cfg = tmp_path / "c.yaml"

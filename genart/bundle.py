@@ -16,6 +16,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 import genart
+from genart import bundle_check as check
 from genart.errors import BundleError
 from genart.generation.sampler import sample
 from genart.models.registry import build_generator
@@ -144,10 +145,16 @@ class Bundle:
         return sample(self.generator, seeds, class_ids, truncation, self.device)
 
 
-def _read(fs, path: str, name: str, uri: str) -> bytes:
+def _read(fs, path: str, name: str, uri: str, limit: int = check.MAX_META) -> bytes:
+    """The file `name` of the bundle, refused unread when it is larger than `limit` bytes."""
     try:
+        size = fs.size(join(path, name))
+        if size is not None and size > limit:
+            raise check.fail(
+                redact(uri), f"{name} is {size} bytes, more than the {limit} its model.json allows"
+            )
         with fs.open(join(path, name), "rb") as f:
-            return f.read()
+            return f.read(limit + 1)
     except FileNotFoundError:
         raise BundleError(
             f"bundle {redact(uri)} has no {name}; a bundle is a folder holding {WEIGHTS} and {META} "
@@ -162,16 +169,51 @@ def read_meta(uri: str, storage_options: dict | None = None) -> dict:
 
 
 def _parse_meta(raw_meta: bytes, uri: str) -> dict:
+    """model.json parsed and checked (bounds, agreement, file names) before anything is sized from it.
+    Raises BundleError."""
     try:
         meta = json.loads(raw_meta)
-    except json.JSONDecodeError as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"bundle {redact(uri)}: {META} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise BundleError(f"bundle {redact(uri)}: {META} is not a JSON object")
     missing = [k for k in REQUIRED if k not in meta]
     if missing or meta.get("format") != FORMAT:
         raise BundleError(
             f"bundle {redact(uri)}: {META} is not a {FORMAT} description (missing: {', '.join(missing) or 'format'})"
         )
+    if not (isinstance(meta["model_id"], str) and len(meta["model_id"]) == 64):
+        raise check.fail(redact(uri), f"{META} model_id is not a sha256 hex digest")
+    try:
+        check.check_meta(meta)
+    except ValueError as exc:
+        raise check.fail(redact(uri), str(exc)) from None
     return meta
+
+
+def _load_weights(blob: bytes, build, uri: str, file: str, what: str) -> torch.nn.Module:
+    """The module `build()` makes, loaded from the safetensors `blob` once its header's tensors match
+    the module built on the meta device and every value is finite. Raises BundleError."""
+    try:
+        check.compare(check.header(blob), check.expected_tensors(build))
+    except ValueError as exc:
+        raise BundleError(
+            f"bundle {uri}: {file}: weights do not fit the {what} model.json describes ({exc})"
+        ) from None
+    try:
+        state = st_load(blob)
+        module = build()
+        module.load_state_dict(state, strict=True)
+    except Exception as exc:  # safetensors/torch raise several types for a malformed file
+        raise BundleError(
+            f"bundle {uri}: {file}: weights do not fit the {what} model.json describes "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
+        ) from exc
+    try:
+        check.check_finite(state, file)
+    except ValueError as exc:
+        raise check.fail(uri, str(exc)) from None
+    return module
 
 
 def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cpu", inference=None) -> Bundle:
@@ -179,22 +221,19 @@ def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cp
     channels_last, torch.compile) makes generate run through an accel.Engine."""
     fs, path = get_fs(uri, storage_options)
     meta = _parse_meta(_read(fs, path, META, uri), uri)
-    blob = _read(fs, path, WEIGHTS, uri)
+    spec = meta["generator"]
+    blob = _read(
+        fs, path, WEIGHTS, uri, check.max_bytes(check.expected_tensors(lambda: build_generator(spec)))
+    )
     digest = hashlib.sha256(blob).hexdigest()
     if digest != meta["model_id"]:
         raise BundleError(
             f"bundle {redact(uri)}: {WEIGHTS} has sha256 {digest[:12]}..., but model.json says model_id "
             f"{meta['model_id'][:12]}...; the weights were changed or truncated: re-export the bundle"
         )
-    try:
-        state = st_load(blob)
-        generator = build_generator(meta["generator"])
-        generator.load_state_dict(state, strict=True)
-    except Exception as exc:  # safetensors/torch raise several types for a foreign tensor layout
-        raise BundleError(
-            f"bundle {redact(uri)}: weights do not fit the {meta['arch']} generator model.json describes "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
-        ) from exc
+    generator = _load_weights(
+        blob, lambda: build_generator(spec), redact(uri), WEIGHTS, f"{meta['arch']} generator"
+    )
     generator.eval().to(device)
     bundle = Bundle(meta=meta, generator=generator, device=str(device))
     if inference is not None:
@@ -217,18 +256,17 @@ def load_discriminator(uri: str, storage_options: dict | None = None, device: st
             f"{meta.get('genart_version', '?')}): use filter.scorer: classifier, or re-export it with "
             "`genart train` (GAN bundles now include discriminator.safetensors)"
         )
-    blob = _read(fs, path, d["file"], uri)
+    build_d = lambda: Discriminator(**{k: d[k] for k in check.D_KEYS})  # noqa: E731
+    blob = _read(fs, path, d["file"], uri, check.max_bytes(check.expected_tensors(build_d)))
     if hashlib.sha256(blob).hexdigest() != d["sha256"]:
         raise BundleError(
             f"bundle {redact(uri)}: {d['file']} does not match the sha256 in model.json; re-export the bundle"
         )
-    keys = ("image_size", "channels", "num_classes", "d_width", "attention", "spectral_norm")
-    try:
-        disc = Discriminator(**{k: d[k] for k in keys})
-        disc.load_state_dict(st_load(blob), strict=True)
-    except Exception as exc:  # a foreign tensor layout
-        raise BundleError(
-            f"bundle {redact(uri)}: {d['file']} does not fit the discriminator model.json describes "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
-        ) from exc
+    disc = _load_weights(
+        blob,
+        build_d,
+        redact(uri),
+        d["file"],
+        "discriminator",
+    )
     return disc.eval().to(device)

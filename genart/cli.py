@@ -55,16 +55,23 @@ def main(verbose: bool) -> None:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=click.Path())
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option(
     "--address", default=None, help="Ray cluster to join (default: start a local Ray on 127.0.0.1)."
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Start over on an output trained by a different config (deletes its checkpoints and bundle).",
+)
 @_run
-def train(config: str, overrides: tuple[str, ...], address: str | None) -> None:
+def train(config: str, overrides: tuple[str, ...], address: str | None, overwrite: bool) -> None:
     """Train the model a `kind: train` CONFIG describes; export the bundle to OUTPUT/model.
 
-    Running the same command again on the same output continues from the latest checkpoint.
+    Running the same command again on the same output continues from the latest checkpoint; train.steps
+    may grow to train further, and scaling, address, storage, log_every and checkpoint_every may change.
+    Any other difference is refused (exit 2) unless --overwrite.
     """
     from genart.config import load_config
     from genart.training.trainer import train as run_train
@@ -72,7 +79,7 @@ def train(config: str, overrides: tuple[str, ...], address: str | None) -> None:
     cfg = load_config(config, overrides, expect_kind="train")
     if address:
         cfg.address = address
-    result = run_train(cfg)
+    result = run_train(cfg, overwrite=overwrite)
     last = result.metrics[-1] if result.metrics else {}
     click.echo(
         f"trained {result.steps} steps on {result.world_size} worker(s) in {result.seconds:.0f}s "
@@ -81,7 +88,7 @@ def train(config: str, overrides: tuple[str, ...], address: str | None) -> None:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=click.Path())
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option(
     "--address", default=None, help="Ray cluster to join (default: start a local Ray on 127.0.0.1)."
@@ -187,7 +194,7 @@ def bench_train_data(steps: int) -> None:
 
 
 @main.command(name="plan")
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=click.Path())
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--measure", is_flag=True, help="Generate a sample in-process to measure images/s per replica.")
 @click.option("--images-per-s", type=float, default=None, help="Per-replica images/s to assume for the time.")
@@ -255,7 +262,7 @@ def bench_dedupe(sizes: str, max_distance: int) -> None:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=click.Path())
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option(
     "--address", default=None, help="Ray cluster to join (default: start a local Ray on 127.0.0.1)."

@@ -20,7 +20,7 @@ def _echo_chunk(text: str) -> None:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=click.Path())
 @click.option("--address", required=True, help=ADDRESS_HELP)
 @click.option("--wait", is_flag=True, help="Follow the job's logs; exit 0 only when it succeeded.")
 @click.option("--submission-id", default=None, help="Id for the job; a job with this id is never run twice.")
@@ -126,7 +126,7 @@ def jobs_stop(job_id: str, address: str) -> None:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=click.Path())
 @click.option("--once", is_flag=True, help="Run the latest due slot if it has not run, then exit.")
 @click.option("--dry-run", is_flag=True, help="Print the next slots (ISO 8601) and exit.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)

@@ -1,4 +1,4 @@
-"""Ray job entrypoint: `python jobs/train.py CONFIG [--set KEY=VALUE]...` = `genart train CONFIG ...`.
+"""Ray job entrypoint: `python jobs/train.py CONFIG [--set KEY=VALUE]... [--overwrite]` = `genart train CONFIG ...`.
 
 Submitted with `genart submit` or `ray job submit --working-dir . -- python jobs/train.py CONFIG ...`;
 inside a Ray job, ray.init() joins the job's own cluster (RAY_ADDRESS), so keep the config's address null.

@@ -18,10 +18,11 @@ from genart.errors import JobFailed
 from genart.models.registry import build_generator, generator_spec
 from genart.ray_session import ray_session, require_resources
 from genart.storage.fs import check_writable, get_fs, join, redact
+from genart.training import identity
+from genart.training.identity import RUN_NAME
 from genart.training.loop import TrainingState, build_state, cached_batches, run_training, sample_grid_png
 
 log = logging.getLogger(__name__)
-RUN_NAME = "train"  # checkpoints live at OUTPUT/train/checkpoint_*
 
 
 @dataclass
@@ -168,15 +169,22 @@ def export_bundle(cfg: TrainConfig, state_dict: dict, world_size: int, data_info
             "loss": m.loss,
         }
         disc = (d_spec, state_dict["modules"]["D"])
-    save_bundle(
-        uri, generator, spec, training, data_info.get("class_names"), cfg.storage.options, discriminator=disc
-    )
+    names = data_info.get("class_names")
+    n = cfg.model.num_classes
+    if n and names is not None and len(names) != n:  # a bundle names each of its classes (bundle_check)
+        names = [*names[:n], *(str(i) for i in range(len(names), n))]
+    save_bundle(uri, generator, spec, training, names, cfg.storage.options, discriminator=disc)
     return uri
 
 
-def train(cfg: TrainConfig) -> TrainResult:
-    """Train per `cfg` on a local Ray (or the cluster at cfg.address) and export OUTPUT/model."""
+def train(cfg: TrainConfig, overwrite: bool = False) -> TrainResult:
+    """Train per `cfg` on a local Ray (or the cluster at cfg.address) and export OUTPUT/model.
+
+    An output already trained by a different config (genart.training.identity) is refused with a
+    ConfigError unless `overwrite`, which deletes its training state and bundle once resources and data
+    are known to be there."""
     check_writable(cfg.output, cfg.storage.options)  # before any cluster or data work
+    identity.check_same_job(cfg, overwrite)
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig
     from ray.train import ScalingConfig as RayScaling
     from ray.train.torch import TorchTrainer
@@ -190,6 +198,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             "scaling.num_workers", s.num_workers, s.cpus_per_worker, s.gpus_per_worker if s.use_gpu else 0
         )
         dataset, data_info = build_dataset(cfg)
+        identity.start(cfg, overwrite)  # the job can run: only now is an overwritten output deleted
         storage_path, storage_fs = _storage(cfg)
         resources = {"CPU": s.cpus_per_worker, **({"GPU": s.gpus_per_worker} if s.use_gpu else {})}
         trainer = TorchTrainer(

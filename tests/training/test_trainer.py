@@ -10,7 +10,7 @@ from PIL import Image
 
 import genart
 from genart.config import load_config
-from genart.errors import ClusterError, DataError, StorageError
+from genart.errors import ClusterError, ConfigError, DataError, StorageError
 from genart.training.trainer import train
 from tests.config.test_configs import ROOT
 
@@ -60,6 +60,17 @@ def test_train_exports_bundle_then_resumes(ray_local, tmp_path):
     steps = [m["step"] for m in res2.metrics]
     assert steps == [5, 10, 15]  # the history is carried over, not re-made
     assert json.loads((out / "model" / "model.json").read_text())["training"]["steps"] == 15
+
+    # another config on this output is refused before any Ray work (was: lr/batch changes silently
+    # continued; model.g_width=48 failed after Ray's retries with a tensor-size dump); --overwrite starts over
+    for extra in (["train.lr_g=0.01", "train.batch_size=32"], ["model.g_width=48"], ["train.steps=12"]):
+        with pytest.raises(ConfigError, match="holds training by a different config"):
+            train(_cfg("cgan-digits.yaml", out, "train.checkpoint_every=5", *extra))
+    res3 = train(_cfg("cgan-digits.yaml", out, "train.steps=2", "model.g_width=16"), overwrite=True)
+    assert res3.steps == 2 and [m["step"] for m in res3.metrics] == [2]  # started over, not resumed
+    assert json.loads((out / "model" / "model.json").read_text())["generator"]["g_width"] == 16
+    record = json.loads((out / "_train.json").read_text())
+    assert record["identity"]["model.g_width"] == 16 and record["steps"] == 2
 
 
 def test_vae_to_s3_with_image_folder_source(ray_local, s3_bucket, tmp_path):

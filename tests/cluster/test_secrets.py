@@ -93,6 +93,11 @@ def test_credential_names(name, secret):
         (f"storage.options.aws_session_token={SECRET}", "storage.options.aws_session_token"),
         (f"output=sftp://u:{SECRET}@127.0.0.1/out", "output"),
         (f"model=https://h/bundle?X-Amz-Signature={SECRET}", "model"),
+        # nested storage options (s3fs passes client_kwargs on to botocore)
+        (
+            f"storage.options.client_kwargs={{aws_secret_access_key: {SECRET}}}",
+            "storage.options.client_kwargs.aws_secret_access_key",
+        ),
     ],
 )
 def test_submit_refuses_credentials_in_set_exit_2(override, key):

@@ -329,6 +329,10 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
             f"_job.json: config.layout {layout_name!r} is not one of {layout.LAYOUTS}"
         ]
     schema = packing.schema_for(_base_schema(config), layout_name)
+    # layout `parquet` parts written before class_id became int64 (the HF ClassLabel type) keep int32 there
+    schemas = [schema.remove_metadata()]
+    if layout_name == "parquet":
+        schemas.append(_base_schema(config).append(pa.field("image", packing.IMAGE_TYPE)))
     max_distance = (config.get("dedupe") or {}).get("max_distance")
     near = HashIndex(max_distance, count) if isinstance(max_distance, int) else None
     shards, _ = scan_metadata(fs, root)
@@ -344,7 +348,7 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
         table = read_part(fs, root, rel, problems)
         if table is None:
             continue
-        if not table.schema.remove_metadata().equals(schema):
+        if not any(table.schema.remove_metadata().equals(s) for s in schemas):
             problems.add(
                 "schema", f"{rel}: schema differs from the contract: {table.schema.remove_metadata()}"
             )

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -97,6 +98,16 @@ def test_parquet_layout(ray_local, tiny_bundle, tmp_path, make_cfg):
     hf_row = ds.sort("id")[321]
     assert np.array_equal(np.asarray(hf_row["image"]).reshape(decode(row["image"]["bytes"]).shape),
                           decode(row["image"]["bytes"]))  # fmt: skip
+    # a part written before class_id became int64 (genart 0.1.0 wrote int32) still verifies; another type not
+    part0 = out / "metadata/part-00000.parquet"
+    original = part0.read_bytes()
+    t = pq.read_table(part0)
+    i = t.schema.get_field_index("class_id")
+    for typ, ok in ((pa.int32(), True), (pa.int16(), False)):
+        pq.write_table(t.set_column(i, pa.field("class_id", typ), t.column(i).cast(typ)), part0)
+        problems = verify(str(out))
+        assert (problems == []) if ok else any("schema differs from the contract" in p for p in problems)
+    part0.write_bytes(original)
 
     _resume_after_losing_shard_2(cfg, out, first, None)
 

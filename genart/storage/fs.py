@@ -37,6 +37,8 @@ def join(*parts: str) -> str:
     return posixpath.join(*parts)
 
 
+# `::` joins fsspec chain links only where a protocol follows (`zip://a::https://...`, `simplecache::s3://`)
+_CHAIN = re.compile(r"::(?=[A-Za-z][A-Za-z0-9+.\-]*(?:://|::|$))")
 _SECRET_PARAM = re.compile(
     r"(?i)(^|[?&;])([^=&;#]*(?:key|secret|token|passw|pwd|sig|credential|session|auth)[^=&;#]*=)[^&;#]*"
 )
@@ -45,11 +47,12 @@ _SECRET_PARAM = re.compile(
 def redact(uri: str) -> str:
     """A URI safe to print or store: drops every `user:password@` part and masks credential query values.
 
-    Holds for passwords containing `/` or `@` (everything up to the last `@` of a URI whose first segment
-    has a `:` or `@` is dropped), for fsspec chains (`zip://a.zip::https://u:pw@h/x`: each link on its own)
-    and for signed URLs (`?X-Amz-Signature=...`, `&token=...` become `=***`). Never raises.
+    Holds for passwords containing `/`, `@` or `::` (everything up to the last `@` of a URI whose first
+    segment has a `:` or `@` is dropped), for fsspec chains (`zip://a.zip::https://u:pw@h/x`: each link on
+    its own; a chain splits only where a protocol follows `::`), for signed URLs (`?X-Amz-Signature=...`,
+    `&token=...` become `=***`) and for tokens in the #fragment (`#access_token=...`). Never raises.
     """
-    return "::".join(_redact_one(link) for link in uri.split("::"))
+    return "::".join(_redact_one(link) for link in _CHAIN.split(uri))
 
 
 def _redact_one(uri: str) -> str:
@@ -59,10 +62,10 @@ def _redact_one(uri: str) -> str:
     first = re.split(r"[/?#]", rest, maxsplit=1)[0]
     if sep and "@" in rest and (":" in first or "@" in first):
         rest = rest.rsplit("@", 1)[1]  # a password may hold `/`, `?` or `@`: drop up to the last `@`
+    rest, hsep, fragment = rest.partition("#")
     base, qmark, query = rest.partition("?")
-    if qmark:
-        query = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}***", query)
-    return f"{scheme}{sep}{base}{qmark}{query}"
+    masked = [_SECRET_PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}***", part) for part in (query, fragment)]
+    return f"{scheme}{sep}{base}{qmark}{masked[0]}{hsep}{masked[1]}"
 
 
 def check_writable(uri: str, options: dict | None = None) -> None:

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 
+from genart import safejson
 from genart.filters.dedupe import HashIndex
 from genart.generation.encode import sha256_hex
 from genart.market import OPENSEA, READ_CHUNK, item_url, token_name
@@ -33,10 +34,15 @@ from genart.market.tokens import recorded_suffix
 from genart.storage import layout, packing
 from genart.storage.fs import get_fs, join, redact
 from genart.storage.verify_rows import (
+    MAX_BITMAP,
+    SYMLINK,
     RowCheck,
+    check_success,
     image_size,
+    job_count,
     read_job,
     read_part,
+    section,
     stray_in_shard,
     stray_shard_dirs,
 )
@@ -68,7 +74,7 @@ class _Problems:
 
 def _read_json(fs, path: str):
     try:
-        return json.loads(fs.cat_file(path))
+        return safejson.loads(fs.cat_file(path))
     except FileNotFoundError:
         return None
     except json.JSONDecodeError as exc:
@@ -169,7 +175,7 @@ class _TokenCheck:
             problems.add("token", f"id {item_id}: {rel} could not be read ({data})")
             return
         try:
-            token = json.loads(data)
+            token = safejson.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             problems.add("token", f"id {item_id}: {rel} is not valid JSON ({exc})")
             return
@@ -207,12 +213,19 @@ class _Coverage:
     else one bitmap of `count` booleans."""
 
     def __init__(self, count: int, shard_size: int | None):
-        self.count, self.size = count, shard_size
-        self.seen = None if shard_size else np.zeros(count, dtype=bool)
+        self.count, self.size, self.unchecked = count, shard_size, ""
+        if not shard_size and count > MAX_BITMAP:  # 10^10 booleans would not fit: say so instead
+            self.unchecked = (
+                f"ids not checked one by one: without _job.json's shard_size, {count} ids are more than "
+                f"one bitmap holds ({MAX_BITMAP})"
+            )
+        self.seen = None if shard_size or self.unchecked else np.zeros(count, dtype=bool)
         self.holes: dict[int, np.ndarray] = {}  # shard -> its ids without a row (per-shard mode)
 
     def add(self, k: int, ids: np.ndarray, rel: str, problems: _Problems) -> None:
         """`ids`: the part's ids within 0..count-1."""
+        if self.unchecked:
+            return
         if self.size is None:
             uniq, n = np.unique(ids, return_counts=True)
             dup = np.concatenate([uniq[n > 1], uniq[self.seen[uniq]]])
@@ -232,30 +245,39 @@ class _Coverage:
             problems.add("duplicate", f"id {int(i)} appears more than once (again in {rel})")
 
     def missing(self, shards: set[int]) -> tuple[int, list[int]]:
-        """(how many ids have no row, the first 10 of them)."""
+        """(how many ids have no row, the first 10 of them). Per shard, the total is counted from the
+        committed shards' ranges and holes, and the head walks at most len(shards) + 10 shards: bounded work
+        whatever count a record claims."""
+        if self.unchecked:
+            return 0, []
         if self.size is None:
             missing = np.flatnonzero(~self.seen)
             return len(missing), missing[:10].tolist()
-        total, head = 0, []
-        for k in range(-(-self.count // self.size)):  # lazily: one shard at a time
+        n_shards = -(-self.count // self.size)
+        covered = sum(
+            min((k + 1) * self.size, self.count) - k * self.size - len(self.holes.get(k, ()))
+            for k in shards
+            if 0 <= k < n_shards
+        )
+        head: list[int] = []
+        for k in range(n_shards):
+            if len(head) >= 10:
+                break
             if k in shards:
-                ids = self.holes.get(k)
-                if ids is None:
-                    continue
+                ids = self.holes.get(k, ())
             else:
                 lo = k * self.size
-                ids = np.arange(lo, min(lo + self.size, self.count))
-            total += len(ids)
-            head += ids[: 10 - len(head)].tolist()
-        return total, head
+                ids = range(lo, min(lo + 10, self.count))
+            head += [int(i) for i in ids[: 10 - len(head)]]
+        return self.count - covered, head
 
 
 def _base_schema(config: dict) -> pa.Schema:
     """The contract's columns plus those the job's filters add (score, phash)."""
     schema = SCHEMA
-    if (config.get("filter") or {}).get("min_score") is not None:
+    if section(config, "filter").get("min_score") is not None:
         schema = schema.append(pa.field("score", FILTER_COLUMNS["score"]))
-    if (config.get("dedupe") or {}).get("max_distance") is not None:
+    if section(config, "dedupe").get("max_distance") is not None:
         schema = schema.append(pa.field("phash", FILTER_COLUMNS["phash"]))
     return schema
 
@@ -287,7 +309,7 @@ def _row_paths(ids: list[int], k: int, table, layout_name: str, fmt: str | None,
 
 
 def _read_records(fs, root: str, where: str, problems: _Problems):
-    """(_job.json's record, its config or None, _SUCCESS's record); {} for a missing or broken one."""
+    """(_job.json's record ({} when missing or broken), its config or None, _SUCCESS's record or None)."""
     job = _read_json(fs, join(root, layout.JOB))
     success = _read_json(fs, join(root, layout.SUCCESS))
     cfg = None
@@ -305,7 +327,9 @@ def _read_records(fs, root: str, where: str, problems: _Problems):
     if success is None or isinstance(success, Exception) or not isinstance(success, dict):
         state = "missing: the job has not completed" if success is None else "not valid JSON"
         problems.add("success", f"{where}/{layout.SUCCESS} is {state}")
-        success = {}
+        success = None
+    else:
+        check_success(success, job, problems)
     return job, cfg, success
 
 
@@ -317,11 +341,11 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
     where = redact(uri)
     job, cfg, success = _read_records(fs, root, where, problems)
     config = job["config"] if job else {}
-    count = success.get("count", config.get("count"))
-    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        return problems.result() + ["cannot tell the job's count: neither _SUCCESS nor _job.json names it"]
-    if job and config.get("count") != count:
-        problems.add("count", f"_SUCCESS says count {count}, _job.json says {config.get('count')}")
+    count, why = job_count(cfg, config, success)
+    if why:
+        return problems.result() + [f"cannot tell the job's count: {why}"]
+    if job and success and "count" in success and success["count"] != config.get("count"):
+        problems.add("count", f"_SUCCESS says count {success['count']}, _job.json says {config.get('count')}")
 
     layout_name = config.get("layout", "files")
     if layout_name not in layout.LAYOUTS:
@@ -333,18 +357,30 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
     schemas = [schema.remove_metadata()]
     if layout_name == "parquet":
         schemas.append(_base_schema(config).append(pa.field("image", packing.IMAGE_TYPE)))
-    max_distance = (config.get("dedupe") or {}).get("max_distance")
+    max_distance = section(config, "dedupe").get("max_distance")
     near = HashIndex(max_distance, count) if isinstance(max_distance, int) else None
     shards, _ = scan_metadata(fs, root)
-    shard_size = config.get("shard_size")
-    coverage = _Coverage(count, shard_size if isinstance(shard_size, int) and shard_size > 0 else None)
-    market = config.get("market") or {}
-    tokens = _TokenCheck(fs, root, market) if market.get("standard") == OPENSEA else None
+    shard_size = cfg.shard_size if cfg is not None else None
+    coverage = _Coverage(count, shard_size)
+    if coverage.unchecked:
+        problems.add("missing-id", coverage.unchecked)
+    market = section(config, "market")
+    tokens = None
+    if market.get("standard") == OPENSEA:
+        try:
+            tokens = _TokenCheck(fs, root, market)
+        except ValueError:  # an invalid token_suffix: read_job reported it
+            tokens = None
+    n_shards = -(-count // shard_size) if shard_size else None
     check = RowCheck(cfg, job) if cfg is not None else None
     fmt = cfg.image.format if cfg is not None else None
     rows_total = 0
     for k in sorted(shards):
         rel = layout.metadata_path(k)
+        if n_shards is not None and k >= n_shards:
+            problems.add(
+                "shard", f"{rel}: shard {k} is beyond the plan's {n_shards} shards (0..{n_shards - 1})"
+            )
         table = read_part(fs, root, rel, problems)
         if table is None:
             continue
@@ -376,23 +412,30 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
             if fmt is not None:  # a file of an id without a row is that id's (reported missing), not stray
                 lo, hi = k * cfg.shard_size, min((k + 1) * cfg.shard_size, count)
                 expected |= {layout.member_name(i, fmt) for i in range(lo, hi)}
-            for name in stray_in_shard(fs, root, k, expected):
-                problems.add("stray", f"{name}: a file no row of {rel} names")
+            for name, link in stray_in_shard(fs, root, k, expected):
+                if link:
+                    problems.add("symlink", f"{name}: {SYMLINK}")
+                else:
+                    problems.add("stray", f"{name}: a file no row of {rel} names")
         if tokens is not None:
             tokens.check([r for r in rows if 0 <= r[0] < count and r[1] is not None], problems)
         if near is not None:
             _check_near_duplicates(near, ids, table.column("phash").to_numpy(), rel, problems)
 
     if layout_name == "files":
-        n_shards = -(-count // shard_size) if isinstance(shard_size, int) and shard_size > 0 else 0
-        for name in stray_shard_dirs(fs, root, shards, bool(success), n_shards):
-            problems.add("stray", f"{name}: no committed shard owns it")
+        for name, link in stray_shard_dirs(fs, root, shards, success is not None, n_shards or 0):
+            if link:
+                problems.add("symlink", f"{name}: {SYMLINK}")
+            else:
+                problems.add("stray", f"{name}: no committed shard owns it")
     n_missing, first = coverage.missing(shards)
     if n_missing:
         head = ", ".join(str(i) for i in first)
         problems.add("missing-id", f"{n_missing} ids have no row (first: {head})")
-    if success:
-        if success.get("shards") != len(shards):
+    if success is not None:
+        if n_shards is not None and "shards" in success and success["shards"] != n_shards:
+            problems.add("success", f"_SUCCESS says {success['shards']} shards, the plan has {n_shards}")
+        if "shards" in success and success.get("shards") != len(shards):
             problems.add(
                 "success", f"_SUCCESS says {success.get('shards')} shards, metadata/ holds {len(shards)}"
             )

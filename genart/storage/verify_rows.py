@@ -37,6 +37,9 @@ REQUIRED_KEYS = (
     "classes.mode",
 )
 RECORD_KEYS = ("config", "config_hash", "model_id", "job_id")
+MAX_COUNT = next(m.le for m in GenerateConfig.model_fields["count"].metadata if getattr(m, "le", None))
+MAX_BITMAP = 10**8  # ids checked in one bitmap (100 MB) when _job.json does not say its shard_size
+SYMLINK = "a symbolic link (an output holds its own files)"
 # a filtered item's kept draw is one of its first filter.max_attempts draws; a resumed job may raise
 # max_attempts (execution-only) up to the config's bound, so any draw within that bound is accepted
 MAX_ATTEMPTS_BOUND = GenerateConfig.model_fields["filter"].annotation.model_fields["max_attempts"].metadata
@@ -192,19 +195,26 @@ def read_part(fs, root: str, rel: str, problems):
         return None
 
 
-def stray_in_shard(fs, root: str, k: int, expected: set[str]) -> list[str]:
-    """Files in images/{k:05d}/ that are not the images of its rows (paths relative to the output)."""
+def stray_in_shard(fs, root: str, k: int, expected: set[str]) -> list[tuple[str, bool]]:
+    """(path relative to the output, is a symlink) of each entry in images/{k:05d}/ that is not the image of
+    one of its rows, or is a symbolic link (local outputs: an output holds its own files)."""
     folder = f"{layout.shard_dir(k)}"
     try:
-        names = fs.ls(f"{root.rstrip('/')}/{folder}", detail=False)
+        entries = fs.ls(f"{root.rstrip('/')}/{folder}", detail=True)
     except FileNotFoundError:
         return []
-    return [f"{folder}/{n.rsplit('/', 1)[-1]}" for n in layout.stray_image_names(names, k, expected)]
+    links = {e["name"].rsplit("/", 1)[-1] for e in entries if e.get("islink")}
+    names = [e["name"] for e in entries]
+    stray = {n.rsplit("/", 1)[-1] for n in layout.stray_image_names(names, k, expected)}
+    return [(f"{folder}/{n}", n in links) for n in sorted(stray | links)]
 
 
-def stray_shard_dirs(fs, root: str, committed: set[int], complete: bool, num_shards: int) -> list[str]:
-    """Entries of images/ that no committed shard owns: any file; a shard folder once the job is complete
-    (before, an uncommitted shard's folder is work in progress), or one outside the plan's shards."""
+def stray_shard_dirs(
+    fs, root: str, committed: set[int], complete: bool, num_shards: int
+) -> list[tuple[str, bool]]:
+    """(path, is a symlink) of each entry of images/ that no committed shard owns: any file; a shard folder
+    once the job is complete (before, an uncommitted shard's folder is work in progress), or one outside
+    the plan's shards; and every symbolic link (an output holds its own files)."""
     try:
         entries = fs.ls(f"{root.rstrip('/')}/{layout.IMAGES_DIR}", detail=True)
     except FileNotFoundError:
@@ -212,12 +222,46 @@ def stray_shard_dirs(fs, root: str, committed: set[int], complete: bool, num_sha
     out = []
     for e in entries:
         name = e["name"].rstrip("/").rsplit("/", 1)[-1]
+        if e.get("islink"):
+            out.append((f"{layout.IMAGES_DIR}/{name}", True))
+            continue
         k = layout.parse_shard_dir(name) if e.get("type") == "directory" else None
         if k in committed:
             continue
         if k is None or complete or not 0 <= k < num_shards:
-            out.append(f"{layout.IMAGES_DIR}/{name}")
+            out.append((f"{layout.IMAGES_DIR}/{name}", False))
     return sorted(out)
+
+
+def section(config: dict, key: str) -> dict:
+    """config[key] when it is a mapping, else {} (an invalid _job.json is reported by read_job, not raised)."""
+    value = config.get(key) if isinstance(config, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def job_count(cfg: GenerateConfig | None, config: dict, success: dict | None) -> tuple[int, str]:
+    """(the count verify checks against, "" or why there is none): _job.json's validated count; without a
+    valid _job.json, _SUCCESS's or the raw config's, if it is an integer within a job's bounds."""
+    if cfg is not None:
+        return cfg.count, ""
+    count = (success or {}).get("count", config.get("count"))
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        return 0, "neither _SUCCESS nor _job.json names it"
+    if count > MAX_COUNT:
+        return 0, f"{count} is more than any job's (at most {MAX_COUNT})"
+    return count, ""
+
+
+def check_success(success: dict, job: dict, problems) -> None:
+    """_SUCCESS names the job's count and shards, and (when it names them) _job.json's model_id and job_id."""
+    for key in ("count", "shards"):
+        if key not in success:
+            problems.add("success", f"{layout.SUCCESS}: {key} is missing")
+    for key in ("model_id", "job_id"):
+        if key in success and key in job and success[key] != job[key]:
+            problems.add(
+                "success", f"{layout.SUCCESS}: {key} {success[key]!r} is not _job.json's {job[key]!r}"
+            )
 
 
 def num_shards(cfg: GenerateConfig) -> int:

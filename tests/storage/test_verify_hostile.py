@@ -1,0 +1,126 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_verify_tampered)
+"""`genart verify` on hostile records: it reports, in bounded time and memory, and never crashes. No Ray.
+
+Each case here hung, ran out of memory, ended in a traceback or said OK before the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from genart.cli import main
+from genart.storage.verify import verify
+from tests.storage.test_verify_tampered import _fails, _job, out, output_once  # noqa: F401
+
+
+def _write_job(out, fn):
+    job = _job(out)
+    fn(job)
+    (out / "_job.json").write_text(json.dumps(job))
+
+
+def test_huge_success_count_is_refused_in_bounded_time(out):
+    (out / "_SUCCESS").write_text(json.dumps({"count": 10**14, "shards": 5}))
+    start = time.monotonic()
+    problems = _fails(out, "_SUCCESS says count 100000000000000, _job.json says 500")
+    assert time.monotonic() - start < 30
+    assert not any("ids have no row" in p for p in problems)
+
+
+def test_huge_count_without_job_record_is_not_allocated(out):
+    (out / "_job.json").unlink()
+    (out / "_SUCCESS").write_text(json.dumps({"count": 10**10, "shards": 5}))
+    _fails(
+        out,
+        f"{out}/_job.json is missing",
+        "ids not checked one by one: without _job.json's shard_size, 10000000000 ids are more than "
+        "one bitmap holds (100000000)",
+        "_SUCCESS says count 10000000000, the metadata holds 500 rows",
+    )
+
+
+def test_count_beyond_any_job_is_named(out):
+    (out / "_job.json").unlink()
+    (out / "_SUCCESS").write_text(json.dumps({"count": 10**11, "shards": 5}))
+    problems = verify(str(out))
+    assert (
+        problems[-1]
+        == "cannot tell the job's count: 100000000000 is more than any job's (at most 10000000000)"
+    )
+
+
+@pytest.mark.parametrize("key", ["filter", "dedupe", "market", "classes", "image"])
+def test_job_sections_of_the_wrong_type_are_reported(out, key):
+    _write_job(out, lambda j: j["config"].__setitem__(key, "x"))
+    problems = verify(str(out))
+    assert any(p.startswith(f"_job.json: config.{key}") for p in problems), problems
+
+
+def test_invalid_token_suffix_is_reported_not_raised(out):
+    _write_job(
+        out, lambda j: j["config"].__setitem__("market", {"standard": "opensea", "token_suffix": {"a": 1}})
+    )
+    _fails(out, "_job.json: config.market.token_suffix: Input should be '.json' or ''")
+
+
+@pytest.mark.parametrize(
+    "rel, text",
+    [
+        ("_SUCCESS", '{"count": 500, "shards": 5, "x": ' + "9" * 5000 + "}"),
+        ("_job.json", "[" * 100_000 + "]" * 100_000),
+        ("_SUCCESS", "[" * 100_000 + "]" * 100_000),
+    ],
+)
+def test_hostile_json_is_reported_as_invalid(out, rel, text):
+    (out / rel).write_text(text)
+    _fails(out, f"{out}/{rel} is not valid JSON")
+
+
+def test_empty_success_record_is_incomplete(out):
+    (out / "_SUCCESS").write_text("{}")
+    _fails(out, "_SUCCESS: count is missing", "_SUCCESS: shards is missing")
+
+
+def test_success_naming_another_job(out):
+    (out / "_SUCCESS").write_text(json.dumps({"count": 500, "shards": 5, "job_id": "other"}))
+    _fails(out, "_SUCCESS: job_id 'other' is not _job.json's 'job-v'")
+
+
+def test_part_of_a_shard_beyond_the_plan(out):
+    empty = pq.read_table(out / "metadata/part-00000.parquet").slice(0, 0)
+    pq.write_table(empty, out / "metadata/part-00007.parquet")
+    (out / "_SUCCESS").write_text(json.dumps({"count": 500, "shards": 6}))
+    _fails(
+        out,
+        "metadata/part-00007.parquet: shard 7 is beyond the plan's 5 shards (0..4)",
+        "_SUCCESS says 6 shards, the plan has 5",
+    )
+
+
+def test_symlinks_under_images_are_reported(out, tmp_path):
+    outside = shutil.copytree(out / "images/00000", tmp_path / "elsewhere")
+    for f in sorted((out / "images/00000").iterdir()):
+        f.unlink()
+        os.symlink(outside / f.name, f)
+    problems = _fails(out, "images/00000/0000000000.png: a symbolic link (an output holds its own files)")
+    assert "... and 80 more symlink problems" in problems
+
+
+def test_symlinked_shard_folder_is_reported(out):
+    shutil.rmtree(out / "images/00001")
+    os.symlink(out / "images/00000", out / "images/00001")
+    _fails(out, "images/00001: a symbolic link (an output holds its own files)")
+
+
+def test_cli_verify_one_line_per_problem_no_traceback(out):
+    _write_job(out, lambda j: j["config"].__setitem__("filter", "x"))
+    result = CliRunner().invoke(main, ["verify", str(out)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output

@@ -34,8 +34,9 @@ from genart.market.tokens import recorded_suffix
 from genart.storage import layout, packing
 from genart.storage.fs import get_fs, join, redact
 from genart.storage.verify_rows import (
-    MAX_BITMAP,
+    MAX_LISTED,
     SYMLINK,
+    Coverage,
     RowCheck,
     check_success,
     image_size,
@@ -49,8 +50,6 @@ from genart.storage.verify_rows import (
 from genart.storage.writer import FILTER_COLUMNS, SCHEMA, scan_metadata
 
 log = logging.getLogger(__name__)
-
-MAX_LISTED = 20  # problems of one kind listed one by one; the rest are counted
 
 
 class _Problems:
@@ -208,70 +207,6 @@ class _TokenCheck:
             )
 
 
-class _Coverage:
-    """Which ids have rows: per shard when shard_size is known (shard k owns [k * size, (k + 1) * size)),
-    else one bitmap of `count` booleans."""
-
-    def __init__(self, count: int, shard_size: int | None):
-        self.count, self.size, self.unchecked = count, shard_size, ""
-        if not shard_size and count > MAX_BITMAP:  # 10^10 booleans would not fit: say so instead
-            self.unchecked = (
-                f"ids not checked one by one: without _job.json's shard_size, {count} ids are more than "
-                f"one bitmap holds ({MAX_BITMAP})"
-            )
-        self.seen = None if shard_size or self.unchecked else np.zeros(count, dtype=bool)
-        self.holes: dict[int, np.ndarray] = {}  # shard -> its ids without a row (per-shard mode)
-
-    def add(self, k: int, ids: np.ndarray, rel: str, problems: _Problems) -> None:
-        """`ids`: the part's ids within 0..count-1."""
-        if self.unchecked:
-            return
-        if self.size is None:
-            uniq, n = np.unique(ids, return_counts=True)
-            dup = np.concatenate([uniq[n > 1], uniq[self.seen[uniq]]])
-            self.seen[uniq] = True
-        else:
-            lo, hi = k * self.size, min((k + 1) * self.size, self.count)
-            for i in ids[(ids < lo) | (ids >= hi)][:MAX_LISTED]:
-                problems.add("shard", f"{rel}: id {int(i)} belongs to shard {int(i) // self.size}")
-            uniq, n = np.unique(ids[(ids >= lo) & (ids < hi)], return_counts=True)
-            dup = uniq[n > 1]
-            if hi > lo:
-                mask = np.zeros(hi - lo, dtype=bool)
-                mask[uniq - lo] = True
-                if not mask.all():
-                    self.holes[k] = lo + np.flatnonzero(~mask)
-        for i in dup:
-            problems.add("duplicate", f"id {int(i)} appears more than once (again in {rel})")
-
-    def missing(self, shards: set[int]) -> tuple[int, list[int]]:
-        """(how many ids have no row, the first 10 of them). Per shard, the total is counted from the
-        committed shards' ranges and holes, and the head walks at most len(shards) + 10 shards: bounded work
-        whatever count a record claims."""
-        if self.unchecked:
-            return 0, []
-        if self.size is None:
-            missing = np.flatnonzero(~self.seen)
-            return len(missing), missing[:10].tolist()
-        n_shards = -(-self.count // self.size)
-        covered = sum(
-            min((k + 1) * self.size, self.count) - k * self.size - len(self.holes.get(k, ()))
-            for k in shards
-            if 0 <= k < n_shards
-        )
-        head: list[int] = []
-        for k in range(n_shards):
-            if len(head) >= 10:
-                break
-            if k in shards:
-                ids = self.holes.get(k, ())
-            else:
-                lo = k * self.size
-                ids = range(lo, min(lo + 10, self.count))
-            head += [int(i) for i in ids[: 10 - len(head)]]
-        return self.count - covered, head
-
-
 def _base_schema(config: dict) -> pa.Schema:
     """The contract's columns plus those the job's filters add (score, phash)."""
     schema = SCHEMA
@@ -361,7 +296,7 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
     near = HashIndex(max_distance, count) if isinstance(max_distance, int) else None
     shards, _ = scan_metadata(fs, root)
     shard_size = cfg.shard_size if cfg is not None else None
-    coverage = _Coverage(count, shard_size)
+    coverage = Coverage(count, shard_size)
     if coverage.unchecked:
         problems.add("missing-id", coverage.unchecked)
     market = section(config, "market")

@@ -39,6 +39,7 @@ REQUIRED_KEYS = (
 RECORD_KEYS = ("config", "config_hash", "model_id", "job_id")
 MAX_COUNT = next(m.le for m in GenerateConfig.model_fields["count"].metadata if getattr(m, "le", None))
 MAX_BITMAP = 10**8  # ids checked in one bitmap (100 MB) when _job.json does not say its shard_size
+MAX_LISTED = 20  # problems of one kind listed one by one; the rest are counted
 SYMLINK = "a symbolic link (an output holds its own files)"
 # a filtered item's kept draw is one of its first filter.max_attempts draws; a resumed job may raise
 # max_attempts (execution-only) up to the config's bound, so any draw within that bound is accepted
@@ -72,7 +73,7 @@ def read_job(job) -> tuple[GenerateConfig | None, list[str]]:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "config"
-        return None, problems + [f"{layout.JOB}: config.{key}: {err['msg']}"]
+        return None, problems + [f"{layout.JOB}: config.{key}: {err['msg'].removeprefix('Value error, ')}"]
     return (None if problems else cfg), problems
 
 
@@ -231,6 +232,70 @@ def stray_shard_dirs(
         if k is None or complete or not 0 <= k < num_shards:
             out.append((f"{layout.IMAGES_DIR}/{name}", False))
     return sorted(out)
+
+
+class Coverage:
+    """Which ids have rows: per shard when shard_size is known (shard k owns [k * size, (k + 1) * size)),
+    else one bitmap of `count` booleans."""
+
+    def __init__(self, count: int, shard_size: int | None):
+        self.count, self.size, self.unchecked = count, shard_size, ""
+        if not shard_size and count > MAX_BITMAP:  # 10^10 booleans would not fit: say so instead
+            self.unchecked = (
+                f"ids not checked one by one: without _job.json's shard_size, {count} ids are more than "
+                f"one bitmap holds ({MAX_BITMAP})"
+            )
+        self.seen = None if shard_size or self.unchecked else np.zeros(count, dtype=bool)
+        self.holes: dict[int, np.ndarray] = {}  # shard -> its ids without a row (per-shard mode)
+
+    def add(self, k: int, ids: np.ndarray, rel: str, problems) -> None:
+        """`ids`: the part's ids within 0..count-1."""
+        if self.unchecked:
+            return
+        if self.size is None:
+            uniq, n = np.unique(ids, return_counts=True)
+            dup = np.concatenate([uniq[n > 1], uniq[self.seen[uniq]]])
+            self.seen[uniq] = True
+        else:
+            lo, hi = k * self.size, min((k + 1) * self.size, self.count)
+            for i in ids[(ids < lo) | (ids >= hi)][:MAX_LISTED]:
+                problems.add("shard", f"{rel}: id {int(i)} belongs to shard {int(i) // self.size}")
+            uniq, n = np.unique(ids[(ids >= lo) & (ids < hi)], return_counts=True)
+            dup = uniq[n > 1]
+            if hi > lo:
+                mask = np.zeros(hi - lo, dtype=bool)
+                mask[uniq - lo] = True
+                if not mask.all():
+                    self.holes[k] = lo + np.flatnonzero(~mask)
+        for i in dup:
+            problems.add("duplicate", f"id {int(i)} appears more than once (again in {rel})")
+
+    def missing(self, shards: set[int]) -> tuple[int, list[int]]:
+        """(how many ids have no row, the first 10 of them). Per shard, the total is counted from the
+        committed shards' ranges and holes, and the head walks at most len(shards) + 10 shards: bounded work
+        whatever count a record claims."""
+        if self.unchecked:
+            return 0, []
+        if self.size is None:
+            missing = np.flatnonzero(~self.seen)
+            return len(missing), missing[:10].tolist()
+        n_shards = -(-self.count // self.size)
+        covered = sum(
+            min((k + 1) * self.size, self.count) - k * self.size - len(self.holes.get(k, ()))
+            for k in shards
+            if 0 <= k < n_shards
+        )
+        head: list[int] = []
+        for k in range(n_shards):
+            if len(head) >= 10:
+                break
+            if k in shards:
+                ids = self.holes.get(k, ())
+            else:
+                lo = k * self.size
+                ids = range(lo, min(lo + 10, self.count))
+            head += [int(i) for i in ids[: 10 - len(head)]]
+        return self.count - covered, head
 
 
 def section(config: dict, key: str) -> dict:

@@ -95,7 +95,10 @@ def test_incomplete_output(output):
 
 def test_success_disagreeing(output):
     (output / "_SUCCESS").write_text(json.dumps({"count": 500, "shards": 6}))
-    assert verify(str(output)) == ["_SUCCESS says 6 shards, metadata/ holds 5"]
+    assert verify(str(output)) == [
+        "_SUCCESS says 6 shards, the plan has 5",
+        "_SUCCESS says 6 shards, metadata/ holds 5",
+    ]
 
 
 def test_webdataset_output_verifies_and_names_tampered_members(tiny_bundle, tmp_path):

@@ -17,6 +17,7 @@ from safetensors.torch import save as st_save
 
 import genart
 from genart import bundle_check as check
+from genart import safejson
 from genart.errors import BundleError
 from genart.generation.sampler import sample
 from genart.models.registry import build_generator
@@ -172,7 +173,7 @@ def _parse_meta(raw_meta: bytes, uri: str) -> dict:
     """model.json parsed and checked (bounds, agreement, file names) before anything is sized from it.
     Raises BundleError."""
     try:
-        meta = json.loads(raw_meta)
+        meta = safejson.loads(raw_meta)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"bundle {redact(uri)}: {META} is not valid JSON ({exc})") from None
     if not isinstance(meta, dict):

@@ -15,6 +15,7 @@ import struct
 import torch
 from pydantic import ValidationError
 
+from genart import safejson
 from genart.config.train import GanModelConfig, VaeModelConfig
 from genart.errors import BundleError
 from genart.models.registry import GENERATOR_KEYS
@@ -130,7 +131,7 @@ def header(blob: bytes) -> dict[str, tuple[str, tuple[int, ...]]]:
     if size > MAX_HEADER or 8 + size > len(blob):
         raise ValueError(f"not a safetensors file (header length {size} does not fit {len(blob)} bytes)")
     try:
-        entries = json.loads(blob[8 : 8 + size])
+        entries = safejson.loads(blob[8 : 8 + size])
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not a safetensors file (header is not JSON: {exc})") from None
     if not isinstance(entries, dict):

@@ -14,7 +14,7 @@ import html
 import json
 import logging
 
-from genart import market
+from genart import market, safejson
 from genart.errors import ConfigError
 from genart.generation.encode import encode
 from genart.limits import MAX_SHEET_ITEMS
@@ -141,7 +141,7 @@ def _title(source: Source) -> tuple[str, str]:
     """(name, description) from collection.json when it has them as strings, else the folder's name."""
     record = {}
     try:
-        record = json.loads(source.fs.cat_file(join(source.root, "collection.json")))
+        record = safejson.loads(source.fs.cat_file(join(source.root, "collection.json")))
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         pass
     record = record if isinstance(record, dict) else {}

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
-from genart import market
+from genart import market, safejson
 from genart.config.generate import MarketConfig
 from genart.errors import ConfigError, DataError, StorageError
 from genart.generation.encode import decode
@@ -106,13 +106,23 @@ class Source:
     def _read(self, paths: list[str]) -> pa.Table:
         tables = []
         for path in paths:
-            with self.fs.open(path, "rb") as f:
-                pf = pq.ParquetFile(f)
-                self.schema_meta = pf.schema_arrow.metadata or {}
-                names = set(pf.schema_arrow.names)
-                want = [c for c in READ_COLUMNS if c in names]
-                tables.append(pf.read(columns=want))
-        table = pa.concat_tables(tables, promote_options="default")
+            try:
+                with self.fs.open(path, "rb") as f:
+                    pf = pq.ParquetFile(f)
+                    self.schema_meta = pf.schema_arrow.metadata or {}
+                    names = set(pf.schema_arrow.names)
+                    want = [c for c in READ_COLUMNS if c in names]
+                    tables.append(pf.read(columns=want))
+            except (pa.ArrowException, OSError) as exc:
+                rel = path.removeprefix(self.root.rstrip("/") + "/")
+                raise StorageError(
+                    f"{self.where}: {rel} is not a readable Parquet file (truncated or corrupt: "
+                    f"{str(exc).splitlines()[0][:200]}); run genart verify {self.where}"
+                ) from exc
+        try:
+            table = pa.concat_tables(tables, promote_options="default")
+        except pa.ArrowException as exc:
+            raise DataError(f"{self.where}: its parts' columns disagree ({str(exc)[:200]})") from exc
         if "label" in table.column_names and "class_id" not in table.column_names:
             table = table.append_column("class_id", table.column("label"))
         if "id" not in table.column_names:
@@ -129,7 +139,7 @@ class Source:
 
         rel = f"{self.where}/{layout.JOB}"
         try:
-            job = json.loads(self.fs.cat_file(join(self.root, layout.JOB)))
+            job = safejson.loads(self.fs.cat_file(join(self.root, layout.JOB)))
         except FileNotFoundError:
             return {}
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -175,7 +185,9 @@ class Source:
             return tuple(read_meta(self.model, None).get("class_names") or ())
         try:
             features = (
-                json.loads(self.schema_meta.get(b"huggingface", b"{}")).get("info", {}).get("features", {})
+                safejson.loads(self.schema_meta.get(b"huggingface", b"{}"))
+                .get("info", {})
+                .get("features", {})
             )
             names = features.get("label", {}).get("names")
             if names:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from genart import safejson
 from genart.errors import ConfigError, StorageError
 from genart.storage.fs import get_fs, join, redact
 
@@ -204,7 +205,7 @@ class History:
         except OSError as exc:
             raise StorageError(f"schedule state {redact(self.uri)} cannot be read ({exc})") from exc
         try:
-            raw = json.loads(data)
+            raw = safejson.loads(data)
             owner = raw.get("schedule")
         except (ValueError, AttributeError) as exc:
             raise self._corrupt(f"not a JSON object: {str(exc)[:120]}") from None

@@ -238,3 +238,23 @@ def test_a_trained_bundle_names_every_class_so_it_loads(tmp_path):
     uri = export_bundle(cfg, state, 1, {"source": "digits", "class_names": [f"d{i}" for i in range(10)]})
     assert genart.load_bundle(uri).meta["class_names"] == [f"d{i}" for i in range(10)] + ["10", "11"]
     assert load_discriminator(uri)(torch.zeros(1, 1, 32, 32), torch.tensor([11])).shape == (1,)
+
+
+@pytest.mark.parametrize(
+    "extra", ["9" * 5000, "[" * 100_000 + "]" * 100_000], ids=["huge-int", "deep-nesting"]
+)
+def test_hostile_json_in_model_json_is_refused_in_one_line(bundle, extra):
+    raw = (bundle / "model.json").read_text().rstrip()
+    (bundle / "model.json").write_text(raw[:-1] + f', "x": {extra}}}')
+    with pytest.raises(BundleError) as err:
+        read_meta(str(bundle))
+    assert str(err.value).startswith(f"bundle {bundle}: model.json is not valid JSON (")
+    assert len(str(err.value)) < 300
+
+
+def test_a_safetensors_header_with_huge_numbers_or_deep_nesting_is_refused(bundle):
+    for header in (b'{"x": ' + b"9" * 5000 + b"}", b"[" * 100_000 + b"]" * 100_000):
+        blob = struct.pack("<Q", len(header)) + header
+        _replace_weights(bundle, blob)
+        with pytest.raises(BundleError, match="header is not JSON"):
+            genart.load_bundle(str(bundle))

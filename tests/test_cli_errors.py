@@ -233,3 +233,17 @@ def test_plan_still_runs_with_good_arguments(tmp_path):
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
     assert row["images_per_s_per_replica"] == 500.0
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "0x" + "f" * 5000, "-" + "9" * 5000])
+def test_huge_integers_in_yaml_are_one_line_exit_2(tmp_path, value):
+    cfg = _config(tmp_path, "generate/digits.yaml")
+    text = Path(cfg).read_text().replace("seed: ", f"seed: {value} #", 1)
+    Path(cfg).write_text(text)
+    result = _cli("generate", cfg)
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert any(f"{cfg}:" in ln for ln in lines) and len(result.output) < 2000, result.output
+    result = _cli("generate", _config(tmp_path, "generate/digits.yaml"), "--set", f"seed={value}")
+    assert result.exit_code == 2, result.output
+    assert "seed" in result.output and len(result.output) < 2000, result.output

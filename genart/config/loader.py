@@ -29,7 +29,12 @@ def show(value: Any, limit: int = MAX_SHOWN) -> str:
     r = reprlib.Repr()
     r.maxlevel, r.maxdict, r.maxlist, r.maxtuple, r.maxset = 3, 6, 6, 6, 6
     r.maxstring, r.maxother, r.maxlong = limit, limit, limit
-    return shorten(r.repr(value), limit)
+    try:
+        return shorten(r.repr(value), limit)
+    except ValueError:  # an int of more than 4300 digits has no repr (sys.get_int_max_str_digits)
+        if isinstance(value, int):
+            return f"<an integer of {value.bit_length()} bits>"
+        return f"<a {type(value).__name__} holding a huge integer>"
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
@@ -59,7 +64,8 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> i
 def safe_yaml(text: str, source: str) -> Any:
     """yaml.safe_load with alias expansion capped at MAX_NODES values ("billion laughs").
 
-    Raises ConfigError for a document that expands further and yaml.YAMLError for invalid YAML."""
+    Raises ConfigError for a document that expands further or holds an integer of more than 4300 digits
+    (Python refuses to convert it), and yaml.YAMLError for invalid YAML."""
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -74,7 +80,12 @@ def safe_yaml(text: str, source: str) -> Any:
                 f"{source}: its YAML aliases expand to more than {MAX_NODES} values; "
                 "write the values out or use fewer nested aliases"
             )
-        return loader.construct_document(node)
+        try:
+            return loader.construct_document(node)
+        except ValueError as exc:
+            if isinstance(exc, yaml.YAMLError):
+                raise
+            raise ConfigError(f"{source}: {shorten(str(exc).split(';')[0])}") from None
     finally:
         loader.dispose()
 

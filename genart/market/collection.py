@@ -7,6 +7,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 
+from genart import safejson
 from genart.config.generate import GenerateConfig, MarketConfig
 from genart.market.tokens import (
     DEFAULT_SUFFIX,
@@ -80,7 +81,7 @@ def _summary_counts(data, shard: int, lo: int, hi: int) -> dict[str, dict[str, i
         return None
     rel = layout.traits_summary_path(shard)
     try:
-        record = json.loads(data)
+        record = safejson.loads(data)
     except json.JSONDecodeError as exc:
         log.warning("%s is not valid JSON (%s); counting the shard from its tokens", rel, exc)
         return None

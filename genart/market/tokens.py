@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genart import safejson
 from genart.config.generate import GenerateConfig, MarketConfig
 from genart.errors import StorageError
 from genart.market.traits import pixel_traits
@@ -255,7 +256,7 @@ def read_tokens(
                     f"{token_path(item_id, suffix)} {why}; re-run the job to rewrite its shard"
                 )
             try:
-                yield item_id, json.loads(data)
+                yield item_id, safejson.loads(data)
             except json.JSONDecodeError as exc:
                 raise StorageError(f"{token_path(item_id, suffix)} is not valid JSON ({exc})") from None
 

@@ -18,6 +18,7 @@ import json
 import logging
 import shutil
 
+from genart import safejson
 from genart.config.loader import show
 from genart.config.train import TrainConfig
 from genart.errors import ConfigError, StorageError
@@ -81,7 +82,7 @@ def read_record(cfg: TrainConfig) -> dict | None:
     except FileNotFoundError:
         return None
     try:
-        rec = json.loads(raw)
+        rec = safejson.loads(raw)
         if (
             not isinstance(rec, dict)
             or rec.get("format") != FORMAT

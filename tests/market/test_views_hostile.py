@@ -251,3 +251,28 @@ def test_a_named_model_that_cannot_be_read_is_an_error_not_a_silent_fallback(out
     res = run("gallery", str(out), "--model", str(tmp_path / "no-bundle"))
     assert res.exit_code == 1 and "Traceback" not in res.output, res.output
     assert str(tmp_path / "no-bundle") in res.output and not (out / "index.html").exists()
+
+
+@pytest.mark.parametrize("command", ["preview", "gallery"])
+def test_a_truncated_metadata_part_is_named_in_one_line(out, command):
+    data = (out / PART0).read_bytes()
+    (out / PART0).write_bytes(data[:300])
+    _one_line_error(
+        run(command, str(out)), 1, f"{out}: {PART0} is not a readable Parquet file (truncated or corrupt: "
+    )
+
+
+@pytest.mark.parametrize("command", ["preview", "gallery"])
+@pytest.mark.parametrize(
+    "text", ["[" * 100_000 + "]" * 100_000, '{"config": ' + "9" * 5000 + "}"], ids=["deep", "huge-int"]
+)
+def test_hostile_json_in_the_job_record_is_one_line(out, command, text):
+    (out / "_job.json").write_text(text)
+    _one_line_error(run(command, str(out)), 1, f"{out}/_job.json is not valid JSON (")
+
+
+def test_hostile_collection_json_falls_back_to_the_folder_name(out):
+    (out / "collection.json").write_text("[" * 100_000 + "]" * 100_000)
+    res = run("gallery", str(out))
+    assert res.exit_code == 0, res.output
+    assert "<title>out</title>" in (out / "index.html").read_text()

@@ -46,6 +46,7 @@ from genart.storage.verify_rows import (
     section,
     stray_in_shard,
     stray_shard_dirs,
+    token_trait_problems,
 )
 from genart.storage.writer import FILTER_COLUMNS, SCHEMA, scan_metadata
 
@@ -152,12 +153,15 @@ def _check_embedded(table, rel: str, rows, problems: _Problems) -> None:
 class _TokenCheck:
     """`market.standard: opensea`: each committed item's token against its metadata row."""
 
-    def __init__(self, fs, root: str, market: dict):
+    def __init__(self, fs, root: str, market: dict, model_id):
         self.fs, self.root = fs, root
         self.base_uri, self.name = market.get("base_uri", ""), market.get("name", "")
         self.suffix = recorded_suffix(market)
+        self.expect = {"description": market.get("description", ""), "model_id": model_id}
+        self.seeds: dict[int, int] = {}  # id -> seed of the part being checked
 
-    def check(self, rows: list[tuple], problems: _Problems) -> None:
+    def check(self, rows: list[tuple], problems: _Problems, seeds: dict[int, int] | None = None) -> None:
+        self.seeds = seeds or {}
         for lo in range(0, len(rows), READ_CHUNK):
             chunk = rows[lo : lo + READ_CHUNK]
             paths = [join(self.root, layout.token_path(row[0], self.suffix)) for row in chunk]
@@ -193,6 +197,8 @@ class _TokenCheck:
             problems.add(
                 "token-name", f"id {item_id}: {rel} name is {token.get('name')!r}, expected {want!r}"
             )
+        for kind, message in token_trait_problems(token, self.seeds.get(item_id), self.expect):
+            problems.add(kind, f"id {item_id}: {rel} {message}")
 
     def check_collection(self, where: str, count: int, problems: _Problems) -> None:
         """Once _SUCCESS exists: collection.json exists, parses and counts the job's items."""
@@ -303,7 +309,7 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
     tokens = None
     if market.get("standard") == OPENSEA:
         try:
-            tokens = _TokenCheck(fs, root, market)
+            tokens = _TokenCheck(fs, root, market, job.get("model_id"))
         except ValueError:  # an invalid token_suffix: read_job reported it
             tokens = None
     n_shards = -(-count // shard_size) if shard_size else None
@@ -353,7 +359,8 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
                 else:
                     problems.add("stray", f"{name}: a file no row of {rel} names")
         if tokens is not None:
-            tokens.check([r for r in rows if 0 <= r[0] < count and r[1] is not None], problems)
+            seeds = dict(zip(ids.tolist(), table.column("seed").to_pylist(), strict=True))
+            tokens.check([r for r in rows if 0 <= r[0] < count and r[1] is not None], problems, seeds)
         if near is not None:
             _check_near_duplicates(near, ids, table.column("phash").to_numpy(), rel, problems)
 

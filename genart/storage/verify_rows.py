@@ -298,6 +298,33 @@ class Coverage:
         return self.count - covered, head
 
 
+def token_trait_problems(token: dict, seed, expect: dict) -> list[tuple[str, str]]:
+    """(kind, message) for each of a token's description, Seed and Model attributes that is not the job's
+    (expect: description, model_id) or the row's (seed). Class and pixel traits need the bundle and the
+    decoded image: not checked here."""
+    out = []
+    if token.get("description", "") != expect["description"]:
+        out.append(
+            (
+                "token-description",
+                f"description is {token.get('description')!r}, expected {expect['description']!r}",
+            )
+        )
+    attrs = token.get("attributes", [])
+    if not isinstance(attrs, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("trait_type"), str) and "value" in a for a in attrs
+    ):
+        return out + [("token-traits", "attributes is not a list of {trait_type, value}")]
+    traits = {a["trait_type"]: a["value"] for a in attrs}
+    wants = {"Seed": None if seed is None else str(int(seed))}
+    if isinstance(expect["model_id"], str):
+        wants["Model"] = expect["model_id"][:12]
+    for name, want in wants.items():
+        if want is not None and traits.get(name) != want:
+            out.append(("token-traits", f"{name} is {traits.get(name)!r}, expected {want!r}"))
+    return out
+
+
 def section(config: dict, key: str) -> dict:
     """config[key] when it is a mapping, else {} (an invalid _job.json is reported by read_job, not raised)."""
     value = config.get(key) if isinstance(config, dict) else None

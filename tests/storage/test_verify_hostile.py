@@ -124,3 +124,43 @@ def test_cli_verify_one_line_per_problem_no_traceback(out):
     result = CliRunner().invoke(main, ["verify", str(out)])
     assert result.exit_code == 1
     assert "Traceback" not in result.output
+
+
+def test_token_traits_that_disagree_with_the_row(tmp_path):
+    """A token's Seed and Model attributes and its description are the row's and the job's: a forged
+    trait (an item made to look rare) or description fails verify."""
+    from tests.conftest import make_tiny_bundle
+    from tests.storage.test_verify import OPENSEA, _write_output
+
+    make_tiny_bundle(str(tmp_path / "bundle"))
+    out = _write_output(str(tmp_path / "bundle"), tmp_path, market=OPENSEA)
+    assert verify(str(out)) == []
+
+    def edit(i, fn):
+        token = json.loads((out / f"tokens/{i}.json").read_text())
+        fn(token)
+        (out / f"tokens/{i}.json").write_text(json.dumps(token))
+
+    def trait(name, value):
+        def fn(token):
+            for a in token["attributes"]:
+                if a["trait_type"] == name:
+                    a["value"] = value
+
+        return fn
+
+    edit(7, trait("Seed", "1"))
+    edit(8, trait("Model", "0123456789ab"))
+    edit(9, lambda t: t.__setitem__("description", "<script>x</script>"))
+    edit(10, lambda t: t.__setitem__("attributes", "rare"))
+    problems = verify(str(out))
+    seed7 = json.loads((out / "tokens/6.json").read_text())  # a neighbour, to read the row's seed format
+    assert seed7["attributes"][0]["trait_type"] == "Seed"
+    assert [p for p in problems if p.startswith("id 7:")][0].startswith(
+        "id 7: tokens/7.json Seed is '1', expected '"
+    )
+    model = _job(out)["model_id"][:12]
+    assert f"id 8: tokens/8.json Model is '0123456789ab', expected '{model}'" in problems
+    assert "id 9: tokens/9.json description is '<script>x</script>', expected 'd'" in problems
+    assert "id 10: tokens/10.json attributes is not a list of {trait_type, value}" in problems
+    assert len(problems) == 4, problems

@@ -38,6 +38,9 @@ _WORDS = {
 }
 # Option names that contain such a word but name no secret (the id of a KMS key is not the key).
 _NOT_SECRET = {"ssekmskeyid", "sse_kms_key_id", "kms_key_id", "key_prefix", "cache_key"}
+# Whole option names that hold a secret without a credential word (adlfs' `connection_string` carries
+# `AccountKey=...` or `SharedAccessSignature=...`).
+_SECRET_NAMES = {"connection_string", "connectionstring", "conn_str", "connstr"}
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
 
@@ -47,9 +50,12 @@ def _words(name: str) -> list[str]:
 
 
 def is_credential_key(name: str) -> bool:
-    """True for an option name that holds a secret (`secret`, `aws_secret_access_key`, `SessionToken`...)."""
+    """True for an option name that holds a secret (`secret`, `aws_secret_access_key`, `SessionToken`,
+    `connection_string`...)."""
     if name.lower() in _NOT_SECRET:
         return False
+    if name.lower().replace("-", "_") in _SECRET_NAMES:
+        return True
     return any(w in _WORDS for w in _words(name))
 
 

@@ -83,6 +83,12 @@ def test_redact(uri, shown):
         ("anon", False),
         ("SSEKMSKeyId", False),
         ("ServerSideEncryption", False),
+        # adlfs / Azure: a connection string carries AccountKey= or SharedAccessSignature=
+        ("connection_string", True),
+        ("ConnectionString", True),
+        ("conn_str", True),
+        ("connection_timeout", False),
+        ("max_connections", False),
     ],
 )
 def test_credential_names(name, secret):
@@ -97,6 +103,10 @@ def test_credential_names(name, secret):
         (f"storage.options.token={SECRET}", "storage.options.token"),
         (f"storage.options.password={SECRET}", "storage.options.password"),
         (f"storage.options.aws_session_token={SECRET}", "storage.options.aws_session_token"),
+        (
+            f"storage.options.connection_string='AccountName=a;AccountKey={SECRET}'",
+            "storage.options.connection_string",
+        ),
         (f"output=sftp://u:{SECRET}@127.0.0.1/out", "output"),
         (f"model=https://h/bundle?X-Amz-Signature={SECRET}", "model"),
         # nested storage options (s3fs passes client_kwargs on to botocore)

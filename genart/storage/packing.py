@@ -74,12 +74,20 @@ def shard_tar(rows: list[dict], blobs: dict[int, bytes], fmt: str) -> bytes:
     return build_tar(members)
 
 
-def read_tar(data: bytes) -> dict[str, bytes]:
-    """Member name -> bytes of a tar held in memory (regular files only)."""
+def read_tar(data: bytes, odd: list[str] | None = None) -> dict[str, bytes]:
+    """Member name -> bytes of a tar held in memory (regular files only). `odd`, when given, collects what
+    readers would see differently: a name held by more than one member (streaming readers such as
+    webdataset see the first or fail; the dict keeps the last) and members that are not regular files
+    (links, folders, devices)."""
     out: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
         for info in tar:
-            if info.isfile():
-                f = tar.extractfile(info)
-                out[info.name] = f.read() if f is not None else b""
+            if not info.isfile():
+                if odd is not None:
+                    odd.append(f"member {info.name} is not a regular file")
+                continue
+            if odd is not None and info.name in out:
+                odd.append(f"member {info.name} appears more than once")
+            f = tar.extractfile(info)
+            out[info.name] = f.read() if f is not None else b""
     return out

@@ -109,14 +109,17 @@ def _check_files(fs, root: str, rows: list[tuple], problems: _Problems) -> None:
 
 def _check_tar(fs, root: str, shard: int, rows, problems: _Problems) -> None:
     rel = layout.tar_path(shard)
+    odd: list[str] = []
     try:
-        members = packing.read_tar(fs.cat_file(join(root, rel)))
+        members = packing.read_tar(fs.cat_file(join(root, rel)), odd)
     except FileNotFoundError:
         problems.add("missing-file", f"shard {shard}: {rel} is missing")
         return
     except tarfile.TarError as exc:
         problems.add("tar", f"shard {shard}: {rel} is not a readable tar ({exc})")
         return
+    for message in odd:
+        problems.add("tar", f"{rel}: {message}")
     expected = set()
     for item_id, path, digest, size in rows:
         expected |= {path, f"{layout.item_key(item_id)}.json"}

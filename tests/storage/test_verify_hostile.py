@@ -164,3 +164,31 @@ def test_token_traits_that_disagree_with_the_row(tmp_path):
     assert "id 9: tokens/9.json description is '<script>x</script>', expected 'd'" in problems
     assert "id 10: tokens/10.json attributes is not a list of {trait_type, value}" in problems
     assert len(problems) == 4, problems
+
+
+def test_webdataset_duplicate_and_link_members(tmp_path):
+    """A tar whose member names repeat (a streaming reader sees the first copy, verify used to check the
+    last) or that holds links is reported."""
+    import io
+    import tarfile
+
+    from genart.storage import packing
+    from tests.conftest import make_tiny_bundle
+    from tests.storage.test_verify import _write_output
+
+    make_tiny_bundle(str(tmp_path / "bundle"))
+    out = _write_output(str(tmp_path / "bundle"), tmp_path, "webdataset")
+    tar = out / "shards/00001.tar"
+    members = list(packing.read_tar(tar.read_bytes()).items())
+    forged = [("0000000100.png", members[2][1])] + members  # another item's image first, then the real one
+    buf = io.BytesIO(packing.build_tar(forged)[:-1024])  # reopen the archive to append a symlink
+    with tarfile.open(fileobj=buf, mode="a", format=tarfile.USTAR_FORMAT) as t:
+        info = tarfile.TarInfo("0000000199.lnk")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        t.addfile(info)
+    tar.write_bytes(buf.getvalue())
+    _fails(
+        out,
+        "shards/00001.tar: member 0000000100.png appears more than once",
+        "shards/00001.tar: member 0000000199.lnk is not a regular file",
+    )

@@ -74,7 +74,26 @@ def read_job(job) -> tuple[GenerateConfig | None, list[str]]:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "config"
         return None, problems + [f"{layout.JOB}: config.{key}: {err['msg'].removeprefix('Value error, ')}"]
+    problems += _hash_problems(job, cfg)
     return (None if problems else cfg), problems
+
+
+def _hash_problems(job: dict, cfg: GenerateConfig) -> list[str]:
+    """_job.json's config_hash must be the hash of its config (as the runner computes it): an edited
+    config (count lowered after deleting shards, another seed) is named, not trusted."""
+    from genart.config.loader import config_hash
+    from genart.generation.runner import record_exclude
+
+    recorded = job.get("config_hash")
+    if not isinstance(recorded, str):
+        return [] if recorded is None else [f"{layout.JOB}: config_hash is not a string"]
+    want = config_hash(cfg, exclude=record_exclude(cfg, for_hash=True))
+    if recorded != want:
+        return [
+            f"{layout.JOB}: config_hash {recorded[:12]}... is not its config's ({want[:12]}...): "
+            "the record was edited"
+        ]
+    return []
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:

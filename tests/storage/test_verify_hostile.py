@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 
@@ -192,3 +193,20 @@ def test_webdataset_duplicate_and_link_members(tmp_path):
         "shards/00001.tar: member 0000000100.png appears more than once",
         "shards/00001.tar: member 0000000199.lnk is not a regular file",
     )
+
+
+def test_an_edited_job_config_no_longer_matches_its_hash(out):
+    """Deleting the last shard and lowering count in _job.json and _SUCCESS verified OK."""
+    _write_job(out, lambda j: j["config"].__setitem__("count", 400))
+    (out / "_SUCCESS").write_text(json.dumps({"count": 400, "shards": 4}))
+    (out / "metadata/part-00004.parquet").unlink()
+    shutil.rmtree(out / "images/00004")
+    problems = verify(str(out))
+    assert len(problems) == 1 and problems[0].startswith("_job.json: config_hash "), problems
+    assert re.fullmatch(
+        r"_job\.json: config_hash [0-9a-f]{12}\.\.\. is not its config's \([0-9a-f]{12}\.\.\.\): "
+        r"the record was edited",
+        problems[0],
+    ), problems
+    result = CliRunner().invoke(main, ["verify", str(out)])
+    assert result.exit_code == 1 and "FAIL _job.json: config_hash" in result.output

@@ -39,6 +39,7 @@ from genart.storage.verify_rows import (
     Coverage,
     RowCheck,
     check_success,
+    hash_problems,
     image_size,
     job_count,
     read_job,
@@ -262,6 +263,7 @@ def _read_records(fs, root: str, where: str, problems: _Problems):
         job = {}
     else:
         cfg, found = read_job(job)
+        found += hash_problems(job, cfg) if cfg is not None else []
         for p in found:
             problems.add("job", p)
         if not isinstance(job, dict):

@@ -74,15 +74,19 @@ def read_job(job) -> tuple[GenerateConfig | None, list[str]]:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "config"
         return None, problems + [f"{layout.JOB}: config.{key}: {err['msg'].removeprefix('Value error, ')}"]
-    problems += _hash_problems(job, cfg)
     return (None if problems else cfg), problems
 
 
-def _hash_problems(job: dict, cfg: GenerateConfig) -> list[str]:
-    """_job.json's config_hash must be the hash of its config (as the runner computes it): an edited
-    config (count lowered after deleting shards, another seed) is named, not trusted."""
+def hash_problems(job: dict, cfg: GenerateConfig) -> list[str]:
+    """verify: _job.json's config_hash must be the hash of its config (as the runner computes it), so an
+    edited config (count lowered after deleting shards, another seed) is named, not trusted. (preview and
+    gallery only show an output: they do not ask.)"""
     from genart.config.loader import config_hash
-    from genart.generation.runner import record_exclude
+
+    try:
+        from genart.generation.job import record_exclude
+    except ImportError:  # before the job record moved out of the runner
+        from genart.generation.runner import record_exclude
 
     recorded = job.get("config_hash")
     if not isinstance(recorded, str):

@@ -94,7 +94,7 @@ def files_under(fs, path: str) -> list[str]:
         return []
     prefix = path.rstrip("/") + "/"
     strip = fs._strip_protocol(path).rstrip("/")
-    return [p for p in found if p == strip or p.startswith(prefix) or p.startswith(strip + "/")]
+    return sorted(p for p in found if p == strip or p.startswith(prefix) or p.startswith(strip + "/"))
 
 
 def cat_files(fs, paths: list[str]) -> dict[str, bytes | Exception]:
@@ -157,10 +157,21 @@ def _remove_memory_dirs(fs, path: str) -> None:
             pass
 
 
+def _left(fs, path: str) -> str:
+    """What is still at `path`, in words (for a deletion error)."""
+    try:
+        left = files_under(fs, path)
+    except Exception as exc:  # noqa: BLE001 - only describes the state for the message
+        return f"what is left there could not be listed ({type(exc).__name__})"
+    if not left:
+        return "no file is left there"
+    return f"{len(left)} file(s) are left there (first: {redact(left[0])})"
+
+
 def remove(fs, path: str, what: str) -> None:
     """Delete the file or folder at exactly `path` and everything under it, never a pattern's matches.
 
-    Raises StorageError naming `what` and how many files are left when anything could not be deleted."""
+    Raises StorageError naming `what` and saying how many files are left when anything is not deleted."""
     try:
         if _protocols(fs) & {"file", "local"}:
             _remove_local(fs, path)
@@ -169,14 +180,14 @@ def remove(fs, path: str, what: str) -> None:
             if "memory" in _protocols(fs):
                 _remove_memory_dirs(fs, path)
         fs.invalidate_cache(path)
-        left = files_under(fs, path)
     except Exception as exc:  # noqa: BLE001 - any backend error; re-raised typed with what is left
         raise StorageError(
-            f"deleting {what} failed ({type(exc).__name__}: {exc}); part of it may be left; "
-            "check the location's permissions and delete it by hand or re-run"
+            f"deleting {what} failed ({type(exc).__name__}: {exc}); {_left(fs, path)}; "
+            "check the location's permissions, then delete it by hand or re-run"
         ) from exc
+    left = files_under(fs, path)
     if left:
         raise StorageError(
-            f"deleting {what} left {len(left)} file(s) (e.g. {left[:3]}); "
-            "check the location's permissions and delete them by hand or re-run"
+            f"deleting {what} failed: {_left(fs, path)}; "
+            "check the location's permissions, then delete them by hand or re-run"
         )

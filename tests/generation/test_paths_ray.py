@@ -139,3 +139,21 @@ def test_a_truncated_part_is_redone_on_resume(complete, tiny_bundle, make_cfg):
     summary = generate(_cfg(make_cfg, tiny_bundle, str(out)), progress=False)
     assert (summary["generated"], summary["resumed_shards"]) == (20, 1)
     assert verify(str(out)) == []
+
+
+@pytest.mark.parametrize("mode", ["round_robin", "list"])
+def test_classes_outside_the_model_exit_2_before_anything_is_written(tiny_bundle, tmp_path, mode):
+    from click.testing import CliRunner
+
+    from genart.cli import main
+
+    out = tmp_path / "fresh"
+    config = Path(__file__).resolve().parents[2] / "configs" / "generate" / "digits.yaml"
+    args = ["generate", str(config), "--set", f"model={tiny_bundle}", "--set", f"output={out}"]
+    args += ["--set", f"classes.mode={mode}", "--set", "classes.ids=[99]", "--overwrite"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: classes.ids: [99] are not classes of this model (it has 10: 0..9)"
+    ]
+    assert not out.exists()

@@ -58,7 +58,8 @@ class _RemoteClaim:
 
 def _start_index(cfg: GenerateConfig, fs, root: str, committed: set[int]):
     """The near-duplicate index as one Ray actor (claims from every replica go through it one batch at a
-    time), loaded with the hashes of the shards already committed. None when dedupe is off."""
+    time), loaded with the hashes of the shards already committed. None when dedupe is off. A committed
+    part that cannot be read is dropped from `committed` (its shard is redone)."""
     if cfg.dedupe.max_distance is None:
         return None
     import pyarrow.parquet as pq
@@ -67,8 +68,14 @@ def _start_index(cfg: GenerateConfig, fs, root: str, committed: set[int]):
     index = ray.remote(num_cpus=0, max_restarts=0)(HashIndex).remote(cfg.dedupe.max_distance, cfg.count)
     loads = []
     for k in sorted(committed):  # one read per committed shard, of two columns
-        with fs.open(join(root, layout.metadata_path(k)), "rb") as f:
-            t = pq.read_table(f, columns=["id", "phash"])
+        path = join(root, layout.metadata_path(k))
+        try:
+            with fs.open(path, "rb") as f:
+                t = pq.read_table(f, columns=["id", "phash"])
+        except (OSError, ValueError) as exc:  # pyarrow: ArrowInvalid (a ValueError) or OSError
+            log.warning("%s is unreadable (%s: %s); its shard %d is redone", path, type(exc).__name__, exc, k)
+            committed.discard(k)
+            continue
         loads.append(index.add_many.remote(t.column("id").to_numpy(), t.column("phash").to_numpy()))
     if loads:
         from ray.exceptions import GetTimeoutError

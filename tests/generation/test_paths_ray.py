@@ -157,3 +157,24 @@ def test_classes_outside_the_model_exit_2_before_anything_is_written(tiny_bundle
         "error: classes.ids: [99] are not classes of this model (it has 10: 0..9)"
     ]
     assert not out.exists()
+
+
+def test_a_corrupt_part_the_ledger_accounts_for_is_redone_with_dedupe(
+    ray_local, tiny_bundle, make_cfg, tmp_path
+):
+    from genart.generation.progress import ByteLedger
+
+    out = tmp_path / "dd"
+    cfg = _cfg(make_cfg, tiny_bundle, str(out), dedupe={"max_distance": 0})
+    first = generate(cfg, progress=False)
+    (out / "_SUCCESS").unlink()
+    fs, root = get_fs(str(out))
+    ledger = ByteLedger(fs, root, 2)  # what an interrupted run leaves: both shards accounted for
+    ledger.add(0, 1)
+    ledger.add(1, 1)
+    ledger.save(force=True)
+    part = out / "metadata" / "part-00001.parquet"
+    part.write_bytes(b"PAR1" + b"\0" * 64)
+    summary = generate(cfg, progress=False)
+    assert (summary["generated"], summary["resumed_shards"], summary["job_id"]) == (20, 1, first["job_id"])
+    assert verify(str(out)) == []

@@ -162,19 +162,34 @@ def test_classes_outside_the_model_exit_2_before_anything_is_written(tiny_bundle
 def test_a_corrupt_part_the_ledger_accounts_for_is_redone_with_dedupe(
     ray_local, tiny_bundle, make_cfg, tmp_path
 ):
+    """The ledger skips footer reads for the shards it accounts for; the near-duplicate index, which reads
+    every committed part, then finds the damage and the shard is redone instead of the job crashing."""
     from genart.generation.progress import ByteLedger
 
     out = tmp_path / "dd"
-    cfg = _cfg(make_cfg, tiny_bundle, str(out), dedupe={"max_distance": 0})
+    cfg = _cfg(make_cfg, tiny_bundle, str(out), count=60, dedupe={"max_distance": 0})
     first = generate(cfg, progress=False)
     (out / "_SUCCESS").unlink()
+    (out / "metadata" / "part-00000.parquet").unlink()  # an interrupted run: shard 0 not committed
     fs, root = get_fs(str(out))
-    ledger = ByteLedger(fs, root, 2)  # what an interrupted run leaves: both shards accounted for
-    ledger.add(0, 1)
+    ledger = ByteLedger(fs, root, 3)  # ... and its ledger accounts for shards 1 and 2
     ledger.add(1, 1)
+    ledger.add(2, 1)
     ledger.save(force=True)
     part = out / "metadata" / "part-00001.parquet"
-    part.write_bytes(b"PAR1" + b"\0" * 64)
+    part.write_bytes(part.read_bytes()[:200])
     summary = generate(cfg, progress=False)
-    assert (summary["generated"], summary["resumed_shards"], summary["job_id"]) == (20, 1, first["job_id"])
+    assert (summary["generated"], summary["resumed_shards"], summary["job_id"]) == (40, 1, first["job_id"])
+    assert verify(str(out)) == []
+
+
+def test_a_truncated_part_is_redone_on_resume_with_dedupe(ray_local, tiny_bundle, make_cfg, tmp_path):
+    out = tmp_path / "dd2"
+    cfg = _cfg(make_cfg, tiny_bundle, str(out), dedupe={"max_distance": 0})
+    generate(cfg, progress=False)
+    (out / "_SUCCESS").unlink()
+    part = out / "metadata" / "part-00001.parquet"
+    part.write_bytes(b"")
+    summary = generate(cfg, progress=False)
+    assert (summary["generated"], summary["resumed_shards"]) == (20, 1)
     assert verify(str(out)) == []

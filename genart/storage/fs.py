@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import posixpath
 import re
@@ -17,7 +18,9 @@ def storage_options_for(uri: str, options: dict | None = None) -> dict:
     Credentials stay in the environment (AWS_ACCESS_KEY_ID, ...) where botocore finds them; they are
     never copied into configs, outputs or logs.
     """
-    opts = dict(options or {})
+    opts = copy.deepcopy(
+        dict(options or {})
+    )  # nested options (client_kwargs) are the config's: never mutated
     if uri.startswith(("s3://", "s3a://")):
         endpoint = opts.pop("endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
         if endpoint:
@@ -130,6 +133,16 @@ def cat_files(fs, paths: list[str]) -> dict[str, bytes | Exception]:
 
     with ThreadPoolExecutor(max_workers=min(32, max(1, len(paths)))) as pool:
         return dict(zip(paths, pool.map(one, paths), strict=True))
+
+
+def write_atomic(fs, path: str, tmp: str, data: bytes) -> None:
+    """Write `data` to `path` whole: locally to `tmp` then a rename (never half a file); on object stores one
+    PUT, which is atomic there. Never a pattern: fsspec's generic mv copies through expand_path (glob)."""
+    if "file" in _protocols(fs) or "local" in _protocols(fs):
+        fs.pipe_file(tmp, data)
+        fs.mv(tmp, path)
+    else:
+        fs.pipe_file(path, data)
 
 
 def _delete_files(fs, files: list[str]) -> None:

@@ -122,3 +122,31 @@ def test_a_file_that_cannot_be_deleted_is_a_storage_error_saying_what_is_left(tm
         f"; 2 file(s) are left there (first: {left}); "
         "check the location's permissions, then delete it by hand or re-run"
     )
+
+
+def test_schedule_history_saves_at_a_path_with_pattern_characters(base):
+    """The history's temp-then-rename used fsspec's generic mv, which globs: at `hist[1].json` on memory:// or
+    S3 nothing was written (or a sibling `hist1.json` was copied in its place)."""
+    from genart.schedule_state import History, RunRecord
+
+    sibling = join(base, "hist1.json")
+    fs, root = get_fs(base)
+    fs.makedirs(root, exist_ok=True)
+    fs.pipe_file(get_fs(sibling)[1], b'{"not": "mine"}')
+    uri = join(base, "hist[1].json")
+    h = History(uri, "nightly")
+    h.runs["r1"] = RunRecord(run_id="r1", slot="2026-11-30T02:00:00+00:00")
+    h.save()
+    again = History(uri, "nightly").load()
+    assert list(again.runs) == ["r1"]
+    assert fs.cat_file(get_fs(sibling)[1]) == b'{"not": "mine"}'
+
+
+def test_storage_options_are_not_mutated(monkeypatch):
+    from genart.storage.fs import storage_options_for
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    options = {"client_kwargs": {"region_name": "eu-west-1"}}
+    opts = storage_options_for("s3://b/x", options)
+    assert opts["client_kwargs"] == {"region_name": "eu-west-1", "endpoint_url": "http://127.0.0.1:1"}
+    assert options == {"client_kwargs": {"region_name": "eu-west-1"}}

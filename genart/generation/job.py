@@ -74,15 +74,19 @@ def record_exclude(cfg: GenerateConfig, for_hash: bool) -> dict:
 
 
 def job_record(cfg: GenerateConfig, meta: dict, job_id: str) -> dict:
-    """_job.json: the resolved config (no storage options, no address), its hash, model_id, version."""
+    """_job.json: the resolved config (no storage options, no address), its hash, model_id, the model's
+    num_classes (what `genart verify` checks class ids against), version."""
     public = cfg.model_copy(update={"output": redact(cfg.output), "model": redact(cfg.model)})
-    return {
+    record = {
         "config": public.model_dump(mode="json", exclude=record_exclude(cfg, for_hash=False)),
         "config_hash": config_hash(public, exclude=record_exclude(cfg, for_hash=True)),
         "model_id": meta["model_id"],
         "genart_version": genart.__version__,
         "job_id": job_id,
     }
+    if "num_classes" in meta:
+        record["num_classes"] = int(meta["num_classes"])
+    return record
 
 
 def same_job(old: dict, cfg: GenerateConfig, model_id: str) -> bool:

@@ -168,7 +168,11 @@ def test_invalid_job_record_values(out):
     job = _job(out)
     job["config"]["seed"] = -1
     (out / "_job.json").write_text(json.dumps(job))
-    _fails(out, "_job.json: config.seed: Input should be greater than or equal to 0")
+    _fails(
+        out,
+        "_job.json: config.seed: Value error, must be an integer in 0..9223372036854775807 (2**63-1: "
+        "the plan mixes it into 64-bit item seeds, stored in the int64 `seed` column)",
+    )
     (out / "_job.json").write_text("[1, 2]")
     _fails(out, "_job.json is not a JSON object")
 

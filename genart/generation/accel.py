@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from genart.config.generate import InferenceConfig
-from genart.generation.sampler import inputs, quantize
+from genart.generation.sampler import forward_per_item, inputs, quantize
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class Engine:
         if self._cuda:
             return self._generate_cuda(z, y)
         with self.times.stage("generate"), autocast(self.device, self.opts.precision):
-            images = self.model(z, y)
+            images = forward_per_item(self.model, z, y)  # each item alone: bytes independent of the batch
         with self.times.stage("copy"):
             return quantize(images).numpy()
 

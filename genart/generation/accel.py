@@ -1,7 +1,9 @@
 """The fast generation path: device, precision, memory format, torch.compile, pinned copies, stage times.
 
 Plain PyTorch, no Ray. `Engine.generate` returns what `sampler.sample` returns, uint8 (N, H, W, C); with
-the default `InferenceConfig` on a CPU it runs the very same computation (identical pixels). On CUDA:
+the default `InferenceConfig` on a CPU it runs the very same computation (identical pixels): each item alone
+on one thread (`sampler.forward_per_item`), so its bytes never depend on the batch. On CUDA (batched, so
+within one level of the CPU reference but not promised bit-exact across batch sizes):
 
 - the batch runs in a few chunks on the compute stream, each quantized to uint8 on the GPU (4x fewer
   bytes than fp32) and copied by a side stream into pinned host memory with `non_blocking=True`, so the

@@ -122,18 +122,18 @@ def test_stored_bytes_and_regeneration_are_exact(arch, tmp_path, make_cfg, threa
 
 
 def test_filtered_items_are_exact(tmp_path, make_cfg, threads):
-    """Rejection sampling (classifier score + near-duplicates): the kept draw, its seed, score and bytes are the
-    same in any batch, and the stored seed regenerates the stored pixels."""
+    """Rejection sampling (discriminator score + near-duplicates): the kept draw, its seed, score and bytes are
+    the same in any batch, and the stored seed regenerates the stored pixels."""
     bundle = str(tmp_path / "bundle")
-    save_untrained_bundle(bundle, SPECS["dcgan"], seed=3)
-    filters = {"filter": {"min_score": 0.1, "scorer": "classifier"}, "dedupe": {"max_distance": 0}}
-    a, paths = _run(make_cfg, bundle, tmp_path / "a", 256, shard_size=256, batch_size=256, **filters)
-    b, _ = _run(make_cfg, bundle, tmp_path / "b", 256, shard_size=100, batch_size=7, **filters)
+    save_untrained_bundle(bundle, {**SPECS["dcgan"], "g_width": 8}, seed=3, discriminator=True)
+    filters = {"filter": {"min_score": 0.5, "scorer": "discriminator"}, "dedupe": {"max_distance": 0}}
+    a, paths = _run(make_cfg, bundle, tmp_path / "a", 128, shard_size=128, batch_size=128, **filters)
+    b, _ = _run(make_cfg, bundle, tmp_path / "b", 128, shard_size=50, batch_size=7, **filters)
     assert a == b
-    plan_seeds = item_seeds(7, np.arange(256))
+    plan_seeds = item_seeds(7, np.arange(128))
     assert any(a[i][0] != plan_seeds[i] for i in a), "no item was redrawn: the filter did not run"
     regen = genart.load_bundle(bundle)
-    for i in range(0, 256, 17):
+    for i in range(0, 128, 9):
         seed, class_id, _, _ = a[i]
         assert np.array_equal(decode(paths[i].read_bytes()), regen.generate([seed], [class_id])[0])
 

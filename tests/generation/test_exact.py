@@ -3,8 +3,10 @@ whatever batch size, shard size, thread count or process made it, and `load_bund
 returns exactly the stored pixels. Models: a conditional DCGAN (the shipped width), a self-attention GAN
 (RGB) and a conditional VAE decoder; the filtered path (quality score + near-duplicates) too.
 
-The DCGAN case is the issue's instance in miniature: with one batched forward per batch, ids 0..511 drawn in
-batches of 3 and of 256 differ by one level in at least one item on this bundle.
+Untrained generators make nearly flat images (pixel std 0.5), where rounding almost never flips; the test
+bundles scale BatchNorm's gamma by 4 so pixels spread like a trained model's (std ~66). With the previous
+batched forward, these bundles change bytes in 14 (DCGAN, 512 ids), 4 (SAGAN) and 2 (VAE, 128 ids) items
+between batch 1 and batch 256.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 import torch
 
 import genart
-from genart.bundle import read_meta, save_untrained_bundle
+from genart.bundle import read_meta, save_bundle
 from genart.filters.dedupe import HashIndex
 from genart.filters.score import DigitsScorer
 from genart.generation.encode import decode
@@ -50,6 +52,29 @@ N = 512  # the DCGAN's ids; the other models use 128 (fewer forwards on a 2-core
 COUNT = {"dcgan": N, "sagan": 128, "vae": 128}
 
 
+def make_bundle(uri: str, arch: str, discriminator: bool = False) -> str:
+    """A random-init bundle of `arch` whose BatchNorm gammas are scaled by 4 (trained-like pixel spread)."""
+    from genart.models.gan import Discriminator
+    from genart.models.registry import build_generator
+
+    spec = SPECS[arch]
+    torch.manual_seed(3)
+    generator = build_generator(spec).eval()
+    with torch.no_grad():
+        for m in generator.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.mul_(4.0)
+    disc = None
+    if discriminator:
+        d_spec = {k: spec[k] for k in ("image_size", "channels", "num_classes", "attention")}
+        d_spec.update(d_width=8, spectral_norm=True, loss="hinge")
+        keys = ("image_size", "channels", "num_classes", "d_width", "attention", "spectral_norm")
+        disc = (d_spec, Discriminator(**{k: d_spec[k] for k in keys}).state_dict())
+    training = {"steps": 0, "world_size": 0, "data": {"source": "none"}}
+    save_bundle(uri, generator, spec, training, discriminator=disc)
+    return uri
+
+
 @pytest.fixture
 def threads():
     """Restores torch's thread count (the replica sets it from cpus_per_replica)."""
@@ -64,9 +89,7 @@ def _digests(images: np.ndarray) -> list[str]:
 
 @pytest.mark.parametrize("arch", sorted(SPECS))
 def test_item_pixels_do_not_depend_on_batch_or_threads(arch, tmp_path, threads):
-    uri = str(tmp_path / arch)
-    save_untrained_bundle(uri, SPECS[arch], seed=3)
-    bundle = genart.load_bundle(uri)
+    bundle = genart.load_bundle(make_bundle(str(tmp_path / arch), arch))
     n = COUNT[arch]
     ids = np.arange(n)
     seeds, cls = item_seeds(0, ids), ids % 10
@@ -105,8 +128,7 @@ def _run(make_cfg, bundle: str, out, count: int = N, **kw) -> dict[int, tuple]:
 def test_stored_bytes_and_regeneration_are_exact(arch, tmp_path, make_cfg, threads):
     """The issue's case: count 512, shard 256 and batch 256 against shard 512 / batch 1 and shard 100 /
     batch 3 on two threads; then every stored PNG equals load_bundle().generate([seed], [class_id])."""
-    bundle = str(tmp_path / "bundle")
-    save_untrained_bundle(bundle, SPECS[arch], seed=3)
+    bundle = make_bundle(str(tmp_path / "bundle"), arch)
     n = COUNT[arch]
     a, paths = _run(make_cfg, bundle, tmp_path / "a", n, shard_size=256, batch_size=256)
     b, _ = _run(make_cfg, bundle, tmp_path / "b", n, shard_size=512, batch_size=1)
@@ -124,8 +146,7 @@ def test_stored_bytes_and_regeneration_are_exact(arch, tmp_path, make_cfg, threa
 def test_filtered_items_are_exact(tmp_path, make_cfg, threads):
     """Rejection sampling (discriminator score + near-duplicates): the kept draw, its seed, score and bytes are
     the same in any batch, and the stored seed regenerates the stored pixels."""
-    bundle = str(tmp_path / "bundle")
-    save_untrained_bundle(bundle, {**SPECS["dcgan"], "g_width": 8}, seed=3, discriminator=True)
+    bundle = make_bundle(str(tmp_path / "bundle"), "dcgan", discriminator=True)
     filters = {"filter": {"min_score": 0.5, "scorer": "discriminator"}, "dedupe": {"max_distance": 0}}
     a, paths = _run(make_cfg, bundle, tmp_path / "a", 128, shard_size=128, batch_size=128, **filters)
     b, _ = _run(make_cfg, bundle, tmp_path / "b", 128, shard_size=50, batch_size=7, **filters)
@@ -139,8 +160,7 @@ def test_filtered_items_are_exact(tmp_path, make_cfg, threads):
 
 
 def test_digits_scores_do_not_depend_on_batch(tmp_path):
-    uri = str(tmp_path / "bundle")
-    save_untrained_bundle(uri, SPECS["dcgan"], seed=3)
+    uri = make_bundle(str(tmp_path / "bundle"), "dcgan")
     ids = np.arange(300)
     images = genart.load_bundle(uri).generate(item_seeds(0, ids), ids % 10)
     scorer = DigitsScorer(10)

@@ -233,11 +233,80 @@ def _limit_per_core(bundle_uri: str, n: int = 4096, batch: int = 256) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def _batched_previous(bundle, seeds, class_ids) -> np.ndarray:
+    """The path before bit-exact generation: one forward for the whole batch on all threads (an item's bytes
+    then depend on the batch it came in). Kept here only to measure what exactness costs."""
+    from genart.generation.sampler import inputs, to_uint8
+
+    with torch.inference_mode():
+        z, y = inputs(bundle.generator, seeds, class_ids)
+        return to_uint8(bundle.generator(z, y))
+
+
+def bench_exact(bundle_uri: str | None = None, n: int = 2048, batch: int = 256, rounds: int = 3) -> dict:
+    """images/s of generate + PNG encode in one process, one thread: the previous batched forward beside the
+    bit-exact per-item path that `genart generate` and `load_bundle(...).generate` now run (interleaved
+    rounds, best of each), and for each path how many items change bytes when the same ids run in batches of
+    3 or one at a time."""
+    import genart
+
+    tmp = tempfile.mkdtemp(prefix="genart-bench-")
+    bundle = genart.load_bundle(bundle_uri or _bench_bundle(tmp))
+    torch.set_num_threads(1)
+    ids = np.arange(n)
+    seeds, cls = item_seeds(0, ids), ids % 10
+    paths = {"previous": lambda s, c: _batched_previous(bundle, s, c), "exact": bundle.generate}
+    best = dict.fromkeys(paths, float("inf"))
+    images: dict = {}
+    for _ in range(rounds):
+        for name, fn in paths.items():
+            fn(seeds[:batch], cls[:batch])  # warm-up
+            t0 = time.perf_counter()
+            out = [fn(seeds[lo : lo + batch], cls[lo : lo + batch]) for lo in range(0, n, batch)]
+            for img in (im for part in out for im in part):
+                encode(img, "png")
+            best[name] = min(best[name], time.perf_counter() - t0)
+            images[name] = np.concatenate(out)
+    r = {name: n / sec for name, sec in best.items()}
+    for name, fn in paths.items():  # the same ids in batches of 3 and alone: which items change bytes?
+        other = [
+            np.concatenate([fn(seeds[lo : lo + b], cls[lo : lo + b]) for lo in range(0, n, b)])
+            for b in (3, 1)
+        ]
+        changed = np.zeros(n, bool)
+        for o in other:
+            changed |= (o != images[name]).reshape(n, -1).any(1)
+        r[f"{name}_items_changed"] = int(changed.sum())
+    _table(
+        f"bit-exact generation: {n} images, batch {batch}, generate + PNG encode, 1 thread; bundle "
+        f"{bundle_uri or 'untrained cgan-digits architecture'}",
+        [
+            (
+                "previous: one batched forward per batch",
+                f"{r['previous']:.0f}",
+                "1.00",
+                r["previous_items_changed"],
+            ),
+            (
+                "exact: each item alone, one thread (now)",
+                f"{r['exact']:.0f}",
+                f"{r['exact'] / r['previous']:.2f}",
+                r["exact_items_changed"],
+            ),
+        ],
+        ("path", "images/s", "vs previous", f"of {n} items, bytes change in batches of 3 or alone"),
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+    return r
+
+
 def bench_generate(count: int = 30000) -> dict:
     tmp = tempfile.mkdtemp(prefix="genart-bench-")
     bundle = _bench_bundle(tmp)
     cores = os.cpu_count() or 1
     r: dict = {"count": count, "bundle": bundle, "cores": cores}
+    r["exact"] = bench_exact(bundle)
+    torch.set_num_threads(cores)
     r["limit"] = _limit_per_core(bundle) * cores
     torch.set_num_threads(cores)
     r["plain"] = _plain_generate(bundle, count, f"{tmp}/plain")

@@ -27,7 +27,7 @@ from genart.generation.encode import decode
 from genart.limits import MAX_HELD_PIXELS, MAX_IMAGE_PIXELS, MAX_SHEET_ITEMS
 from genart.market.tokens import recorded_suffix
 from genart.storage import layout
-from genart.storage.fs import get_fs, join, redact
+from genart.storage.fs import cat_files, get_fs, join, redact
 from genart.storage.writer import scan_metadata
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ class Source:
         else:
             names = rows.column("path").to_pylist()  # checked against the layout when the Source was made
             paths = [join(self.root, p) for p in names]
-            found = self.fs.cat(paths, on_error="return")
+            found = cat_files(self.fs, paths)
             blobs = [found.get(p) for p in paths]
         sizes = [None] * len(ids)
         if "width" in rows.column_names and "height" in rows.column_names:

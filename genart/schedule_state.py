@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from genart import safejson
 from genart.errors import ConfigError, StorageError
-from genart.storage.fs import get_fs, join, redact
+from genart.storage.fs import get_fs, join, redact, write_atomic
 
 _EPS = timedelta(microseconds=1)  # so a slot exactly at `now` counts as due
 DONE = {"succeeded", "failed", "missed", "replaced"}  # a slot in one of these states is never started again
@@ -238,7 +238,6 @@ class History:
         tmp = join(parent, f".{self.path.rsplit('/', 1)[-1]}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             self.fs.makedirs(parent, exist_ok=True)
-            self.fs.pipe_file(tmp, json.dumps(payload, indent=2).encode())
-            self.fs.mv(tmp, self.path)
+            write_atomic(self.fs, self.path, tmp, json.dumps(payload, indent=2).encode())
         except OSError as exc:
             raise StorageError(f"cannot write schedule state {redact(self.uri)} ({exc})") from exc

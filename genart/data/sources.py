@@ -10,7 +10,7 @@ from genart.config.train import TrainConfig
 from genart.data.decode import decode_batch
 from genart.data.digits import CLASS_NAMES, load_digits_arrays
 from genart.errors import DataError
-from genart.storage.fs import get_fs, redact
+from genart.storage.fs import exists, get_fs, list_dir, redact
 
 log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = ["png", "jpg", "jpeg", "webp"]
@@ -30,14 +30,14 @@ def build_dataset(cfg: TrainConfig):
         return ds, {"source": "digits", "count": len(images), "skipped": 0, "class_names": CLASS_NAMES}
 
     fs, path = get_fs(d.source, cfg.storage.options)
-    is_parquet = path.endswith(".parquet") or (
-        fs.isdir(path) and any(p.endswith(".parquet") for p in fs.ls(path, detail=False))
-    )
-    pa_fs = _pyarrow_fs(fs)
-    if not fs.exists(path) and not fs.glob(path):
-        raise DataError(
-            f"data.source {redact(d.source)} does not exist; give `digits` or a folder, glob or Parquet URI"
+    path = _resolve(fs, path, d.source)
+    if isinstance(path, list):  # the files a glob matched
+        is_parquet = all(p.endswith(".parquet") for p in path)
+    else:
+        is_parquet = path.endswith(".parquet") or (
+            fs.isdir(path) and any(p.endswith(".parquet") for p in list_dir(fs, path))
         )
+    pa_fs = _pyarrow_fs(fs)
     if is_parquet:
         ds = ray.data.read_parquet(path, filesystem=pa_fs)
         image_col, label_col = d.image_column, d.label_column
@@ -80,6 +80,22 @@ def build_dataset(cfg: TrainConfig):
             )
         names = [str(i) for i in range(m.num_classes)]
     return good, {"source": redact(d.source), "count": count, "skipped": skipped, "class_names": names}
+
+
+def _resolve(fs, path: str, source: str) -> str | list[str]:
+    """The source's path as written when something exists there (a folder named `cls[1]` or `a*b` is that
+    folder, never a pattern); else, when it has `*`, `?` or `[`, the files the glob matches (a documented
+    form of data.source). Raises DataError when neither finds anything."""
+    from glob import has_magic
+
+    if exists(fs, path):
+        return path
+    matches = sorted(p for p in fs.glob(path) if fs.isfile(p)) if has_magic(path) else []
+    if not matches:
+        raise DataError(
+            f"data.source {redact(source)} does not exist; give `digits` or a folder, glob or Parquet URI"
+        )
+    return matches
 
 
 def _pyarrow_fs(fs):

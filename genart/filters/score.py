@@ -58,7 +58,10 @@ class DigitsScorer:
     def __call__(self, images: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
         if not len(images):
             return np.zeros(0, np.float32)
-        proba = self.clf.predict_proba(pool_to_8x8(images))
+        # one row at a time: a batched matrix product rounds a row differently in different batches, and a
+        # score at the threshold would then keep a different draw (so other bytes) for the same item
+        x = pool_to_8x8(images)
+        proba = np.concatenate([self.clf.predict_proba(x[i : i + 1]) for i in range(len(x))])
         col = np.searchsorted(self.clf.classes_, class_ids)
         return proba[np.arange(len(images)), col].astype(np.float32)
 
@@ -101,11 +104,16 @@ class DiscriminatorScorer:
     def logits(self, images: np.ndarray, class_ids: np.ndarray | None) -> np.ndarray:
         import torch
 
+        from genart.generation.sampler import forward_per_item
+
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2)
         x = x.float() / 127.5 - 1.0
         y = None if class_ids is None else torch.as_tensor(np.asarray(class_ids), dtype=torch.long)
+        y = None if y is None else y.to(self.device)
         with torch.inference_mode():
-            return self.disc(x, None if y is None else y.to(self.device)).float().cpu().numpy()
+            if x.device.type == "cpu":  # each item alone, as the generator: its score (so the kept draw) is
+                return forward_per_item(self.disc, x, y).float().numpy()  # the same in any batch
+            return self.disc(x, y).float().cpu().numpy()
 
     def __call__(self, images: np.ndarray, class_ids: np.ndarray | None) -> np.ndarray:
         if not len(images):

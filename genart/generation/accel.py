@@ -1,7 +1,9 @@
 """The fast generation path: device, precision, memory format, torch.compile, pinned copies, stage times.
 
 Plain PyTorch, no Ray. `Engine.generate` returns what `sampler.sample` returns, uint8 (N, H, W, C); with
-the default `InferenceConfig` on a CPU it runs the very same computation (identical pixels). On CUDA:
+the default `InferenceConfig` on a CPU it runs the very same computation (identical pixels): each item alone
+on one thread (`sampler.forward_per_item`), so its bytes never depend on the batch. On CUDA (batched, so
+within one level of the CPU reference but not promised bit-exact across batch sizes):
 
 - the batch runs in a few chunks on the compute stream, each quantized to uint8 on the GPU (4x fewer
   bytes than fp32) and copied by a side stream into pinned host memory with `non_blocking=True`, so the
@@ -28,7 +30,7 @@ import numpy as np
 import torch
 
 from genart.config.generate import InferenceConfig
-from genart.generation.sampler import inputs, quantize
+from genart.generation.sampler import forward_per_item, inputs, quantize
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +141,7 @@ class Engine:
         if self._cuda:
             return self._generate_cuda(z, y)
         with self.times.stage("generate"), autocast(self.device, self.opts.precision):
-            images = self.model(z, y)
+            images = forward_per_item(self.model, z, y)  # each item alone: bytes independent of the batch
         with self.times.stage("copy"):
             return quantize(images).numpy()
 

@@ -70,7 +70,7 @@ class Plan:
 
     @classmethod
     def from_config(cls, cfg: GenerateConfig, num_classes: int) -> Plan:
-        if num_classes and cfg.classes.mode in ("list", "weighted"):
+        if num_classes:  # ids given with mode round_robin are checked too: a typo is never ignored
             bad = sorted({c for c in cfg.classes.ids if not 0 <= c < num_classes})
             if bad:
                 raise ConfigError(

@@ -30,17 +30,28 @@ SAVE_EVERY_S = 30.0
 FOOTER_READERS = 32
 
 
-def footer_bytes(fs, root: str, shards) -> int:
-    """Image bytes of committed shards from each part's Parquet footer (small ranged reads, concurrent)."""
+def footer_bytes(fs, root: str, shards) -> tuple[int, set[int]]:
+    """Image bytes of committed shards from each part's Parquet footer (small ranged reads, concurrent),
+    and the shards whose part is unreadable (truncated or corrupt): a resume redoes those."""
     import pyarrow.parquet as pq
 
-    def one(k: int) -> int:
-        with fs.open(join(root, layout.metadata_path(k)), "rb") as f:
-            kv = pq.read_metadata(f).metadata or {}
-        return int(kv.get(BYTES_KEY, b"0"))
+    def one(k: int) -> int | None:
+        path = join(root, layout.metadata_path(k))
+        try:
+            with fs.open(path, "rb") as f:
+                kv = pq.read_metadata(f).metadata or {}
+            return int(kv.get(BYTES_KEY, b"0"))
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError) as exc:  # pyarrow: ArrowInvalid (a ValueError) or OSError
+            log.warning("%s is unreadable (%s: %s); its shard %d is redone", path, type(exc).__name__, exc, k)
+            return None
 
+    ordered = sorted(shards)
     with ThreadPoolExecutor(max_workers=FOOTER_READERS) as pool:
-        return sum(pool.map(one, sorted(shards)))
+        got = list(pool.map(one, ordered))
+    bad = {k for k, n in zip(ordered, got, strict=True) if n is None}
+    return sum(n for n in got if n is not None), bad
 
 
 class ByteLedger:
@@ -55,34 +66,48 @@ class ByteLedger:
             self.bits[shard] = True
             self.bytes += nbytes
 
-    def _load(self) -> np.ndarray | None:
+    def _load(self) -> tuple[np.ndarray, int] | None:
+        """The saved (bits, bytes), or None when there is none or it is unreadable (then footers are read)."""
         try:
             data = json.loads(self.fs.cat_file(self.path))
-            bits = np.unpackbits(np.frombuffer(zlib.decompress(base64.b64decode(data["bits"])), np.uint8))
+            if data.get("num_shards") != self.num_shards:
+                return None
+            packed = zlib.decompress(base64.b64decode(data["bits"], validate=True))
+            bits = np.unpackbits(np.frombuffer(packed, np.uint8))[: self.num_shards].astype(bool)
+            nbytes = int(data["bytes"])
+            if len(bits) != self.num_shards or nbytes < 0:
+                raise ValueError(f"{len(bits)} shard bits for {self.num_shards} shards, {nbytes} bytes")
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, zlib.error) as exc:
-            log.warning("%s is unreadable (%s); reading the committed parts' footers instead", LEDGER, exc)
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, zlib.error) as exc:
+            # a truncated, corrupt or foreign file (ValueError covers bad JSON, UTF-8 and base64)
+            log.warning(
+                "%s is unreadable (%s: %s); ignoring it and reading the committed parts' footers instead",
+                LEDGER,
+                type(exc).__name__,
+                exc,
+            )
             return None
-        if data.get("num_shards") != self.num_shards:
-            return None
-        self.bytes = int(data["bytes"])
-        return bits[: self.num_shards].astype(bool)
+        return bits, nbytes
 
-    def resume(self, committed: set[int]) -> None:
-        """Account for the shards an earlier run committed: the saved ledger plus footers of the rest."""
+    def resume(self, committed: set[int]) -> set[int]:
+        """Account for the shards an earlier run committed: the saved ledger plus footers of the rest.
+        Returns the committed shards whose part is unreadable: they are not accounted for, to be redone."""
         if not committed:
-            return
+            return set()
         saved = self._load()
-        if saved is not None and set(np.flatnonzero(saved).tolist()) <= committed:
-            self.bits = saved
+        if saved is not None and set(np.flatnonzero(saved[0]).tolist()) <= committed:
+            self.bits, self.bytes = saved
         else:
             self.bytes = 0
         missing = [k for k in committed if not self.bits[k]]
+        bad: set[int] = set()
         if missing:
-            self.bytes += footer_bytes(self.fs, self.root, missing)
-            self.bits[missing] = True
+            nbytes, bad = footer_bytes(self.fs, self.root, missing)
+            self.bytes += nbytes
+            self.bits[[k for k in missing if k not in bad]] = True
         log.info("resume: %d committed shards, %d footers read", len(committed), len(missing))
+        return bad
 
     def save(self, force: bool = False) -> None:
         """Write the ledger (every SAVE_EVERY_S, or now with `force`). Best effort: the listing is the truth."""
@@ -100,6 +125,6 @@ class ByteLedger:
 
     def remove(self) -> None:
         try:
-            self.fs.rm(self.path)
+            self.fs.rm_file(self.path)  # rm would read `[ ] * ?` in the output's path as a pattern
         except FileNotFoundError:
             pass

@@ -16,10 +16,10 @@ from collections import deque
 import genart
 from genart.bundle import read_meta
 from genart.config.generate import GenerateConfig
-from genart.config.loader import config_hash
-from genart.errors import ConfigError, GenartError, JobFailed
+from genart.errors import GenartError, JobFailed
 from genart.filters.dedupe import HashIndex
 from genart.filters.score import check_filter
+from genart.generation.job import job_record, prepare_output, replace_output
 from genart.generation.plan import Plan, ShardSpec
 from genart.generation.progress import ByteLedger
 from genart.generation.replica import GeneratorReplica
@@ -29,115 +29,9 @@ from genart.storage import layout
 from genart.storage.fs import check_writable, get_fs, join, redact
 from genart.storage.writer import retry, scan_metadata, stale_tars
 
+__all__ = ["generate", "job_record", "prepare_output"]  # job_record, prepare_output: genart.generation.job
+
 log = logging.getLogger(__name__)
-
-
-# Keys that only say how to run the job, not what it produces: a resumed job may change them.
-EXECUTION_KEYS = {
-    "replicas",
-    "batch_size",
-    "cpus_per_replica",
-    "gpus_per_replica",
-    "max_in_flight",
-    "max_retries",
-    "shard_timeout_s",
-}
-PRIVATE_KEYS = {"storage", "address"}  # never written to the output
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
-def record_exclude(cfg: GenerateConfig, for_hash: bool) -> dict:
-    """What _job.json leaves out (pydantic's nested exclude): credentials and address; filter, dedupe and
-    inference blocks while they are off, so jobs written before those keys existed keep their config_hash.
-    The hash also leaves out the execution-only keys, filter.max_attempts included (how hard to try: a
-    resumed job may raise it)."""
-    ex: dict = {k: True for k in PRIVATE_KEYS}
-    if cfg.filter.min_score is None:
-        ex["filter"] = True
-    elif for_hash:
-        ex["filter"] = {"max_attempts": True}
-    if cfg.dedupe.max_distance is None:
-        ex["dedupe"] = True
-    if cfg.inference.precision == "fp32":
-        ex["inference"] = True
-    if for_hash:
-        ex.update({k: True for k in EXECUTION_KEYS})
-    return ex
-
-
-def job_record(cfg: GenerateConfig, meta: dict, job_id: str) -> dict:
-    """_job.json: the resolved config (no storage options, no address), its hash, model_id, version."""
-    public = cfg.model_copy(update={"output": redact(cfg.output), "model": redact(cfg.model)})
-    return {
-        "config": public.model_dump(mode="json", exclude=record_exclude(cfg, for_hash=False)),
-        "config_hash": config_hash(public, exclude=record_exclude(cfg, for_hash=True)),
-        "model_id": meta["model_id"],
-        "genart_version": genart.__version__,
-        "job_id": job_id,
-    }
-
-
-def prepare_output(fs, root: str, cfg: GenerateConfig, meta: dict, overwrite: bool, job_id: str):
-    """Compare with what the output already holds; write _job.json for a new job.
-
-    Returns (job record, the _SUCCESS summary when the job is already complete, else None). A different
-    config is refused (ConfigError naming the differing keys) and nothing at the output changes.
-    """
-    new = job_record(cfg, meta, job_id)
-    job_path, success = join(root, layout.JOB), join(root, layout.SUCCESS)
-    if overwrite:
-        for rel in (
-            layout.SUCCESS,
-            layout.PROGRESS,
-            layout.METADATA_DIR,
-            layout.IMAGES_DIR,
-            layout.SHARDS_DIR,
-            layout.TOKENS_DIR,
-            layout.COLLECTION,
-            layout.JOB,
-        ):
-            if fs.exists(join(root, rel)):
-                fs.rm(join(root, rel), recursive=True)
-    elif fs.exists(job_path):
-        try:
-            old = json.loads(fs.cat_file(job_path))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"{redact(cfg.output)}/{layout.JOB} is not valid JSON ({exc}); "
-                "pass --overwrite to start this output afresh"
-            ) from None
-        if old.get("config_hash") != new["config_hash"] or old.get("model_id") != new["model_id"]:
-            a, b = _flat(old.get("config", {})), _flat(new["config"])
-            keys = sorted(
-                k
-                for k in a.keys() | b.keys()
-                if a.get(k) != b.get(k)
-                and k.split(".")[0] not in EXECUTION_KEYS
-                and k != "filter.max_attempts"
-            )
-            if old.get("model_id") != new["model_id"]:
-                keys.append("model_id (the bundle's weights changed)")
-            raise ConfigError(
-                f"{redact(cfg.output)} holds a different job (job {old.get('job_id')}); differing keys: "
-                f"{', '.join(keys) or 'unknown'}. Pass --overwrite to replace it, or choose another output"
-            )
-        return old, (json.loads(fs.cat_file(success)) if fs.exists(success) else None)
-    elif fs.exists(success) or scan_metadata(fs, root)[0]:
-        raise ConfigError(
-            f"{redact(cfg.output)} holds generated shards but no {layout.JOB}; "
-            "pass --overwrite to replace them, or choose another output"
-        )
-    retry(
-        lambda: fs.pipe_file(job_path, json.dumps(new, indent=2).encode()),
-        f"writing {redact(cfg.output)}/_job.json",
-    )
-    return new, None
 
 
 def _remote_replica(cfg: GenerateConfig):
@@ -164,7 +58,8 @@ class _RemoteClaim:
 
 def _start_index(cfg: GenerateConfig, fs, root: str, committed: set[int]):
     """The near-duplicate index as one Ray actor (claims from every replica go through it one batch at a
-    time), loaded with the hashes of the shards already committed. None when dedupe is off."""
+    time), loaded with the hashes of the shards already committed. None when dedupe is off. A committed
+    part that cannot be read is dropped from `committed` (its shard is redone)."""
     if cfg.dedupe.max_distance is None:
         return None
     import pyarrow.parquet as pq
@@ -173,8 +68,14 @@ def _start_index(cfg: GenerateConfig, fs, root: str, committed: set[int]):
     index = ray.remote(num_cpus=0, max_restarts=0)(HashIndex).remote(cfg.dedupe.max_distance, cfg.count)
     loads = []
     for k in sorted(committed):  # one read per committed shard, of two columns
-        with fs.open(join(root, layout.metadata_path(k)), "rb") as f:
-            t = pq.read_table(f, columns=["id", "phash"])
+        path = join(root, layout.metadata_path(k))
+        try:
+            with fs.open(path, "rb") as f:
+                t = pq.read_table(f, columns=["id", "phash"])
+        except (OSError, ValueError) as exc:  # pyarrow: ArrowInvalid (a ValueError) or OSError
+            log.warning("%s is unreadable (%s: %s); its shard %d is redone", path, type(exc).__name__, exc, k)
+            committed.discard(k)
+            continue
         loads.append(index.add_many.remote(t.column("id").to_numpy(), t.column("phash").to_numpy()))
     if loads:
         from ray.exceptions import GetTimeoutError
@@ -344,10 +245,67 @@ class _Scheduler:
         return self.done
 
 
-def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True) -> dict:
-    """Run (or resume) a generation job; returns the summary also written to `_SUCCESS`."""
+def _open_output(fs, root: str, cfg: GenerateConfig, plan: Plan) -> tuple[set[int], ByteLedger]:
+    """The shards an earlier run committed (one listing; a shard whose part is unreadable is left out, to
+    be redone) and the byte ledger accounting for them. Removes temp files of interrupted commits."""
+    committed, stale = scan_metadata(fs, root)
+    for path in stale + (stale_tars(fs, root) if cfg.layout == "webdataset" else []):
+        try:  # temp files of commits interrupted by a killed replica or driver
+            fs.rm_file(path)
+        except FileNotFoundError:
+            pass
+    committed = {k for k in committed if k < plan.num_shards}
+    ledger = ByteLedger(fs, root, plan.num_shards)
+    committed -= ledger.resume(committed)  # one GET of _progress.json, not one footer per committed shard
+    return committed, ledger
+
+
+def _check_before_overwrite(cfg: GenerateConfig) -> None:
+    """What --overwrite must know before it deletes anything: the bundle loads (weights match model.json)
+    and the cluster can host the replicas (called inside the Ray session)."""
+    from genart.bundle import load_bundle
+
+    load_bundle(cfg.model, cfg.storage.options)
+    require_resources("generate", cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica)
+
+
+def _run(cfg, plan, fs, root, job, committed, ledger, progress: bool, t0: float):
+    """Generate the shards not yet committed (inside a Ray session); returns (done, rejected)."""
     from tqdm.auto import tqdm
 
+    log.info(
+        "job %s: %d shards, %d already committed, output %s",
+        job["job_id"],
+        plan.num_shards,
+        len(committed),
+        redact(cfg.output),
+    )
+    prior_images = sum(plan.shard_len(k) for k in committed)
+    with tqdm(
+        total=cfg.count,
+        initial=prior_images,
+        unit="img",
+        desc="generate",
+        disable=not progress,
+        dynamic_ncols=True,
+        smoothing=0.1,
+    ) as bar:
+        claim = _start_index(cfg, fs, root, committed)
+        try:
+            sched = _Scheduler(cfg, plan, committed, job, bar, ledger, claim)
+            return sched.run(t0), sched.rejected
+        finally:
+            if claim is not None:  # a joined cluster outlives the job: do not leave the index there
+                import ray
+
+                ray.kill(claim.index)
+
+
+def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True) -> dict:
+    """Run (or resume) a generation job; returns the summary also written to `_SUCCESS`.
+
+    Everything that can fail cheaply (bundle, classes, filters, writability, cluster resources) is checked
+    before --overwrite deletes anything."""
     t0 = time.perf_counter()
     opts = cfg.storage.options
     meta = read_meta(cfg.model, opts)
@@ -361,45 +319,18 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
     if finished is not None:
         log.info("%s is already complete (job %s); nothing to do", redact(cfg.output), job["job_id"])
         return finished
-    committed, stale = scan_metadata(fs, root)
-    for path in stale + (stale_tars(fs, root) if cfg.layout == "webdataset" else []):
-        # temp files of commits interrupted by a killed replica or driver
-        fs.rm(path)
-    prior_images = sum(plan.shard_len(k) for k in committed)
-    ledger = ByteLedger(fs, root, plan.num_shards)
-    ledger.resume(committed)  # one GET of _progress.json, not one footer per committed shard
-    log.info(
-        "job %s: %d shards, %d already committed, output %s",
-        job["job_id"],
-        plan.num_shards,
-        len(committed),
-        redact(cfg.output),
-    )
-    with tqdm(
-        total=cfg.count,
-        initial=prior_images,
-        unit="img",
-        desc="generate",
-        disable=not progress,
-        dynamic_ncols=True,
-        smoothing=0.1,
-    ) as bar:
-        if len(committed) < plan.num_shards:
-            with ray_session(cfg.address, dashboard=False):
+    committed, ledger = (set(), None) if overwrite else _open_output(fs, root, cfg, plan)
+    done = {"images": 0, "bytes": 0, "shards": 0, "first_commit_s": None}
+    rejected = {"score": 0, "duplicate": 0}
+    if overwrite or len(committed) < plan.num_shards:
+        with ray_session(cfg.address, dashboard=False):
+            if overwrite:
+                _check_before_overwrite(cfg)
+                replace_output(fs, root, cfg, job)
+                committed, ledger = _open_output(fs, root, cfg, plan)
+            else:
                 require_resources("generate", cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica)
-                claim = _start_index(cfg, fs, root, committed)
-                try:
-                    sched = _Scheduler(cfg, plan, committed, job, bar, ledger, claim)
-                    done = sched.run(t0)
-                    rejected = sched.rejected
-                finally:
-                    if claim is not None:  # a joined cluster outlives the job: do not leave the index there
-                        import ray
-
-                        ray.kill(claim.index)
-        else:
-            done = {"images": 0, "bytes": 0, "shards": 0, "first_commit_s": None}
-            rejected = {"score": 0, "duplicate": 0}
+            done, rejected = _run(cfg, plan, fs, root, job, committed, ledger, progress, t0)
     seconds = time.perf_counter() - t0
     summary = {
         "count": cfg.count,

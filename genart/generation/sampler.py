@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -63,12 +66,44 @@ def inputs(generator: torch.nn.Module, seeds, class_ids=None, truncation: float 
     return z, y
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch's intra-op threads set to 1 inside the block (restored after). Kernels pick their algorithm,
+    and split their work, by thread count (e.g. PyTorch runs a 1x1 convolution with oneDNN only when
+    several threads are used): a fixed count keeps each item's arithmetic the same in every process."""
+    n = torch.get_num_threads()
+    if n != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if n != 1:
+            torch.set_num_threads(n)
+
+
+def forward_per_item(model, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """`model(z, y)` computed one item at a time on one thread -> (N, C, H, W), so that each item's floats,
+    and so its bytes, depend only on its own inputs, never on the batch it came in.
+
+    Why not one batched call: CPU kernels choose their algorithm and blocking by batch size (a matrix-vector
+    kernel for one row, different GEMM blocking for 3 rows than for 256, oneDNN or the native convolution
+    by batch size), so the same item rounds differently in different batches and about 2% of items get a pixel one level
+    off (11 of 512 on the trained digits cGAN). `genart bench generate` shows what this costs.
+    """
+    with one_thread():
+        return torch.cat([model(z[i : i + 1], None if y is None else y[i : i + 1]) for i in range(len(z))])
+
+
 @torch.inference_mode()
 def sample(generator: torch.nn.Module, seeds, class_ids=None, truncation: float | None = None, device="cpu"):
     """Run the generator on `seeds` (and class ids for conditional models) -> uint8 (N, H, W, C).
 
-    The reference path: fp32, default memory format. `genart.generation.accel.Engine` is the fast path
-    (bf16 autocast, channels_last, torch.compile, pinned copies) and calls the same `inputs`/`quantize`.
+    The reference path: fp32, default memory format, one item at a time on one CPU thread
+    (`forward_per_item`), so item i's bytes are the same in any batch, process or job.
+    `genart.generation.accel.Engine` is the fast path (bf16 autocast, channels_last, torch.compile, pinned
+    copies) and calls the same `inputs`/`quantize`.
     """
     z, y = inputs(generator, seeds, class_ids, truncation, device)
+    if torch.device(device).type == "cpu":
+        return to_uint8(forward_per_item(generator, z, y))
     return to_uint8(generator(z, y))

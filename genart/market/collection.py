@@ -21,7 +21,7 @@ from genart.market.tokens import (
     read_tokens,
 )
 from genart.storage import layout
-from genart.storage.fs import get_fs, join, redact
+from genart.storage.fs import cat_files, get_fs, join, redact
 from genart.storage.writer import retry
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def trait_counts(
     for a in range(0, num_shards, READ_CHUNK):
         chunk = range(a, min(a + READ_CHUNK, num_shards))
         paths = {k: join(root, layout.traits_summary_path(k)) for k in chunk if k in listed}
-        found = fs.cat(list(paths.values()), on_error="return") if paths else {}
+        found = cat_files(fs, list(paths.values())) if paths else {}
         for k in chunk:
             lo, hi = _shard_range(count, shard_size, k)
             traits = _summary_counts(found.get(paths.get(k)), k, lo, hi)

@@ -18,7 +18,7 @@ from genart.config.generate import GenerateConfig, MarketConfig
 from genart.errors import StorageError
 from genart.market.traits import pixel_traits
 from genart.storage import layout
-from genart.storage.fs import get_fs, join, redact
+from genart.storage.fs import cat_files, get_fs, join, redact
 from genart.storage.writer import retry
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,7 @@ def read_tokens(
     for lo in range(0, len(ids), READ_CHUNK):
         chunk = ids[lo : lo + READ_CHUNK]
         paths = [join(root, token_path(i, suffix)) for i in chunk]
-        found = fs.cat(paths, on_error="return")
+        found = cat_files(fs, paths)
         for item_id, path in zip(chunk, paths):
             data = found.get(path)
             if data is None or isinstance(data, BaseException):

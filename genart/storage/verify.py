@@ -32,7 +32,7 @@ from genart.generation.encode import sha256_hex
 from genart.market import OPENSEA, READ_CHUNK, item_url, token_name
 from genart.market.tokens import recorded_suffix
 from genart.storage import layout, packing
-from genart.storage.fs import get_fs, join, redact
+from genart.storage.fs import cat_files, get_fs, join, redact
 from genart.storage.verify_rows import (
     MAX_LISTED,
     SYMLINK,
@@ -169,7 +169,7 @@ class _TokenCheck:
         for lo in range(0, len(rows), READ_CHUNK):
             chunk = rows[lo : lo + READ_CHUNK]
             paths = [join(self.root, layout.token_path(row[0], self.suffix)) for row in chunk]
-            found = self.fs.cat(paths, on_error="return")  # one batched request (concurrent on S3)
+            found = cat_files(self.fs, paths)  # concurrent; never globbed
             for (item_id, path, *_), full in zip(chunk, paths, strict=True):
                 self._one(item_id, path, found.get(full), problems)
 

@@ -21,16 +21,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import genart
-from genart.bundle import read_meta
+from genart.bundle import load_bundle, read_meta
 from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
 from genart.config.loader import config_hash
 from genart.config.synthesize import MAX_ITEMS, SPLITS, SynthesizeConfig
 from genart.errors import ConfigError, JobFailed
 from genart.filters.score import decode_images, is_digits_model, make_scorer, phash64
 from genart.generation.runner import generate
-from genart.ray_session import ray_session
+from genart.ray_session import ray_session, require_resources
 from genart.storage import layout
-from genart.storage.fs import check_writable, get_fs, join, redact
+from genart.storage.fs import check_writable, exists, get_fs, join, redact, remove
 from genart.storage.writer import retry, scan_metadata
 from genart.synthesis import card, write
 from genart.synthesis.select import Candidates, Selection, class_schedule, round_plan
@@ -41,15 +41,30 @@ log = logging.getLogger(__name__)
 # how to run, not what comes out: a resumed job may change these
 EXECUTION_KEYS = {"replicas", "batch_size", "cpus_per_replica", "gpus_per_replica", "keep_candidates"}
 PRIVATE_KEYS = {"storage", "address"}
+LOCATION_KEYS = {"output", "model"}  # where the dataset and the bundle lie: not part of the identity
+# what a dataset output holds: removed by --overwrite (once the new job is known to run)
+OUTPUT_PARTS = (write.SUCCESS, write.README, write.SAMPLES, write.DATA_DIR, write.CANDIDATES_DIR)
+
+
+def _exclude(cfg: SynthesizeConfig, keys: set[str]) -> dict:
+    exclude: dict = {k: True for k in keys}
+    if cfg.filter.scorer == "classifier":
+        exclude["filter"] = {"scorer": True}
+    return exclude
 
 
 def dataset_digest(cfg: SynthesizeConfig) -> str:
-    """The config's identity: what it makes, not how it runs. filter.scorer is left out at its default, so
-    datasets made before the key existed keep their hash."""
-    exclude: dict = {k: True for k in PRIVATE_KEYS | EXECUTION_KEYS}
-    if cfg.filter.scorer == "classifier":
-        exclude["filter"] = {"scorer": True}
-    return config_hash(cfg, exclude=exclude)
+    """The config's hash as 0.1.0 wrote it to _SUCCESS (config_hash): what it makes, not how it runs, but
+    with the output and model URIs as written. filter.scorer is left out at its default, so datasets made
+    before the key existed keep their hash."""
+    return config_hash(cfg, exclude=_exclude(cfg, PRIVATE_KEYS | EXECUTION_KEYS))
+
+
+def dataset_identity(cfg: SynthesizeConfig, model_id: str) -> str:
+    """The dataset's identity (_SUCCESS's `identity`): the config minus location and execution keys, plus
+    the bundle's model_id, so the same dataset spelled, copied or moved elsewhere is still the same job."""
+    digest = config_hash(cfg, exclude=_exclude(cfg, PRIVATE_KEYS | EXECUTION_KEYS | LOCATION_KEYS))
+    return hashlib.sha256(f"{digest}:{model_id}".encode()).hexdigest()
 
 
 def round_seed(seed: int, r: int) -> int:
@@ -153,23 +168,42 @@ def _check(cfg: SynthesizeConfig, meta: dict) -> dict[int, int]:
     return wanted
 
 
-def _prepare(fs, root: str, cfg: SynthesizeConfig, digest: str, overwrite: bool) -> dict | None:
-    """The summary of a finished identical job, else None; refuses a different finished job at the output."""
+def _prepare(fs, root: str, cfg: SynthesizeConfig, meta: dict, overwrite: bool) -> dict | None:
+    """The summary of a finished identical job, else None; refuses a different finished job at the output.
+    With `overwrite` nothing is read: `_clear` empties the output once the job is known to run."""
     success = join(root, write.SUCCESS)
-    if overwrite:
-        for rel in (write.SUCCESS, write.README, write.SAMPLES, write.DATA_DIR, write.CANDIDATES_DIR):
-            if fs.exists(join(root, rel)):
-                fs.rm(join(root, rel), recursive=True)
+    if overwrite or not exists(fs, success):
         return None
-    if fs.exists(success):
+    try:
         done = json.loads(fs.cat_file(success))
-        if done.get("config_hash") == digest:
-            return done
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(
-            f"{redact(cfg.output)} holds a dataset synthesized with a different config; pass --overwrite to "
-            "replace it, or choose another output"
-        )
-    return None
+            f"{redact(cfg.output)}/{write.SUCCESS} is not valid JSON ({exc}); pass --overwrite to replace it"
+        ) from None
+    if not isinstance(done, dict):
+        raise ConfigError(f"{redact(cfg.output)}/{write.SUCCESS} is not a JSON object; pass --overwrite")
+    public = cfg.model_copy(update={"output": redact(cfg.output), "model": redact(cfg.model)})
+    same = done.get("model_id") == meta["model_id"] and done.get("identity") == dataset_identity(
+        public, meta["model_id"]
+    )
+    if same or done.get("config_hash") == dataset_digest(public):  # 0.1.0 wrote no identity
+        return done
+    raise ConfigError(
+        f"{redact(cfg.output)} holds a dataset synthesized with a different config; pass --overwrite to "
+        "replace it, or choose another output"
+    )
+
+
+def _clear(fs, root: str, cfg: SynthesizeConfig) -> None:
+    """--overwrite, once every cheap check passed: delete what the output holds, each part literally.
+    Raises StorageError saying what is left."""
+    deleted: list[str] = []
+    for rel in OUTPUT_PARTS:
+        path = join(root, rel)
+        if exists(fs, path):
+            done = f"; already deleted: {', '.join(deleted)}" if deleted else "; nothing else was deleted"
+            remove(fs, path, f"{redact(cfg.output)}/{rel} for --overwrite{done}")
+            deleted.append(rel)
 
 
 def _short_message(sel: Selection, rounds: int) -> str:
@@ -197,8 +231,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     check_writable(cfg.output, opts)
     fs, root = get_fs(cfg.output, opts)
     public = cfg.model_copy(update={"output": redact(cfg.output), "model": redact(cfg.model)})
-    digest = dataset_digest(public)
-    finished = _prepare(fs, root, cfg, digest, overwrite)
+    finished = _prepare(fs, root, cfg, meta, overwrite)
     if finished is not None:
         log.info("%s is already complete; nothing to do", redact(cfg.output))
         return finished
@@ -213,6 +246,10 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     sel = Selection(wanted, cfg.filter.min_score, cfg.dedupe.max_distance)
     offset, rounds, offsets = 0, 0, []
     with ray_session(cfg.address, dashboard=False):
+        if overwrite:  # only now that the bundle, classes, scorer, output and cluster all check out
+            load_bundle(cfg.model, opts)
+            require_resources("synthesize", cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica)
+            _clear(fs, root, cfg)
         for r in range(cfg.filter.max_attempts):
             counts = round_plan(sel, cfg.filter.oversample, first=r == 0)
             if not counts:
@@ -253,13 +290,15 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
         "independent_accuracy": {"candidates": before, "kept": after},
         "seconds": round(time.perf_counter() - t0, 3),
         "model_id": meta["model_id"],
-        "config_hash": digest,
+        "config_hash": dataset_digest(public),
+        "identity": dataset_identity(public, meta["model_id"]),
         "genart_version": genart.__version__,
     }
     blob = json.dumps(summary, indent=2).encode()
     retry(lambda: fs.pipe_file(join(root, write.SUCCESS), blob), "writing _SUCCESS")
-    if not cfg.keep_candidates and fs.exists(join(root, write.CANDIDATES_DIR)):
-        fs.rm(join(root, write.CANDIDATES_DIR), recursive=True)  # after _SUCCESS: a rerun never needs them
+    if not cfg.keep_candidates and exists(fs, join(root, write.CANDIDATES_DIR)):
+        # after _SUCCESS: a rerun never needs them
+        remove(fs, join(root, write.CANDIDATES_DIR), f"{redact(cfg.output)}/{write.CANDIDATES_DIR}")
     log.info("dataset %s: %d items in %d round(s)", redact(cfg.output), len(rows), rounds)
     return summary
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genart.storage import hf
-from genart.storage.fs import join
+from genart.storage.fs import exists, join, remove
 from genart.storage.hf import IMAGE_TYPE
 from genart.storage.writer import retry
 
@@ -82,8 +82,8 @@ def write_splits(
     `blobs` yields (id, encoded image) of every row in ascending id order: each split's files are filled in
     id order, so one pass writes them all while holding at most one file's images per split."""
     data_dir = join(root, DATA_DIR)
-    if fs.exists(data_dir):
-        fs.rm(data_dir, recursive=True)
+    if exists(fs, data_dir):
+        remove(fs, data_dir, f"{DATA_DIR}/ (the splits are rewritten)")
     fs.makedirs(data_dir, exist_ok=True)
     split_of = {r["id"]: s for s, rows in split_rows.items() for r in rows}
     totals = {s: -(-len(rows) // shard_size) for s, rows in split_rows.items() if rows}

@@ -45,3 +45,9 @@ def test_synthesize_default_scorer_keeps_the_old_hash():
     assert dataset_digest(cfg.model_copy(update={"replicas": 7})) == SYNTHESIZE_0_1
     other = SynthesizeConfig(kind="synthesize", model="m", output="o", filter={"scorer": "discriminator"})
     assert dataset_digest(other) != SYNTHESIZE_0_1
+
+
+def test_the_record_names_the_models_class_count_for_verify():
+    rec = job_record(_gen(), {"model_id": "x", "num_classes": 10}, "j")
+    assert rec["num_classes"] == 10 and rec["config_hash"] == GENERATE_0_1
+    assert "num_classes" not in job_record(_gen(), {"model_id": "x"}, "j")

@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)  ## create .venv and install genart (editable) with its dev tools
 
 test: $(STAMP)  ## run the test suite (what CI runs; a few minutes)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 slow: $(STAMP)  ## run the slow tests too (multi-node, long fault injection)
 	$(PY) -m pytest -q -m slow

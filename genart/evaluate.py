@@ -18,11 +18,12 @@ import logging
 import numpy as np
 from scipy import linalg
 
+from genart import safejson
 from genart.bundle import load_bundle
 from genart.cli_args import int_in
 from genart.data.digits import load_digits_arrays, pool_to_8x8
 from genart.errors import ConfigError
-from genart.storage.fs import get_fs, join
+from genart.storage.fs import get_fs, join, redact
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ def loss_curves_png(metrics: list[dict]) -> bytes:
 
 
 def _training_metrics(bundle_uri: str) -> list[dict]:
-    """metrics.jsonl of the newest checkpoint under the bundle's training output (OUTPUT/model -> OUTPUT/train)."""
+    """metrics.jsonl of the newest checkpoint under the bundle's training output (OUTPUT/model -> OUTPUT/train).
+    Raises StorageError when that file is not JSON lines of objects."""
     fs, path = get_fs(bundle_uri)
     train_dir = join(path.rstrip("/").rsplit("/", 1)[0], "train")
     if not fs.exists(train_dir):
@@ -104,8 +106,8 @@ def _training_metrics(bundle_uri: str) -> list[dict]:
     for ck in reversed(ckpts):
         mpath = join(ck, "metrics.jsonl")
         if fs.exists(mpath):
-            with fs.open(mpath, "r") as f:
-                return [json.loads(line) for line in f if line.strip()]
+            text = fs.cat_file(mpath).decode("utf-8", errors="replace")
+            return safejson.loads_lines(text, f"{redact(mpath)}")
     return []
 
 

@@ -23,3 +23,22 @@ def loads(data: str | bytes | bytearray) -> Any:
         if isinstance(exc, UnicodeDecodeError):
             raise
         raise json.JSONDecodeError(str(exc).split(";")[0], "", 0) from None
+
+
+def loads_lines(text: str, where: str) -> list[dict]:
+    """The JSON objects of a JSON-lines text (blank lines skipped), e.g. a checkpoint's metrics.jsonl.
+    Raises StorageError naming `where` and the line for a line that is not a JSON object."""
+    from genart.errors import StorageError
+
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = loads(line)
+        except json.JSONDecodeError as exc:
+            raise StorageError(f"{where} line {n} is not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise StorageError(f"{where} line {n} is not a JSON object")
+        rows.append(row)
+    return rows

@@ -13,6 +13,7 @@ import json
 import logging
 
 import genart
+from genart import safejson
 from genart.config.generate import GenerateConfig
 from genart.config.loader import config_hash
 from genart.errors import ConfigError
@@ -121,7 +122,7 @@ def differing_keys(old: dict, new: dict) -> list[str]:
 def _read_record(fs, job_path: str, cfg: GenerateConfig) -> dict:
     """_job.json as a dict; ConfigError when it is not a JSON object."""
     try:
-        old = json.loads(fs.cat_file(job_path))
+        old = safejson.loads(fs.cat_file(job_path))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"{redact(cfg.output)}/{layout.JOB} is not valid JSON ({exc}); "
@@ -140,7 +141,7 @@ def _read_success(fs, success: str) -> dict | None:
     if not exists(fs, success):
         return None
     try:
-        done = json.loads(fs.cat_file(success))
+        done = safejson.loads(fs.cat_file(success))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         log.warning("%s is unreadable (%s); resuming the job to rewrite it", layout.SUCCESS, exc)
         return None

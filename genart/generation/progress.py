@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from genart import safejson
 from genart.storage import layout
 from genart.storage.fs import join
 from genart.storage.writer import BYTES_KEY
@@ -69,7 +70,7 @@ class ByteLedger:
     def _load(self) -> tuple[np.ndarray, int] | None:
         """The saved (bits, bytes), or None when there is none or it is unreadable (then footers are read)."""
         try:
-            data = json.loads(self.fs.cat_file(self.path))
+            data = safejson.loads(self.fs.cat_file(self.path))
             if data.get("num_shards") != self.num_shards:
                 return None
             packed = zlib.decompress(base64.b64decode(data["bits"], validate=True))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from genart import safejson
 from genart.bundle import save_bundle
 from genart.config.loader import config_hash
 from genart.config.train import TrainConfig
@@ -68,8 +69,8 @@ def _worker_loop(config: dict) -> None:
             state.load_state_dict(
                 torch.load(os.path.join(d, "state.pt"), map_location=device, weights_only=True)
             )
-            with open(os.path.join(d, "metrics.jsonl")) as f:
-                state.metrics = [json.loads(line) for line in f if line.strip()]
+            with open(os.path.join(d, "metrics.jsonl"), encoding="utf-8", errors="replace") as f:
+                state.metrics = safejson.loads_lines(f.read(), "the checkpoint's metrics.jsonl")
         if rank == 0:
             log.info("resumed from checkpoint at step %d", state.step)
     if state.step >= cfg.train.steps:
@@ -230,7 +231,7 @@ def train(cfg: TrainConfig, overwrite: bool = False) -> TrainResult:
             raise JobFailed(f"training under {redact(cfg.output)} produced no checkpoint")
         with result.checkpoint.as_directory() as d:
             state = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=True)
-            with open(os.path.join(d, "metrics.jsonl")) as f:
-                metrics = [json.loads(line) for line in f if line.strip()]
+            with open(os.path.join(d, "metrics.jsonl"), encoding="utf-8", errors="replace") as f:
+                metrics = safejson.loads_lines(f.read(), "the checkpoint's metrics.jsonl")
     uri = export_bundle(cfg, state, s.num_workers, data_info)
     return TrainResult(uri, int(state["step"]), s.num_workers, time.perf_counter() - start, metrics)

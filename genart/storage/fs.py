@@ -6,6 +6,7 @@ import copy
 import os
 import posixpath
 import re
+import urllib.parse
 
 import fsspec
 
@@ -42,9 +43,8 @@ def join(*parts: str) -> str:
 
 # `::` joins fsspec chain links only where a protocol follows (`zip://a::https://...`, `simplecache::s3://`)
 _CHAIN = re.compile(r"::(?=[A-Za-z][A-Za-z0-9+.\-]*(?:://|::|$))")
-_SECRET_PARAM = re.compile(
-    r"(?i)(^|[?&;])([^=&;#]*(?:key|secret|token|passw|pwd|sig|credential|session|auth)[^=&;#]*=)[^&;#]*"
-)
+_SECRET_NAME = re.compile(r"(?i)key|secret|token|passw|pwd|sig|credential|session|auth")
+_PARAM_SEP = re.compile(r"([?&;])")
 
 
 def redact(uri: str) -> str:
@@ -53,7 +53,8 @@ def redact(uri: str) -> str:
     Holds for passwords containing `/`, `@` or `::` (everything up to the last `@` of a URI whose first
     segment has a `:` or `@` is dropped), for fsspec chains (`zip://a.zip::https://u:pw@h/x`: each link on
     its own; a chain splits only where a protocol follows `::`), for signed URLs (`?X-Amz-Signature=...`,
-    `&token=...` become `=***`) and for tokens in the #fragment (`#access_token=...`). Never raises.
+    `&token=...` become `=***`, also with a percent-encoded name such as `%74oken`), for `;token=...` path
+    parameters and for tokens in the #fragment (`#access_token=...`). Never raises.
     """
     return "::".join(_redact_one(link) for link in _CHAIN.split(uri))
 
@@ -67,8 +68,32 @@ def _redact_one(uri: str) -> str:
         rest = rest.rsplit("@", 1)[1]  # a password may hold `/`, `?` or `@`: drop up to the last `@`
     rest, hsep, fragment = rest.partition("#")
     base, qmark, query = rest.partition("?")
-    masked = [_SECRET_PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}***", part) for part in (query, fragment)]
-    return f"{scheme}{sep}{base}{qmark}{masked[0]}{hsep}{masked[1]}"
+    if sep:  # `;name=value` path parameters (RFC 3986) in any segment of a URI's path
+        base = "/".join(_mask_params(segment) for segment in base.split("/"))
+    return f"{scheme}{sep}{base}{qmark}{_mask_params(query)}{hsep}{_mask_params(fragment)}"
+
+
+def _is_secret_name(name: str) -> bool:
+    """Whether a parameter name looks like a credential, also when percent-encoded (`%74oken`), even twice."""
+    for _ in range(3):
+        if _SECRET_NAME.search(name):
+            return True
+        decoded = urllib.parse.unquote_plus(name)
+        if decoded == name:
+            return False
+        name = decoded
+    return bool(_SECRET_NAME.search(name))
+
+
+def _mask_params(text: str) -> str:
+    """`text` with the value of every `name=value` (split at `?`, `&`, `;`) whose name is credential-like
+    replaced by `***`."""
+    parts = _PARAM_SEP.split(text)
+    for i in range(0, len(parts), 2):  # even indexes are the pieces between separators
+        name, eq, _ = parts[i].partition("=")
+        if eq and _is_secret_name(name):
+            parts[i] = f"{name}=***"
+    return "".join(parts)
 
 
 def check_writable(uri: str, options: dict | None = None) -> None:

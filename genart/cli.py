@@ -39,7 +39,27 @@ def _run(fn):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """click's group whose usage errors (a bad option value, an unknown option or command) show at most
+    MAX_SHOWN characters of what the user typed: `--limit <5000 digits>` gives one short line, exit 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.message = _shorten_words(exc.message)
+            raise
+
+
+def _shorten_words(message: str) -> str:
+    """`message` with each long word (a value the user typed) cut, and the whole cut, to MAX_SHOWN."""
+    from genart.config.loader import MAX_SHOWN, shorten
+
+    words = [shorten(w, MAX_SHOWN // 2) for w in message.split(" ")]
+    return shorten(" ".join(words), 2 * MAX_SHOWN)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="genart")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:

@@ -108,6 +108,7 @@ def walk(
 ) -> None:
     """A latent-space walk (spherical interpolation between the seeds' latents) as an animated GIF,
     usable as a token's animation_url."""
+    from genart.config.loader import shorten
     from genart.errors import ConfigError
     from genart.walk import WalkSpec
     from genart.walk import walk as run_walk
@@ -115,7 +116,7 @@ def walk(
     try:
         all_seeds = [int(x) for s in seeds for x in s.replace(",", " ").split()] + list(more_seeds)
     except ValueError:
-        raise ConfigError(f"--seeds: expected integers, got {' '.join(seeds)}") from None
+        raise ConfigError(f"--seeds: expected integers, got {shorten(' '.join(seeds))}") from None
     spec = WalkSpec(
         tuple(all_seeds), frames=frames, class_id=class_id, loop=loop, scale=scale, frame_ms=frame_ms
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from genart.config.loader import show
 from genart.errors import ConfigError
 from genart.limits import (
     FRAME_MS,
@@ -42,12 +43,12 @@ class WalkSpec:
         ]
         for name, value, lo, hi in bounds:
             if not lo <= value <= hi:
-                raise ConfigError(f"{name} {value}: allowed {lo}..{hi}")
+                raise ConfigError(f"{name} {show(value)}: allowed {lo}..{hi}")
         if len(self.seeds) > MAX_WALK_SEEDS:
             raise ConfigError(f"--seeds: {len(self.seeds)} seeds; at most {MAX_WALK_SEEDS}")
         for seed in self.seeds:
             if not 0 <= seed <= MAX_SEED:
-                raise ConfigError(f"--seeds: {seed} is outside 0..{MAX_SEED}")
+                raise ConfigError(f"--seeds: {show(seed)} is outside 0..{MAX_SEED}")
         if self.n_frames > MAX_WALK_FRAMES:
             raise ConfigError(
                 f"--frames {self.frames} x {len(self.seeds)} seeds = {self.n_frames} frames; at most "

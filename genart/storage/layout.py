@@ -34,6 +34,7 @@ LAYOUTS = ("files", "webdataset", "parquet")
 _PART = re.compile(r"^part-(\d{5,})\.parquet$")
 _SHARD_DIR = re.compile(r"^(\d{5,})$")
 _TRAITS_PART = re.compile(r"^part-(\d{5,})\.json$")
+_PART_TEMP = re.compile(r"^\.part-\d{5,}\.parquet\.[0-9a-f]{1,64}\.tmp$")  # temp_name of a metadata part
 
 
 def extension(fmt: str) -> str:
@@ -125,3 +126,10 @@ def check_item_path(layout: str, shard: int, item_id: int, fmt: str, path) -> st
 def temp_name(final_name: str, token: str) -> str:
     """A hidden temp name beside `final_name` for an atomic write (never parsed as a committed shard)."""
     return f".{final_name}.{token}.tmp"
+
+
+def is_metadata_name(name: str) -> bool:
+    """Whether `name` (or a path ending in it) is one genart writes in metadata/: a committed part or the
+    temp file of a part's commit (temp_name with a hex token; the writer removes them on resume)."""
+    base = name.rstrip("/").rsplit("/", 1)[-1]
+    return parse_metadata_name(base) is not None or _PART_TEMP.match(base) is not None

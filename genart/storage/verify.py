@@ -46,6 +46,7 @@ from genart.storage.verify_rows import (
     read_part,
     section,
     stray_in_shard,
+    stray_metadata,
     stray_shard_dirs,
     token_trait_problems,
 )
@@ -369,6 +370,10 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
         if near is not None:
             _check_near_duplicates(near, ids, table.column("phash").to_numpy(), rel, problems)
 
+    for name, link in stray_metadata(fs, root):
+        problems.add(
+            "symlink" if link else "stray", f"{name}: {SYMLINK if link else 'not a file genart writes'}"
+        )
     if layout_name == "files":
         for name, link in stray_shard_dirs(fs, root, shards, success is not None, n_shards or 0):
             if link:

@@ -233,6 +233,22 @@ def stray_in_shard(fs, root: str, k: int, expected: set[str]) -> list[tuple[str,
     return [(f"{folder}/{n}", n in links) for n in sorted(stray | links)]
 
 
+def stray_metadata(fs, root: str) -> list[tuple[str, bool]]:
+    """(path, is a symlink) of each entry of metadata/ that genart does not write there (any name but a
+    committed part's or its commit's temp file, any folder) and of every symbolic link."""
+    try:
+        entries = fs.ls(f"{root.rstrip('/')}/{layout.METADATA_DIR}", detail=True)
+    except FileNotFoundError:
+        return []
+    out = []
+    for e in entries:
+        name = e["name"].rstrip("/").rsplit("/", 1)[-1]
+        link = bool(e.get("islink"))
+        if link or e.get("type") == "directory" or not layout.is_metadata_name(name):
+            out.append((f"{layout.METADATA_DIR}/{name}", link))
+    return sorted(out)
+
+
 def stray_shard_dirs(
     fs, root: str, committed: set[int], complete: bool, num_shards: int
 ) -> list[tuple[str, bool]]:

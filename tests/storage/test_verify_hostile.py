@@ -210,3 +210,27 @@ def test_an_edited_job_config_no_longer_matches_its_hash(out):
     ), problems
     result = CliRunner().invoke(main, ["verify", str(out)])
     assert result.exit_code == 1 and "FAIL _job.json: config_hash" in result.output
+
+
+def test_stray_files_under_metadata(out):
+    shutil.copy(out / "metadata/part-00004.parquet", out / "metadata/part-00004.parquet.bak")
+    (out / "metadata/notes.txt").write_text("x")
+    (out / "metadata/old").mkdir()
+    (out / "metadata/.part-00001.parquet.zz.tmp").write_text("x")  # not a genart token
+    assert [p for p in _fails(out, "metadata/.part-00001.parquet.zz.tmp: not a file genart writes")] == [
+        "metadata/.part-00001.parquet.zz.tmp: not a file genart writes",
+        "metadata/notes.txt: not a file genart writes",
+        "metadata/old: not a file genart writes",
+        "metadata/part-00004.parquet.bak: not a file genart writes",
+    ]
+
+
+def test_a_commits_temp_file_under_metadata_is_not_stray(out):
+    (out / "metadata/.part-00001.parquet.0123456789abcdef0123456789abcdef.tmp").write_text("x")
+    assert verify(str(out)) == []
+
+
+def test_a_symlinked_metadata_part_is_reported(out, tmp_path):
+    moved = shutil.move(out / "metadata/part-00002.parquet", tmp_path / "part-00002.parquet")
+    os.symlink(moved, out / "metadata/part-00002.parquet")
+    _fails(out, "metadata/part-00002.parquet: a symbolic link (an output holds its own files)")

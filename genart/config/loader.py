@@ -15,6 +15,7 @@ from genart.errors import ConfigError
 MAX_NODES = 100_000  # values a config may hold once its aliases are expanded (shipped configs: < 200)
 MAX_SHOWN = 200  # characters of a bad value that a message shows
 MAX_ERRORS = 20  # validation errors a message lists
+MAX_CONFIG_BYTES = 1 << 20  # a config (or schedule) file: shipped ones are < 4 KiB
 
 
 def shorten(text: str, limit: int = MAX_SHOWN) -> str:
@@ -184,17 +185,23 @@ def validate(data: dict, source: str, expect_kind: str | None = None) -> BaseMod
 
 def read_yaml_mapping(path: Path) -> dict:
     """The YAML mapping in the file at `path`. Raises ConfigError (one line) for a missing file, a
-    directory, bytes that are not UTF-8 text, invalid or exploding YAML, or a document that is not a mapping."""
+    directory, a file over MAX_CONFIG_BYTES (read no further), bytes that are not UTF-8 text, invalid or
+    exploding YAML, or a document that is not a mapping."""
     if path.is_dir():
         raise ConfigError(
             f"{path}: is a directory; CONFIG is a YAML file such as configs/train/cgan-digits.yaml"
         )
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)  # never more: a huge file (or /dev/zero) is not read whole
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read this config file ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: larger than {MAX_CONFIG_BYTES} bytes (1 MiB), the most a config file may hold"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

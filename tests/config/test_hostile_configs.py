@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from genart.cli import main
 from genart.config import load_config
-from genart.config.loader import MAX_NODES, MAX_SHOWN, parse_override
+from genart.config.loader import MAX_CONFIG_BYTES, MAX_NODES, MAX_SHOWN, parse_override
 from genart.errors import ConfigError
 from tests.config.test_configs import ROOT
 
@@ -152,3 +152,29 @@ def test_binary_config_exits_2_from_the_installed_command(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr == f"error: {cfg}: not UTF-8 text (byte 128); CONFIG is a YAML file\n"
+
+
+def test_a_config_over_1_mib_exits_2_naming_the_file_and_the_cap(tmp_path):
+    cfg = tmp_path / "big.yaml"
+    cfg.write_bytes(b"kind: train\n" + b"#" * (MAX_CONFIG_BYTES - 12) + b"\n")  # one byte over
+    want = f"error: {cfg}: larger than 1048576 bytes (1 MiB), the most a config file may hold"
+    for command, *rest in (
+        ["train"],
+        ["generate"],
+        ["schedule"],
+        ["submit", "--address", "http://127.0.0.1:9"],
+    ):
+        assert _one_line_exit_2(_cli(command, str(cfg), *rest), "larger than") == want
+    with pytest.raises(ConfigError, match=r"larger than 1048576 bytes \(1 MiB\)"):
+        load_config(cfg)
+
+
+def test_a_config_of_exactly_1_mib_is_read(tmp_path):
+    cfg = tmp_path / "padded.yaml"
+    head = (ROOT / "configs/generate/digits.yaml").read_bytes() + b"\n"
+    cfg.write_bytes(head + b"#" * (MAX_CONFIG_BYTES - len(head) - 1) + b"\n")
+    assert cfg.stat().st_size == MAX_CONFIG_BYTES
+    assert (
+        load_config(cfg, expect_kind="generate").count
+        == load_config(ROOT / "configs/generate/digits.yaml").count
+    )

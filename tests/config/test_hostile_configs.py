@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from genart.cli import main
 from genart.config import load_config
-from genart.config.loader import MAX_CONFIG_BYTES, MAX_NODES, MAX_SHOWN, parse_override
+from genart.config.loader import MAX_NODES, MAX_SHOWN, parse_override
 from genart.errors import ConfigError
 from tests.config.test_configs import ROOT
 
@@ -154,9 +154,12 @@ def test_binary_config_exits_2_from_the_installed_command(tmp_path):
     assert proc.stderr == f"error: {cfg}: not UTF-8 text (byte 128); CONFIG is a YAML file\n"
 
 
+ONE_MIB = 1 << 20  # loader.MAX_CONFIG_BYTES
+
+
 def test_a_config_over_1_mib_exits_2_naming_the_file_and_the_cap(tmp_path):
     cfg = tmp_path / "big.yaml"
-    cfg.write_bytes(b"kind: train\n" + b"#" * (MAX_CONFIG_BYTES - 12) + b"\n")  # one byte over
+    cfg.write_bytes(b"kind: train\n" + b"#" * (ONE_MIB - 12) + b"\n")  # one byte over
     want = f"error: {cfg}: larger than 1048576 bytes (1 MiB), the most a config file may hold"
     for command, *rest in (
         ["train"],
@@ -172,8 +175,8 @@ def test_a_config_over_1_mib_exits_2_naming_the_file_and_the_cap(tmp_path):
 def test_a_config_of_exactly_1_mib_is_read(tmp_path):
     cfg = tmp_path / "padded.yaml"
     head = (ROOT / "configs/generate/digits.yaml").read_bytes() + b"\n"
-    cfg.write_bytes(head + b"#" * (MAX_CONFIG_BYTES - len(head) - 1) + b"\n")
-    assert cfg.stat().st_size == MAX_CONFIG_BYTES
+    cfg.write_bytes(head + b"#" * (ONE_MIB - len(head) - 1) + b"\n")
+    assert cfg.stat().st_size == ONE_MIB
     assert (
         load_config(cfg, expect_kind="generate").count
         == load_config(ROOT / "configs/generate/digits.yaml").count

@@ -71,3 +71,17 @@ def test_metrics_lines_must_be_objects():
         safejson.loads_lines('{"a": 1}\n[1]\n', "m")
     with pytest.raises(StorageError, match=r"^m line 1 is not valid JSON \(nested too deeply\)$"):
         safejson.loads_lines("[" * 100_000, "m")
+
+
+@pytest.mark.parametrize("blob", HOSTILE)
+def test_a_hostile_synthesize_success_file_is_a_config_error(tmp_path, blob):
+    from genart.config.synthesize import SynthesizeConfig
+    from genart.synthesis.runner import _prepare
+
+    (tmp_path / "_SUCCESS").write_bytes(blob)
+    cfg = SynthesizeConfig(kind="synthesize", model="m", output=str(tmp_path))
+    with pytest.raises(ConfigError) as err:
+        _prepare(fsspec.filesystem("file"), str(tmp_path), cfg, {"model_id": "x"}, False)
+    msg = str(err.value)
+    assert msg.startswith(f"{tmp_path}/_SUCCESS is not valid JSON (")
+    assert msg.endswith("pass --overwrite to replace it") and len(msg) < 400

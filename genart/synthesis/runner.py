@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import genart
+from genart import safejson
 from genart.bundle import load_bundle, read_meta
 from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
 from genart.config.loader import config_hash
@@ -175,7 +176,7 @@ def _prepare(fs, root: str, cfg: SynthesizeConfig, meta: dict, overwrite: bool) 
     if overwrite or not exists(fs, success):
         return None
     try:
-        done = json.loads(fs.cat_file(success))
+        done = safejson.loads(fs.cat_file(success))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"{redact(cfg.output)}/{write.SUCCESS} is not valid JSON ({exc}); pass --overwrite to replace it"

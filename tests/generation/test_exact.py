@@ -159,6 +159,7 @@ def test_filtered_items_are_exact(tmp_path, make_cfg, threads):
         assert np.array_equal(decode(paths[i].read_bytes()), regen.generate([seed], [class_id])[0])
 
 
+@pytest.mark.slow  # a guard: the digits scores were already batch-independent before per-item scoring
 def test_digits_scores_do_not_depend_on_batch(tmp_path):
     uri = make_bundle(str(tmp_path / "bundle"), "dcgan")
     ids = np.arange(300)

@@ -144,6 +144,7 @@ def test_unwritable_output_fails_before_training(tmp_path):
         train(cfg)  # no Ray needed: the check runs first
 
 
+@pytest.mark.slow  # `make slow`: tests/training/test_multinode.py covers multi-node DDP too
 def test_two_nodes_two_workers_on_different_nodes(tmp_path, ray_cluster):
     """Two Ray nodes on this machine (ray.cluster_utils.Cluster); DDP across them over gloo."""
     ray_cluster(nodes=2, cpus_per_node=2)

@@ -5,73 +5,20 @@ collection views in `cli_collection.py` (both register on `main`)."""
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
 import sys
 
 import click
 
+from genart import cli_cluster, cli_collection  # noqa: F401 - their commands register on `main`
+from genart.cli_app import SET_HELP, _run, main
 from genart.cli_args import float_in, int_in, int_list
-from genart.errors import ConfigError, GenartError
+from genart.errors import ConfigError
 
 MAX_BENCH_STEPS = 100_000  # training steps of a benchmark
 MAX_BENCH_COUNT = 10**7  # images (or committed shards) of a benchmark
 MAX_BENCH_INDEX = 10**8  # claims of the dedupe index benchmark (about 20 bytes each)
 MAX_IMAGE_SIZE = 8192  # image side `genart plan` assumes without a bundle
-SET_HELP = "Override a config key: dotted path = YAML value (e.g. train.steps=100, address=null). Repeatable."
-
-
-def _run(fn):
-    """Turn GenartError into one clear message and its exit status (2 for config errors); no traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except GenartError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted; run the same command again to resume", err=True)
-            sys.exit(130)
-
-    return wrapper
-
-
-class _Group(click.Group):
-    """click's group whose usage errors (a bad option value, an unknown option or command) show at most
-    MAX_SHOWN characters of what the user typed: `--limit <5000 digits>` gives one short line, exit 2."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            exc.message = _shorten_words(exc.message)
-            raise
-
-
-def _shorten_words(message: str) -> str:
-    """`message` with each long word (a value the user typed) cut, and the whole cut, to MAX_SHOWN."""
-    from genart.config.loader import MAX_SHOWN, shorten
-
-    words = [shorten(w, MAX_SHOWN // 2) for w in message.split(" ")]
-    return shorten(" ".join(words), 2 * MAX_SHOWN)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="genart")
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def main(verbose: bool) -> None:
-    """genart: train GAN/VAE image generators with Ray Train and generate images at scale with Ray actors."""
-    # genart's own logger, independent of the root logger that ray.init reconfigures
-    logger = logging.getLogger("genart")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-    logger.propagate = False
 
 
 @main.command()
@@ -303,11 +250,5 @@ def synthesize(config: str, overrides: tuple[str, ...], address: str | None, ove
     click.echo(json.dumps(summary))
 
 
-# the command groups kept in their own modules register on `main` when imported
-from genart import cli_cluster, cli_collection  # noqa: E402, F401
-
 if __name__ == "__main__":
-    # run the `genart.cli` module's group (the one the other command modules registered on), not __main__'s
-    from genart.cli import main as registered_main
-
-    registered_main()
+    main()  # `main` lives in cli_app.py: the commands of every module are registered on it

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from genart.cli import SET_HELP, _run, main
+from genart.cli_app import SET_HELP, _run, main
 
 ADDRESS_HELP = (
     "Ray dashboard URL of the cluster, e.g. http://127.0.0.1:8265 (the token comes from "

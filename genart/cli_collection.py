@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from genart.cli import _run, main
+from genart.cli_app import _run, main
 from genart.limits import FRAME_MS, MAX_SHEET_ITEMS, MAX_WALK_FRAMES, MAX_WALK_SCALE
 
 # class names come from a bundle only when the user names one: a URI inside an output is never fetched

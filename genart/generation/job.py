@@ -18,7 +18,7 @@ from genart.config.generate import GenerateConfig
 from genart.config.loader import config_hash
 from genart.errors import ConfigError
 from genart.storage import layout
-from genart.storage.fs import exists, join, redact, remove
+from genart.storage.fs import exists, join, redact, remove_parts
 from genart.storage.writer import retry, scan_metadata
 
 log = logging.getLogger(__name__)
@@ -188,11 +188,5 @@ def write_record(fs, root: str, cfg: GenerateConfig, job: dict) -> None:
 def replace_output(fs, root: str, cfg: GenerateConfig, job: dict) -> None:
     """--overwrite, once every cheap check passed: delete what the output holds (each part literally,
     _job.json last), then write the new job's record. Raises StorageError saying what is left."""
-    deleted: list[str] = []
-    for rel in OUTPUT_PARTS:
-        path = join(root, rel)
-        if exists(fs, path):
-            done = f"; already deleted: {', '.join(deleted)}" if deleted else "; nothing else was deleted"
-            remove(fs, path, f"{redact(cfg.output)}/{rel} for --overwrite{done}")
-            deleted.append(rel)
+    remove_parts(fs, root, OUTPUT_PARTS, redact(cfg.output))
     write_record(fs, root, cfg, job)

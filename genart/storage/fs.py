@@ -230,6 +230,18 @@ def _left(fs, path: str) -> str:
     return f"{len(left)} file(s) are left there (first: {redact(left[0])})"
 
 
+def remove_parts(fs, root: str, rels, where: str) -> None:
+    """--overwrite: delete each of `rels` (paths relative to `root`) that exists, literally and in order.
+    Raises StorageError naming the part, `where` (the redacted output) and what was already deleted."""
+    deleted: list[str] = []
+    for rel in rels:
+        path = join(root, rel)
+        if exists(fs, path):
+            done = f"; already deleted: {', '.join(deleted)}" if deleted else "; nothing else was deleted"
+            remove(fs, path, f"{where}/{rel} for --overwrite{done}")
+            deleted.append(rel)
+
+
 def remove(fs, path: str, what: str) -> None:
     """Delete the file or folder at exactly `path` and everything under it, never a pattern's matches.
 

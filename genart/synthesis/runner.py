@@ -31,7 +31,7 @@ from genart.filters.score import decode_images, is_digits_model, make_scorer, ph
 from genart.generation.runner import generate
 from genart.ray_session import ray_session, require_resources
 from genart.storage import layout
-from genart.storage.fs import check_writable, exists, get_fs, join, redact, remove
+from genart.storage.fs import check_writable, exists, get_fs, join, redact, remove, remove_parts
 from genart.storage.writer import retry, scan_metadata
 from genart.synthesis import card, write
 from genart.synthesis.select import Candidates, Selection, class_schedule, round_plan
@@ -198,13 +198,7 @@ def _prepare(fs, root: str, cfg: SynthesizeConfig, meta: dict, overwrite: bool) 
 def _clear(fs, root: str, cfg: SynthesizeConfig) -> None:
     """--overwrite, once every cheap check passed: delete what the output holds, each part literally.
     Raises StorageError saying what is left."""
-    deleted: list[str] = []
-    for rel in OUTPUT_PARTS:
-        path = join(root, rel)
-        if exists(fs, path):
-            done = f"; already deleted: {', '.join(deleted)}" if deleted else "; nothing else was deleted"
-            remove(fs, path, f"{redact(cfg.output)}/{rel} for --overwrite{done}")
-            deleted.append(rel)
+    remove_parts(fs, root, OUTPUT_PARTS, redact(cfg.output))
 
 
 def _short_message(sel: Selection, rounds: int) -> str:

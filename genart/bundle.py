@@ -99,16 +99,26 @@ TINY_DCGAN = {
 
 
 def save_untrained_bundle(
-    uri: str, spec: dict | None = None, seed: int = 0, options=None, discriminator: bool = False
+    uri: str,
+    spec: dict | None = None,
+    seed: int = 0,
+    options=None,
+    discriminator: bool = False,
+    bn_gain: float = 1.0,
 ) -> dict:
     """A randomly initialised generator saved as a real bundle: for tests and benchmarks that need a model
     fast. `spec` is a generator spec (default: a tiny 32x32 class-conditional DCGAN); `discriminator`
-    adds a randomly initialised D (d_width 8) to a dcgan bundle."""
+    adds a randomly initialised D (d_width 8) to a dcgan bundle; `bn_gain` scales every BatchNorm2d weight
+    (4 spreads pixels the way a trained model's are, so rounding to uint8 is exercised)."""
     from genart.models.gan import Discriminator
 
     spec = dict(spec or TINY_DCGAN)
     torch.manual_seed(seed)
     generator = build_generator(spec).eval()
+    with torch.no_grad():
+        for m in generator.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.mul_(bn_gain)
     disc = None
     if discriminator:
         d_spec = {k: spec[k] for k in ("image_size", "channels", "num_classes", "attention")}

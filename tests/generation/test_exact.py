@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import genart
-from genart.bundle import read_meta, save_bundle
+from genart.bundle import read_meta, save_untrained_bundle
 from genart.filters.dedupe import HashIndex
 from genart.filters.score import DigitsScorer
 from genart.generation.encode import decode
@@ -54,24 +54,7 @@ COUNT = {"dcgan": N, "sagan": 128, "vae": 128}
 
 def make_bundle(uri: str, arch: str, discriminator: bool = False) -> str:
     """A random-init bundle of `arch` whose BatchNorm gammas are scaled by 4 (trained-like pixel spread)."""
-    from genart.models.gan import Discriminator
-    from genart.models.registry import build_generator
-
-    spec = SPECS[arch]
-    torch.manual_seed(3)
-    generator = build_generator(spec).eval()
-    with torch.no_grad():
-        for m in generator.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.mul_(4.0)
-    disc = None
-    if discriminator:
-        d_spec = {k: spec[k] for k in ("image_size", "channels", "num_classes", "attention")}
-        d_spec.update(d_width=8, spectral_norm=True, loss="hinge")
-        keys = ("image_size", "channels", "num_classes", "d_width", "attention", "spectral_norm")
-        disc = (d_spec, Discriminator(**{k: d_spec[k] for k in keys}).state_dict())
-    training = {"steps": 0, "world_size": 0, "data": {"source": "none"}}
-    save_bundle(uri, generator, spec, training, discriminator=disc)
+    save_untrained_bundle(uri, SPECS[arch], seed=3, discriminator=discriminator, bn_gain=4.0)
     return uri
 
 

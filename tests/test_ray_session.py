@@ -11,7 +11,6 @@ import ipaddress
 import json
 import os
 import secrets
-import signal
 import stat
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import requests
 
 from genart.errors import ClusterError, ConfigError
 from genart.ray_session import MIN_RAY, local_auth_mode, ray_session, require_ray, write_token
+from tests.cluster.conftest import stop_head
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -181,12 +181,7 @@ def other_ray():
             time.sleep(0.5)
         yield f"127.0.0.1:{port}"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
+        stop_head(proc)
         log.close()
         subprocess.run(["rm", "-rf", tmp], check=False)
 

@@ -37,7 +37,7 @@ bench: $(STAMP)  ## benchmarks: training, data loading, generation, memory, dedu
 	.venv/bin/genart bench dedupe
 
 gpu-check: $(STAMP)  ## on a GPU machine (<= 5 min): bf16 64x64 training, 200k images with 1 and 2 replicas; exit 3 without a GPU
-	$(PY) -m genart.gpu_check
+	$(PY) -m genart.bench.gpu_check
 
 lint: $(STAMP)  ## ruff lint and format check
 	.venv/bin/ruff check .

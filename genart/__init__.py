@@ -11,7 +11,12 @@ def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cp
     `genart.config.generate.InferenceConfig` (bf16, channels_last, torch.compile) for the fast path."""
     from genart.bundle import load_bundle as _load
 
-    return _load(uri, storage_options=storage_options, device=device, inference=inference)
+    bundle = _load(uri, storage_options=storage_options, device=device)
+    if inference is not None:
+        from genart.generation.engine import Engine
+
+        bundle.engine = Engine(bundle.generator, device, inference)
+    return bundle
 
 
 __all__ = ["__version__", "load_bundle"]

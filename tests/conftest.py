@@ -147,7 +147,8 @@ def s3_bucket(s3_server, request):
 
 def make_tiny_bundle(uri: str, num_classes: int = 10, arch: str = "dcgan", seed: int = 0) -> dict:
     """A randomly initialised 32x32 generator saved as a real bundle (no training: fast)."""
-    from genart.bundle import TINY_DCGAN, save_untrained_bundle
+    from genart.bundle import save_untrained_bundle
+    from genart.bundle.store import TINY_DCGAN
 
     if arch == "dcgan":
         spec = {**TINY_DCGAN, "num_classes": num_classes}

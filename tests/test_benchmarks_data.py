@@ -2,7 +2,7 @@
 
 import pytest
 
-from genart.benchmarks_data import HEADER, RunStats, table_rows, window_rates
+from genart.bench.train_data import HEADER, RunStats, table_rows, window_rates
 
 
 def test_window_rates_are_per_worker_first_window_and_median_of_the_rest():
@@ -31,7 +31,7 @@ def test_table_rows_compare_against_memory_with_the_same_workers():
 def test_without_moto_the_benchmark_says_how_to_install_it(monkeypatch):
     import sys
 
-    from genart.benchmarks_data import moto_s3
+    from genart.bench.train_data import moto_s3
     from genart.errors import GenartError
 
     monkeypatch.setitem(sys.modules, "moto.server", None)  # import moto.server -> ImportError

@@ -5,7 +5,7 @@ import os
 import psutil
 import pytest
 
-from genart.benchmarks_memory import _committed_shards, _replica_rss, format_replicas, rss_growth
+from genart.bench.memory import _committed_shards, _replica_rss, format_replicas, rss_growth
 
 MB = 2**20
 

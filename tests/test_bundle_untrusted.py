@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import save as st_save
 
 import genart
-from genart.bundle import TINY_DCGAN, load_discriminator, read_meta, save_bundle, save_untrained_bundle
+from genart.bundle import load_discriminator, read_meta, save_bundle, save_untrained_bundle
+from genart.bundle.store import TINY_DCGAN
 from genart.errors import BundleError
 from genart.models.registry import build_generator
 

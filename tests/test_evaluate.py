@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from genart.data.digits import load_digits_arrays
-from genart.evaluate import class_accuracy, frechet_distance
+from genart.filters.score import class_accuracy
+from genart.views.evaluate import frechet_distance
 
 
 def test_frechet_distance_of_a_shift_is_the_squared_shift():

@@ -6,12 +6,12 @@ from __future__ import annotations
 import fsspec
 import pytest
 
-from genart import safejson
 from genart.config.generate import GenerateConfig
 from genart.errors import ConfigError, StorageError
-from genart.evaluate import _training_metrics
 from genart.generation.job import job_record, prepare_output
-from genart.generation.progress import ByteLedger
+from genart.generation.ledger import ByteLedger
+from genart.storage import safejson
+from genart.views.evaluate import _training_metrics
 
 HUGE_INT = b'{"job_id": ' + b"9" * 5000 + b"}"
 DEEP = b"[" * 100_000

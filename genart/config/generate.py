@@ -73,7 +73,7 @@ class MarketConfig(Strict):
 
 
 class InferenceConfig(Strict):
-    """How a replica runs its generator and encodes (the GPU path: genart/generation/accel.py).
+    """How a replica runs its generator and encodes (the GPU path: genart/generation/engine.py).
 
     Only `precision` changes pixels, so it is part of the job's identity (config_hash): a resumed job
     must keep it. The other keys are execution-only: `exclude=True` keeps them out of `model_dump`, so out

@@ -14,7 +14,7 @@ import numpy as np
 
 from genart.errors import JobFailed
 from genart.filters.score import phash64
-from genart.generation.sampler import _splitmix64
+from genart.ids import splitmix64
 
 _ATTEMPT_SALT = np.uint64(0xA77E4D7A5EED0001)
 
@@ -30,7 +30,7 @@ def attempt_seeds(seeds: np.ndarray, attempt: int) -> np.ndarray:
         return seeds
     with np.errstate(over="ignore"):
         salt = np.uint64(attempt) * _ATTEMPT_SALT
-    return (_splitmix64(seeds.astype(np.uint64) ^ salt) >> np.uint64(1)).astype(np.int64)
+    return (splitmix64(seeds.astype(np.uint64) ^ salt) >> np.uint64(1)).astype(np.int64)
 
 
 @dataclass

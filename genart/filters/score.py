@@ -68,7 +68,7 @@ class DigitsScorer:
 
 def independent_accuracy(images: np.ndarray, class_ids: np.ndarray) -> float | None:
     """Share of images `genart eval`'s SVC labels as their requested class (None for no images)."""
-    from genart.evaluate import class_accuracy
+    from genart.filters.score import class_accuracy
 
     if not len(images):
         return None
@@ -90,7 +90,7 @@ class DiscriminatorScorer:
 
     def __init__(self, model_uri: str, storage_options: dict | None, device: str, generate, num_classes: int):
         from genart.bundle import load_discriminator
-        from genart.generation.sampler import item_seeds
+        from genart.ids import item_seeds
 
         self.device = device
         self.disc = load_discriminator(model_uri, storage_options, device)
@@ -104,7 +104,7 @@ class DiscriminatorScorer:
     def logits(self, images: np.ndarray, class_ids: np.ndarray | None) -> np.ndarray:
         import torch
 
-        from genart.generation.sampler import forward_per_item
+        from genart.models.sampling import forward_per_item
 
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2)
         x = x.float() / 127.5 - 1.0
@@ -184,3 +184,19 @@ def make_scorer(
             generate = load_bundle(model_uri, storage_options, device).generate
         return DiscriminatorScorer(model_uri, storage_options, device, generate, meta["num_classes"])
     return DigitsScorer(meta["num_classes"])
+
+
+def digit_classifier():
+    """SVC on scikit-learn's real 8x8 digits: the independent judge of class-conditional samples."""
+    from sklearn.datasets import load_digits
+    from sklearn.svm import SVC
+
+    d = load_digits()
+    return SVC(gamma=0.001).fit(d.data, d.target)
+
+
+def class_accuracy(images: np.ndarray, class_ids: np.ndarray, clf=None) -> tuple[float, dict[int, float]]:
+    clf = clf or digit_classifier()
+    pred = clf.predict(pool_to_8x8(images))
+    per = {int(c): float((pred[class_ids == c] == c).mean()) for c in np.unique(class_ids)}
+    return float((pred == class_ids).mean()), per

@@ -13,11 +13,10 @@ import json
 import logging
 
 import genart
-from genart import safejson
 from genart.config.generate import GenerateConfig
 from genart.config.loader import config_hash
 from genart.errors import ConfigError
-from genart.storage import layout
+from genart.storage import layout, safejson
 from genart.storage.fs import exists, join, redact, remove_parts
 from genart.storage.writer import retry, scan_metadata
 

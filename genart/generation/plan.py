@@ -14,7 +14,7 @@ import numpy as np
 
 from genart.config.generate import ClassesConfig, GenerateConfig
 from genart.errors import ConfigError
-from genart.generation.sampler import _splitmix64, item_seeds
+from genart.ids import item_seeds, splitmix64
 
 # Salt that decorrelates the weighted class draw from the latent seed of the same item.
 _CLASS_SALT = np.uint64(0xC1A55E5C1A55E5C1)
@@ -54,7 +54,7 @@ def class_ids_for(
         return table[ids % len(table)].astype(np.int32)
     weights = np.asarray(classes.weights, dtype=np.float64)
     cum = np.cumsum(weights / weights.sum())
-    h = _splitmix64(item_seeds(job_seed, ids).astype(np.uint64) ^ _CLASS_SALT)
+    h = splitmix64(item_seeds(job_seed, ids).astype(np.uint64) ^ _CLASS_SALT)
     u = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)  # uniform in [0, 1)
     pick = np.minimum(np.searchsorted(cum, u, side="right"), len(table) - 1)
     return table[pick].astype(np.int32)

@@ -18,9 +18,9 @@ from genart.config.generate import GenerateConfig
 from genart.errors import BundleError
 from genart.filters.draw import FilteredDraw
 from genart.filters.score import make_scorer
-from genart.generation.accel import EncodePool, Engine, StageTimes, choose_device
-from genart.generation.encode import decode, encode, sha256_hex
+from genart.generation.engine import EncodePool, Engine, StageTimes, choose_device
 from genart.generation.plan import ShardSpec
+from genart.images import decode, encode, sha256_hex
 from genart.market import TokenWriter
 from genart.storage.fs import redact
 from genart.storage.hf import class_names_of

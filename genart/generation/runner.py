@@ -20,8 +20,8 @@ from genart.errors import GenartError, JobFailed
 from genart.filters.dedupe import HashIndex
 from genart.filters.score import check_filter
 from genart.generation.job import job_record, prepare_output, replace_output
+from genart.generation.ledger import ByteLedger
 from genart.generation.plan import Plan, ShardSpec
-from genart.generation.progress import ByteLedger
 from genart.generation.replica import GeneratorReplica
 from genart.market import write_collection
 from genart.ray_session import ray_session, require_resources

@@ -7,7 +7,6 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 
-from genart import safejson
 from genart.config.generate import GenerateConfig, MarketConfig
 from genart.market.tokens import (
     DEFAULT_SUFFIX,
@@ -20,7 +19,7 @@ from genart.market.tokens import (
     json_put_options,
     read_tokens,
 )
-from genart.storage import layout
+from genart.storage import layout, safejson
 from genart.storage.fs import cat_files, get_fs, join, redact
 from genart.storage.writer import retry
 

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genart import safejson
 from genart.config.generate import GenerateConfig, MarketConfig
 from genart.errors import StorageError
 from genart.market.traits import pixel_traits
-from genart.storage import layout
+from genart.storage import layout, safejson
 from genart.storage.fs import cat_files, get_fs, join, redact
 from genart.storage.writer import retry
 

@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import genart
-from genart import safejson
 from genart.bundle import load_bundle, read_meta
 from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
 from genart.config.loader import config_hash
@@ -30,7 +29,7 @@ from genart.errors import ConfigError, JobFailed
 from genart.filters.score import decode_images, is_digits_model, make_scorer, phash64
 from genart.generation.runner import generate
 from genart.ray_session import ray_session, require_resources
-from genart.storage import layout
+from genart.storage import layout, safejson
 from genart.storage.fs import check_writable, exists, get_fs, join, redact, remove, remove_parts
 from genart.storage.writer import retry, scan_metadata
 from genart.synthesis import card, write
@@ -235,7 +234,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     if scorer is not None and is_digits_model(
         meta
     ):  # independent check of what the filter bought (eval's SVC)
-        from genart.evaluate import digit_classifier
+        from genart.filters.score import digit_classifier
 
         judge = digit_classifier()
     sel = Selection(wanted, cfg.filter.min_score, cfg.dedupe.max_distance)
@@ -300,7 +299,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
 
 def _write_samples(fs, root: str, sel: Selection) -> None:
     """samples.png: up to 10 kept items per class, one row per class (the first 10 classes)."""
-    from genart.training.loop import grid_png
+    from genart.images import grid_png
 
     classes = sorted(sel.rows)[:10]
     cols = min(10, max(len(sel.rows[c]) for c in classes))

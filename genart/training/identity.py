@@ -18,10 +18,10 @@ import json
 import logging
 import shutil
 
-from genart import safejson
 from genart.config.loader import show
 from genart.config.train import TrainConfig
 from genart.errors import ConfigError, StorageError
+from genart.storage import safejson
 from genart.storage.fs import get_fs, join, redact
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,7 @@
 from __future__ import annotations
 
 import copy
-import io
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ import torch
 from torch import nn
 
 from genart.config.train import TrainConfig
+from genart.images import grid_png
 from genart.models.registry import build_training_modules
 from genart.training.steps import GanState, ema_update, gan_step, vae_step
 
@@ -133,7 +132,7 @@ def cached_batches(
 def sample_grid_png(generator: nn.Module, num_classes: int, latent_dim: int, device, n: int = 100) -> bytes:
     """A 10x10 grid from fixed latents (one row per class for conditional models), as PNG bytes."""
 
-    from genart.generation.sampler import sample
+    from genart.models.sampling import sample
 
     seeds = list(range(n))
     class_ids = [(i // 10) % num_classes for i in range(n)] if num_classes else None
@@ -142,22 +141,6 @@ def sample_grid_png(generator: nn.Module, num_classes: int, latent_dim: int, dev
     imgs = sample(generator, seeds, class_ids, device=device)
     generator.train(was_training)
     return grid_png(imgs, cols=10)
-
-
-def grid_png(imgs: np.ndarray, cols: int = 10, pad: int = 2) -> bytes:
-    from PIL import Image
-
-    n, h, w, c = imgs.shape
-    rows = math.ceil(n / cols)
-    canvas = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.uint8)
-    for i, im in enumerate(imgs):
-        r, q = divmod(i, cols)
-        canvas[
-            pad + r * (h + pad) : pad + r * (h + pad) + h, pad + q * (w + pad) : pad + q * (w + pad) + w
-        ] = im
-    buf = io.BytesIO()
-    Image.fromarray(canvas[..., 0] if c == 1 else canvas).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def run_training(

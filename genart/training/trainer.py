@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 import torch
 
-from genart import safejson
 from genart.bundle import save_bundle
 from genart.config.loader import config_hash
 from genart.config.train import TrainConfig
 from genart.errors import JobFailed
 from genart.models.registry import build_generator, generator_spec
 from genart.ray_session import ray_session, require_resources
+from genart.storage import safejson
 from genart.storage.fs import check_writable, get_fs, join, redact
 from genart.training import identity
 from genart.training.identity import RUN_NAME

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genart.storage.verify import verify
+from genart.generation.verify import verify
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATE = str(ROOT / "configs/generate/digits.yaml")

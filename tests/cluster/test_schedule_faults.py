@@ -13,10 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from genart.config import load_config
-from genart.errors import StorageError
-from genart.schedule import Scheduler
-from genart.schedule_state import (
+from genart.cluster.history import (
     Attempt,
     History,
     RunRecord,
@@ -27,6 +24,9 @@ from genart.schedule_state import (
     process_start,
     run_id,
 )
+from genart.cluster.schedule import Scheduler
+from genart.config import load_config
+from genart.errors import StorageError
 
 ROOT = Path(__file__).resolve().parents[2]
 NIGHTLY = str(ROOT / "configs/schedule/nightly-digits.yaml")
@@ -303,6 +303,6 @@ def test_once_returns_instead_of_waiting_forever_on_a_crashed_run(tmp_path):
     ],
 )
 def test_a_cluster_job_that_refused_its_config_is_not_retried(message, refused):
-    from genart.schedule import config_refused
+    from genart.cluster.schedule import config_refused
 
     assert config_refused(message) is refused

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from genart.cli import main
-from genart.schedule import slot_overrides, substitute
-from genart.schedule_state import History, RunRecord, due_slots, next_slots, run_id
+from genart.cluster.history import History, RunRecord, due_slots, next_slots, run_id
+from genart.cluster.schedule import slot_overrides, substitute
 
 ROOT = Path(__file__).resolve().parents[2]
 NIGHTLY = str(ROOT / "configs/schedule/nightly-digits.yaml")
@@ -94,7 +94,7 @@ def test_overrides_travel_as_set_args(tmp_path):
 
 
 def test_submit_builds_the_entrypoint_without_secrets(monkeypatch):
-    from genart.submit import build_job
+    from genart.cluster.submit import build_job
 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cret")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")

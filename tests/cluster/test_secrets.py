@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from genart.cluster.credentials import credential_files, holds_credentials, is_credential_key, scrub
+from genart.cluster.history import Attempt, RunRecord, iso
+from genart.cluster.schedule import Scheduler
+from genart.cluster.submit import build_job, shown_entrypoint
 from genart.config import load_config
-from genart.credentials import credential_files, holds_credentials, is_credential_key, scrub
 from genart.errors import ConfigError
-from genart.schedule import Scheduler
-from genart.schedule_state import Attempt, RunRecord, iso
 from genart.storage.fs import redact
-from genart.submit import build_job, shown_entrypoint
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATE = ROOT / "configs/generate/digits.yaml"
@@ -205,7 +205,7 @@ def test_yaml_holding_credentials(text, held):
 
 
 def test_other_configs_with_credentials_are_not_uploaded(tmp_path, monkeypatch):
-    import genart.submit as submit
+    import genart.cluster.submit as submit
 
     (tmp_path / "jobs").mkdir()
     (tmp_path / "jobs/generate.py").write_text("")

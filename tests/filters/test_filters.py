@@ -13,7 +13,7 @@ from genart.errors import BundleError, ConfigError
 from genart.filters.dedupe import HashIndex
 from genart.filters.draw import FilteredDraw, FilterExhausted, attempt_seeds
 from genart.filters.score import CALIBRATION_SEED, check_filter, make_scorer, phash64
-from genart.generation.sampler import item_seeds
+from genart.ids import item_seeds
 
 
 def _brute_conflict(accepted: list[int], h: int, d: int) -> bool:

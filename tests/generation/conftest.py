@@ -32,7 +32,8 @@ def make_cfg():
 def slow_bundle(tmp_path):
     """A wider (g_width 64) conditional DCGAN bundle: ~1 ms per image per core, so a 3,000-image job
     runs long enough on 2 cores to kill a replica or the driver after its first commits."""
-    from genart.bundle import TINY_DCGAN, save_untrained_bundle
+    from genart.bundle import save_untrained_bundle
+    from genart.bundle.store import TINY_DCGAN
 
     uri = str(tmp_path / "slow-bundle")
     save_untrained_bundle(uri, {**TINY_DCGAN, "g_width": 64}, seed=1)

@@ -13,9 +13,10 @@ import pytest
 import torch
 
 import genart
-from genart.bundle import load_bundle, read_meta
+from genart import load_bundle
+from genart.bundle import read_meta
 from genart.config.generate import GenerateConfig, InferenceConfig
-from genart.generation import accel
+from genart.generation import engine as accel
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
 
@@ -147,7 +148,7 @@ def test_choose_device_without_cuda(monkeypatch):
 
 
 def test_gpu_check_without_a_gpu(monkeypatch, capsys):
-    from genart import gpu_check
+    from genart.bench import gpu_check
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert gpu_check.main([]) == gpu_check.EXIT_NO_GPU == 3

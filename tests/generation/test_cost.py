@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from genart.cli import main
-from genart.generation.cost import MULTIPART_CHUNK, S3_PUT_USD_PER_1000, Sample, estimate, puts_for
+from genart.generation.estimate import MULTIPART_CHUNK, S3_PUT_USD_PER_1000, Sample, estimate, puts_for
 
 SAMPLE = Sample(image_bytes=400.0, metadata_row_bytes=60.0, source="test")
 

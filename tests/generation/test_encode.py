@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genart.generation.encode import decode, encode, encode_batch, sha256_hex
+from genart.images import decode, encode, encode_batch, sha256_hex
 
 
 @pytest.fixture

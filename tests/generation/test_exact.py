@@ -22,10 +22,10 @@ import genart
 from genart.bundle import read_meta, save_untrained_bundle
 from genart.filters.dedupe import HashIndex
 from genart.filters.score import DigitsScorer
-from genart.generation.encode import decode
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
-from genart.generation.sampler import item_seeds
+from genart.ids import item_seeds
+from genart.images import decode
 
 SPECS = {
     "dcgan": {

@@ -13,15 +13,16 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from genart.bundle import TINY_DCGAN, load_bundle, save_bundle
+from genart.bundle import load_bundle, save_bundle
+from genart.bundle.store import TINY_DCGAN
 from genart.errors import ConfigError, JobFailed
 from genart.filters.score import phash64
-from genart.generation.encode import decode
 from genart.generation.runner import generate
-from genart.generation.sampler import item_seeds
+from genart.generation.verify import verify
+from genart.ids import item_seeds
+from genart.images import decode
 from genart.models.gan import Discriminator
 from genart.models.registry import build_generator
-from genart.storage.verify import verify
 
 D_SPEC = {"image_size": 32, "channels": 1, "num_classes": 10, "d_width": 8, "attention": False}
 

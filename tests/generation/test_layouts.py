@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import genart
-from genart.generation.encode import decode, sha256_hex
 from genart.generation.runner import generate
-from genart.storage.verify import verify
+from genart.generation.verify import verify
+from genart.images import decode, sha256_hex
 
 
 def _resume_after_losing_shard_2(cfg, out: Path, first: dict, packed: Path | None) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from genart.generation.runner import generate
-from genart.storage.verify import verify
+from genart.generation.verify import verify
 from tests.conftest import actor_nodes
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from genart.errors import BundleError, ClusterError, ConfigError
 from genart.generation.runner import generate
+from genart.generation.verify import verify
 from genart.storage.fs import get_fs
-from genart.storage.verify import verify
 
 
 def _cfg(make_cfg, model, out, **kw):
@@ -166,7 +166,7 @@ def test_a_corrupt_part_the_ledger_accounts_for_is_redone_with_dedupe(
 ):
     """The ledger skips footer reads for the shards it accounts for; the near-duplicate index, which reads
     every committed part, then finds the damage and the shard is redone instead of the job crashing."""
-    from genart.generation.progress import ByteLedger
+    from genart.generation.ledger import ByteLedger
 
     out = tmp_path / "dd"
     cfg = _cfg(make_cfg, tiny_bundle, str(out), count=60, dedupe={"max_distance": 0})

@@ -10,7 +10,7 @@ import pytest
 from genart.config.generate import ClassesConfig
 from genart.errors import ConfigError
 from genart.generation.plan import Plan, class_ids_for
-from genart.generation.sampler import item_seeds
+from genart.ids import item_seeds
 
 
 def _plan(count=1050, shard_size=100, seed=3, classes=None, num_classes=10):

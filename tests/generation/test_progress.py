@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from genart.benchmarks_memory import _CountingFS
-from genart.generation.progress import ByteLedger
+from genart.bench.memory import _CountingFS
+from genart.generation.ledger import ByteLedger
 from genart.storage import layout
 from genart.storage.writer import BYTES_KEY
 

@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 
 import genart
 from genart.bundle import read_meta
-from genart.generation.encode import decode
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
+from genart.images import decode
 
 
 def test_shard_bytes_do_not_depend_on_batch_size(tiny_bundle, tmp_path, make_cfg):

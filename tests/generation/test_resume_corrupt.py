@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from genart.generation.progress import ByteLedger
+from genart.generation.ledger import ByteLedger
 from genart.storage import layout
 from genart.storage.fs import get_fs
 from genart.storage.writer import BYTES_KEY

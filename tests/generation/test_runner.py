@@ -22,9 +22,9 @@ from PIL import Image
 
 import genart
 from genart.errors import ConfigError, JobFailed
-from genart.generation.encode import decode
 from genart.generation.runner import generate
-from genart.storage.verify import verify
+from genart.generation.verify import verify
+from genart.images import decode
 
 REPO = Path(__file__).resolve().parents[2]
 TYPES = {

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from genart.generation.runner import generate
+from genart.generation.verify import verify
 from genart.storage.fs import get_fs
-from genart.storage.verify import verify
 
 SECRET = "testing-secret-do-not-leak"
 

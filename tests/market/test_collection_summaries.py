@@ -17,9 +17,9 @@ from genart.errors import StorageError
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
 from genart.generation.runner import prepare_output
+from genart.generation.verify import verify
 from genart.market import NOT_RANKED, flat_traits, rarity, write_collection
 from genart.storage.fs import get_fs
-from genart.storage.verify import verify
 from tests.market.conftest import COUNT, SHARD, market_cfg, run_without_ray
 
 JOB = {"job_id": "job-1"}

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genart.gallery import gallery
+from genart.views.gallery import gallery
 
 ENSURE = Path(__file__).resolve().parents[1] / "tools" / "ensure_chromium.sh"
 FLAGS = [

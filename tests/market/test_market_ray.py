@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 
 from genart.generation.runner import generate
-from genart.storage.verify import verify
+from genart.generation.verify import verify
 from tests.market.conftest import market_cfg
 
 BASE = "https://cdn.example.com/tiny/"

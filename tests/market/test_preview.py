@@ -11,7 +11,7 @@ from PIL import Image
 
 from genart.cli import main
 from genart.errors import DataError
-from genart.preview import contact_sheet
+from genart.views.preview import contact_sheet
 
 PAD, TILE = 2, 32
 

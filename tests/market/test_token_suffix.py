@@ -95,7 +95,7 @@ def test_extension_less_tokens_on_s3_are_served_as_json(collection, s3_server, s
 
 
 def test_verify_finds_extension_less_tokens(collection, tmp_path):
-    from genart.storage.verify import verify
+    from genart.generation.verify import verify
 
     local, meta, _ = collection
     uri = str(tmp_path / "bare")

@@ -16,12 +16,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from genart import preview as preview_mod
 from genart.cli import main
 from genart.errors import ConfigError
 from genart.generation.runner import job_record
-from genart.limits import MAX_WALK_PIXELS
-from genart.walk import WalkSpec
+from genart.views import preview as preview_mod
+from genart.views.limits import MAX_WALK_PIXELS
+from genart.views.walk import WalkSpec
 
 PART0 = "metadata/part-00000.parquet"
 

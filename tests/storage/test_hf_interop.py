@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from genart.generation.encode import decode, encode, sha256_hex
+from genart.images import decode, encode, sha256_hex
 from genart.storage import packing
 from genart.storage.hf import class_names_of
 from genart.storage.writer import SCHEMA, ShardWriter

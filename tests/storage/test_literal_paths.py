@@ -127,7 +127,7 @@ def test_a_file_that_cannot_be_deleted_is_a_storage_error_saying_what_is_left(tm
 def test_schedule_history_saves_at_a_path_with_pattern_characters(base):
     """The history's temp-then-rename used fsspec's generic mv, which globs: at `hist[1].json` on memory:// or
     S3 nothing was written (or a sibling `hist1.json` was copied in its place)."""
-    from genart.schedule_state import History, RunRecord
+    from genart.cluster.history import History, RunRecord
 
     sibling = join(base, "hist1.json")
     fs, root = get_fs(base)

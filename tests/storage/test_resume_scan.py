@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genart.benchmarks_memory import bench_resume_listing
+from genart.bench.memory import bench_resume_listing
 
 
 def test_resume_scan_lists_and_opens_nothing():

@@ -16,10 +16,10 @@ from genart.config.generate import GenerateConfig
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
 from genart.generation.runner import prepare_output
+from genart.generation.verify import verify
 from genart.market import write_collection
 from genart.storage import packing
 from genart.storage.fs import check_writable, get_fs
-from genart.storage.verify import verify
 
 
 def _write_output(tiny_bundle, tmp_path, layout: str = "files", market: dict | None = None):

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from genart.cli import main
-from genart.storage.verify import verify
+from genart.generation.verify import verify
 from tests.storage.test_verify_tampered import _fails, _job, out, output_once  # noqa: F401
 
 

@@ -19,10 +19,10 @@ from PIL import Image
 from genart.cli import main
 from genart.config.generate import GenerateConfig
 from genart.filters.draw import attempt_seeds
-from genart.generation.encode import sha256_hex
-from genart.generation.sampler import item_seeds
-from genart.storage.verify import verify
-from genart.storage.verify_rows import RowCheck
+from genart.generation.verify import verify
+from genart.generation.verify_rows import RowCheck
+from genart.ids import item_seeds
+from genart.images import sha256_hex
 from tests.storage.test_verify import _write_output
 
 PART1 = "metadata/part-00001.parquet"

@@ -12,7 +12,7 @@ import pytest
 from fsspec.implementations.local import LocalFileSystem
 
 from genart.errors import StorageError
-from genart.generation.encode import encode, sha256_hex
+from genart.images import encode, sha256_hex
 from genart.storage.writer import SCHEMA, ShardWriter, committed_shards, scan_metadata
 
 

@@ -1,0 +1,239 @@
+"""`genart bench train|generate` (and `make bench`): side-by-side throughput tables in one run.
+
+Benchmarks, not tests: the machine is shared and noisy, so compare the ratios within one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from genart.bench.common import ROOT, TRAIN_CONFIG, print_table
+from genart.config import load_config
+from genart.config.generate import GenerateConfig
+from genart.ids import item_seeds
+from genart.images import encode
+
+
+# ---------------------------------------------------------------- generation
+def _bench_bundle(tmp: str) -> str:
+    """The shipped cGAN's bundle when `make bench` trained it; else the same architecture, untrained."""
+    trained = ROOT / "out" / "cgan-digits" / "model"
+    if (trained / "model.json").exists():
+        return str(trained)
+    from genart.bundle import save_untrained_bundle
+    from genart.models.registry import generator_spec
+
+    save_untrained_bundle(f"{tmp}/bundle", generator_spec(load_config(TRAIN_CONFIG).model))
+    return f"{tmp}/bundle"
+
+
+def _plain_generate(bundle_uri: str, count: int, out: str, batch: int = 256) -> float:
+    """The classic loop: generate a batch, save each image with PIL, write the metadata once at the end."""
+    import genart
+
+    t0 = time.perf_counter()
+    bundle = genart.load_bundle(bundle_uri)
+    os.makedirs(out, exist_ok=True)
+    rows = []
+    for start in range(0, count, batch):
+        ids = np.arange(start, min(start + batch, count))
+        seeds = item_seeds(0, ids)
+        imgs = bundle.generate(seeds, ids % 10)
+        for i, s, img in zip(ids, seeds, imgs):
+            path = f"{out}/{i:010d}.png"
+            with open(path, "wb") as f:
+                f.write(encode(img, "png"))
+            rows.append((int(i), int(s), path))
+    pq.writeprint_table(
+        pa.table({"id": [r[0] for r in rows], "seed": [r[1] for r in rows], "path": [r[2] for r in rows]}),
+        f"{out}/metadata.parquet",
+    )
+    return count / (time.perf_counter() - t0)
+
+
+class _RayDataGenerator:
+    """Ray Data's callable-class pattern: the generator loads once per actor, then maps batches."""
+
+    def __init__(self, bundle_uri: str):
+        import genart
+
+        torch.set_num_threads(1)
+        self.bundle = genart.load_bundle(bundle_uri)
+
+    def __call__(self, batch: dict) -> dict:
+        ids = batch["id"]
+        seeds = item_seeds(0, ids)
+        imgs = self.bundle.generate(seeds, ids % 10)
+        return {"id": ids, "seed": seeds, "image": [encode(im, "png") for im in imgs]}
+
+
+def _ray_data_generate(bundle_uri: str, count: int, out: str) -> float:
+    import ray
+    import ray.data
+
+    from genart.ray_session import ray_session
+
+    t0 = time.perf_counter()
+    with ray_session(None, num_cpus=2, dashboard=False):
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        ds = ray.data.range(count).map_batches(
+            _RayDataGenerator,
+            fn_constructor_args=(bundle_uri,),
+            batch_size=256,
+            compute=ray.data.ActorPoolStrategy(size=2),
+            num_cpus=0.5,  # 1 CPU each would leave none for the read/write tasks: a deadlock on 2 cores
+        )
+        ds.write_parquet(out)  # image bytes + metadata, Ray Data's own writer
+    return count / (time.perf_counter() - t0)
+
+
+def _genart_generate(bundle_uri: str, count: int, out: str, replicas: int) -> tuple[float, float, float]:
+    from genart.generation.runner import generate
+
+    cfg = GenerateConfig(
+        kind="generate",
+        model=bundle_uri,
+        output=out,
+        count=count,
+        replicas=replicas,
+        shard_size=1000,
+        batch_size=256,
+        cpus_per_replica=1,
+    )
+    t0 = time.perf_counter()
+    summary = generate(cfg, progress=False)
+    total = time.perf_counter() - t0
+    # steady state: what follows the first committed shard (Ray start-up and bundle loading excluded)
+    steady = (count - cfg.shard_size) / max(total - summary["first_commit_s"], 1e-9)
+    return count / total, summary["first_commit_s"], steady
+
+
+def _limit_per_core(bundle_uri: str, n: int = 4096, batch: int = 256) -> float:
+    """generate + encode alone, one thread, in process: the per-core ceiling."""
+    import genart
+
+    torch.set_num_threads(1)
+    bundle = genart.load_bundle(bundle_uri)
+    bundle.generate(item_seeds(0, np.arange(batch)), np.arange(batch) % 10)  # warm-up
+    t0 = time.perf_counter()
+    for start in range(0, n, batch):
+        ids = np.arange(start, start + batch)
+        for img in bundle.generate(item_seeds(0, ids), ids % 10):
+            encode(img, "png")
+    return n / (time.perf_counter() - t0)
+
+
+def _batched_previous(bundle, seeds, class_ids) -> np.ndarray:
+    """The path before bit-exact generation: one forward for the whole batch on all threads (an item's bytes
+    then depend on the batch it came in). Kept here only to measure what exactness costs."""
+    from genart.models.sampling import inputs, to_uint8
+
+    with torch.inference_mode():
+        z, y = inputs(bundle.generator, seeds, class_ids)
+        return to_uint8(bundle.generator(z, y))
+
+
+def bench_exact(bundle_uri: str | None = None, n: int = 2048, batch: int = 256, rounds: int = 3) -> dict:
+    """images/s of generate + PNG encode in one process, one thread: the previous batched forward beside the
+    bit-exact per-item path that `genart generate` and `load_bundle(...).generate` now run (interleaved
+    rounds, best of each), and for each path how many items change bytes when the same ids run in batches of
+    3 or one at a time."""
+    import genart
+
+    tmp = tempfile.mkdtemp(prefix="genart-bench-")
+    bundle = genart.load_bundle(bundle_uri or _bench_bundle(tmp))
+    torch.set_num_threads(1)
+    ids = np.arange(n)
+    seeds, cls = item_seeds(0, ids), ids % 10
+    paths = {"previous": lambda s, c: _batched_previous(bundle, s, c), "exact": bundle.generate}
+    best = dict.fromkeys(paths, float("inf"))
+    images: dict = {}
+    for _ in range(rounds):
+        for name, fn in paths.items():
+            fn(seeds[:batch], cls[:batch])  # warm-up
+            t0 = time.perf_counter()
+            out = [fn(seeds[lo : lo + batch], cls[lo : lo + batch]) for lo in range(0, n, batch)]
+            for img in (im for part in out for im in part):
+                encode(img, "png")
+            best[name] = min(best[name], time.perf_counter() - t0)
+            images[name] = np.concatenate(out)
+    r = {name: n / sec for name, sec in best.items()}
+    for name, fn in paths.items():  # the same ids in batches of 3 and alone: which items change bytes?
+        other = [
+            np.concatenate([fn(seeds[lo : lo + b], cls[lo : lo + b]) for lo in range(0, n, b)])
+            for b in (3, 1)
+        ]
+        changed = np.zeros(n, bool)
+        for o in other:
+            changed |= (o != images[name]).reshape(n, -1).any(1)
+        r[f"{name}_items_changed"] = int(changed.sum())
+    print_table(
+        f"bit-exact generation: {n} images, batch {batch}, generate + PNG encode, 1 thread; bundle "
+        f"{bundle_uri or 'untrained cgan-digits architecture'}",
+        [
+            (
+                "previous: one batched forward per batch",
+                f"{r['previous']:.0f}",
+                "1.00",
+                r["previous_items_changed"],
+            ),
+            (
+                "exact: each item alone, one thread (now)",
+                f"{r['exact']:.0f}",
+                f"{r['exact'] / r['previous']:.2f}",
+                r["exact_items_changed"],
+            ),
+        ],
+        ("path", "images/s", "vs previous", f"of {n} items, bytes change in batches of 3 or alone"),
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+    return r
+
+
+def bench_generate(count: int = 30000) -> dict:
+    tmp = tempfile.mkdtemp(prefix="genart-bench-")
+    bundle = _bench_bundle(tmp)
+    cores = os.cpu_count() or 1
+    r: dict = {"count": count, "bundle": bundle, "cores": cores}
+    r["exact"] = bench_exact(bundle)
+    torch.set_num_threads(cores)
+    r["limit"] = _limit_per_core(bundle) * cores
+    torch.set_num_threads(cores)
+    r["plain"] = _plain_generate(bundle, count, f"{tmp}/plain")
+    r["ray_data"] = _ray_data_generate(bundle, count, f"{tmp}/raydata")
+    r["genart_1"], r["startup_1"], r["steady_1"] = _genart_generate(bundle, count, f"{tmp}/g1", 1)
+    r["genart_2"], r["startup_2"], r["steady_2"] = _genart_generate(bundle, count, f"{tmp}/g2", 2)
+    rows = [
+        ("plain loop (batch, PIL save per image, metadata at end)", r["plain"]),
+        ("Ray Data map_batches on a 2-actor pool + write_parquet", r["ray_data"]),
+        ("genart generate, 1 replica", r["genart_1"]),
+        ("genart generate, 2 replicas", r["genart_2"]),
+        (f"limit: per-core generate+encode x {cores} cores", r["limit"]),
+    ]
+    print_table(
+        f"generation, {count} digits images, png, end to end (Ray start-up included); bundle {bundle}",
+        [(name, f"{v:.0f}", f"{v / r['plain']:.2f}", f"{v / r['limit']:.0%}") for name, v in rows],
+        ("pipeline", "images/s", "vs plain", "of limit"),
+    )
+    print(  # noqa: T201
+        f"  genart 2 replicas vs 1: {r['genart_2'] / r['genart_1']:.2f}x end to end, "
+        f"{r['steady_2'] / r['steady_1']:.2f}x steady; vs Ray Data: {r['genart_2'] / r['ray_data']:.2f}x\n"
+        f"  steady state (after the first committed shard): {r['steady_1']:.0f} images/s with 1 replica, "
+        f"{r['steady_2']:.0f} with 2 = {r['steady_2'] / r['limit']:.0%} of the limit\n"
+        f"  start-up (command start to first committed shard): {r['startup_1']:.1f}s (1 replica), "
+        f"{r['startup_2']:.1f}s (2 replicas)"
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+    Path("out").mkdir(exist_ok=True)
+    Path("out/bench-generate.json").write_text(json.dumps(r, indent=2))
+    return r

@@ -213,7 +213,9 @@ def run_generation(bundle: str, out: str, args, replicas: int, cores: int) -> di
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m genart.bench.gpu_check", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m genart.bench.gpu_check", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--count", type=int, default=200_000, help="images per generation run")
     ap.add_argument("--steps", type=int, default=300, help="bf16 training steps")
     ap.add_argument("--batch-size", type=int, default=4096)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_serializer, model_validator
 
-from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, Cpus, Gpus, Seed, StorageOptions, Strict
+from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, RunResources, Seed, Strict
 from genart.config.filters import DedupeConfig, GenerateFilter
 
 
@@ -99,18 +99,40 @@ class InferenceConfig(Strict):
     )
 
 
-class GenerateConfig(Strict):
+class GenerateConfig(RunResources):
+    FIELD_ORDER: ClassVar[tuple[str, ...]] = (
+        "kind",
+        "model",
+        "output",
+        "count",
+        "seed",
+        "replicas",
+        "shard_size",
+        "batch_size",
+        "truncation",
+        "cpus_per_replica",
+        "gpus_per_replica",
+        "max_in_flight",
+        "max_retries",
+        "shard_timeout_s",
+        "filter",
+        "dedupe",
+        "image",
+        "layout",
+        "classes",
+        "market",
+        "storage",
+        "address",
+        "inference",
+    )
+
     kind: Literal["generate"]
     model: str = Field(description="URI of a model bundle (a folder with model.safetensors + model.json)")
     output: str = Field(description="URI of the output folder (local path, file://, s3://)")
     count: int = Field(1000, ge=1, le=10**10)
     seed: Seed = 0
-    replicas: int = Field(2, ge=1, le=10_000)
     shard_size: int = Field(1000, ge=1, le=10**7)
-    batch_size: int = Field(256, ge=1, le=65_536)
     truncation: float | None = Field(None, gt=0, description="clip latents to [-t, t]; null = off")
-    cpus_per_replica: Cpus = 1.0
-    gpus_per_replica: Gpus = Field(0.0, description="fractions share a GPU between replicas")
     max_in_flight: int = Field(2, ge=1, le=64, description="shards queued per replica (bounds memory)")
     max_retries: int = Field(3, ge=0, le=100, description="attempts per shard after a replica dies")
     shard_timeout_s: float = Field(
@@ -127,8 +149,6 @@ class GenerateConfig(Strict):
     layout: Literal["files", "webdataset", "parquet"] = "files"
     classes: ClassesConfig = Field(default_factory=ClassesConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
-    storage: StorageOptions = Field(default_factory=StorageOptions)
-    address: str | None = None
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
 
     @model_validator(mode="after")

@@ -81,12 +81,8 @@ def hash_problems(job: dict, cfg: GenerateConfig) -> list[str]:
     """verify: _job.json's config_hash must be the hash of its config (as the runner computes it), so an
     edited config (count lowered after deleting shards, another seed) is named, not trusted. (preview and
     gallery only show an output: they do not ask.)"""
+    from genart.config.identity import record_exclude
     from genart.config.loader import config_hash
-
-    try:
-        from genart.generation.job import record_exclude
-    except ImportError:  # before the job record moved out of the runner
-        from genart.generation.runner import record_exclude
 
     recorded = job.get("config_hash")
     if not isinstance(recorded, str):

@@ -42,10 +42,6 @@ def encode(image: np.ndarray, fmt: str = "png", quality: int = 90) -> bytes:
     return buf.getvalue()
 
 
-def encode_batch(images: np.ndarray, fmt: str = "png", quality: int = 90) -> list[bytes]:
-    return [encode(img, fmt, quality) for img in images]
-
-
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

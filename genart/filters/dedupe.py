@@ -1,6 +1,6 @@
 """Near-duplicate detection over 64-bit perceptual hashes. No IO, no Ray.
 
-`BKTree` + `greedy_unique`: synthesize's filter, applied in id order after all candidates exist.
+`BKTree`: synthesize's filter (synthesis/select.py), applied in id order after all candidates exist.
 `HashIndex`: generate's filter, claims checked and inserted while replicas run (see its docstring).
 
 Greedy in id order: an item is kept only if no kept item is within `max_distance`, so no two kept items
@@ -53,19 +53,6 @@ class BKTree:
                 if d - radius <= dist <= d + radius:
                     stack.append(child)
         return False
-
-
-def greedy_unique(hashes, max_distance: int | None, tree: BKTree | None = None) -> list[bool]:
-    """For hashes in id order: True for each kept one (none within max_distance of an earlier kept one)."""
-    tree = tree if tree is not None else BKTree()
-    keep = []
-    for h in hashes:
-        h = int(h)
-        ok = max_distance is None or not tree.near(h, max_distance)
-        if ok:
-            tree.add(h)
-        keep.append(ok)
-    return keep
 
 
 def _ranges(m: int) -> list[tuple[int, int, int]]:

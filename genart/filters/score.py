@@ -66,15 +66,6 @@ class DigitsScorer:
         return proba[np.arange(len(images)), col].astype(np.float32)
 
 
-def independent_accuracy(images: np.ndarray, class_ids: np.ndarray) -> float | None:
-    """Share of images `genart eval`'s SVC labels as their requested class (None for no images)."""
-    from genart.filters.score import class_accuracy
-
-    if not len(images):
-        return None
-    return class_accuracy(images, np.asarray(class_ids))[0]
-
-
 CALIBRATION_SEED = 0xCA11B8A7E  # seeds of the samples D's scores are ranked against (the same everywhere)
 
 

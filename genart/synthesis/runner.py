@@ -93,7 +93,7 @@ def candidate_config(cfg: SynthesizeConfig, r: int, schedule: list[int]) -> Gene
         cpus_per_replica=cfg.cpus_per_replica,
         gpus_per_replica=cfg.gpus_per_replica,
         image=ImageConfig(format="png"),
-        layout="parquet" if "parquet" in layout.LAYOUTS else "files",
+        layout="parquet",
         classes=ClassesConfig(mode="list", ids=ids),
         storage=cfg.storage,
         address=cfg.address,

@@ -31,3 +31,14 @@ class ClusterError(GenartError):
 
 class JobFailed(GenartError):
     """A training or generation job stopped before it completed."""
+
+
+class FilterExhausted(JobFailed):
+    """An item found no acceptable draw within filter.max_attempts (generate's quality and
+    near-duplicate filters, genart/filters/draw.py)."""
+
+
+class Stopped(GenartError):
+    """SIGTERM or SIGINT stopped `genart schedule`; the history was left consistent (exit status 130)."""
+
+    exit_code = 130

@@ -41,7 +41,7 @@ def save_bundle(
     spec: dict,
     training: dict,
     class_names=None,
-    options=None,
+    storage_options=None,
     discriminator: tuple[dict, dict] | None = None,
 ) -> dict:
     """Write the bundle (weights first, then model.json) and return its metadata. `discriminator`:
@@ -71,7 +71,7 @@ def save_bundle(
             "sha256": hashlib.sha256(d_blob).hexdigest(),
             **d_spec,
         }
-    fs, path = get_fs(uri, options)
+    fs, path = get_fs(uri, storage_options)
     fs.makedirs(path, exist_ok=True)
     if d_blob is not None:
         with fs.open(join(path, DISCRIMINATOR), "wb") as f:
@@ -98,7 +98,7 @@ def save_untrained_bundle(
     uri: str,
     spec: dict | None = None,
     seed: int = 0,
-    options=None,
+    storage_options=None,
     discriminator: bool = False,
     bn_gain: float = 1.0,
 ) -> dict:
@@ -122,7 +122,7 @@ def save_untrained_bundle(
         keys = ("image_size", "channels", "num_classes", "d_width", "attention", "spectral_norm")
         disc = (d_spec, Discriminator(**{k: d_spec[k] for k in keys}).state_dict())
     training = {"steps": 0, "world_size": 0, "data": {"source": "none"}}
-    return save_bundle(uri, generator, spec, training, options=options, discriminator=disc)
+    return save_bundle(uri, generator, spec, training, storage_options=storage_options, discriminator=disc)
 
 
 @dataclass

@@ -12,15 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genart.errors import JobFailed
+from genart.errors import FilterExhausted
 from genart.filters.score import phash64
 from genart.ids import splitmix64
 
 _ATTEMPT_SALT = np.uint64(0xA77E4D7A5EED0001)
-
-
-class FilterExhausted(JobFailed):
-    """An item found no acceptable draw within filter.max_attempts."""
 
 
 def attempt_seeds(seeds: np.ndarray, attempt: int) -> np.ndarray:

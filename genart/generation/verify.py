@@ -279,9 +279,9 @@ def _read_records(fs, root: str, where: str, problems: _Problems):
     return job, cfg, success
 
 
-def verify(uri: str, options: dict | None = None) -> list[str]:
+def verify(uri: str, storage_options: dict | None = None) -> list[str]:
     """Problems found at the generation output `uri`, one message each; [] when it is complete and intact."""
-    fs, root = get_fs(uri, options)
+    fs, root = get_fs(uri, storage_options)
     fs.invalidate_cache(root)
     problems = _Problems()
     where = redact(uri)

@@ -61,13 +61,13 @@ class Item:
 class Source:
     """The items of a generation output (metadata/part-*.parquet) or a synthesized dataset (data/*.parquet)."""
 
-    def __init__(self, uri: str, options: dict | None = None, model: str | None = None):
+    def __init__(self, uri: str, storage_options: dict | None = None, model: str | None = None):
         """`model`: a bundle the user names for class names (nothing named inside the output is fetched).
 
         Raises StorageError when URI holds neither kind, a row's path is not the layout's, or _job.json is
         broken; DataError when the ids are not integers."""
         self.uri, self.where, self.model = uri, redact(uri), model
-        self.fs, self.root = get_fs(uri, options)
+        self.fs, self.root = get_fs(uri, storage_options)
         self.fs.invalidate_cache(self.root)
         shards = sorted(scan_metadata(self.fs, self.root)[0])
         if shards:

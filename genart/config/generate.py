@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_serializer, model_validator
 
 from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, RunResources, Seed, Strict
 from genart.config.filters import DedupeConfig, GenerateFilter
+from genart.ids import num_shards
 
 
 class ImageConfig(Strict):
@@ -153,7 +154,7 @@ class GenerateConfig(RunResources):
 
     @model_validator(mode="after")
     def _shards_fit(self) -> GenerateConfig:
-        shards = -(-self.count // self.shard_size)
+        shards = num_shards(self.count, self.shard_size)
         if shards > MAX_SHARDS:
             raise ValueError(
                 f"count {self.count} in shards of {self.shard_size} makes {shards} shards, more than the "

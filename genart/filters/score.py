@@ -7,23 +7,17 @@ so the SVC's accuracy on the kept items is an independent measure of what the fi
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
 from genart.data.digits import pool_to_8x8
 from genart.errors import ConfigError
+from genart.images import decode
 from genart.storage.fs import redact
 
 
 def decode_images(blobs: list[bytes]) -> np.ndarray:
     """Encoded images -> uint8 (N, H, W, C)."""
-    from PIL import Image
-
-    arrays = []
-    for b in blobs:
-        a = np.asarray(Image.open(io.BytesIO(b)))
-        arrays.append(a[..., None] if a.ndim == 2 else a)
+    arrays = [decode(b) for b in blobs]
     return np.stack(arrays) if arrays else np.zeros((0, 1, 1, 1), np.uint8)
 
 

@@ -44,6 +44,7 @@ from genart.generation.verify_rows import (
     stray_shard_dirs,
     token_trait_problems,
 )
+from genart.ids import num_shards, shard_range
 from genart.images import sha256_hex
 from genart.market import OPENSEA, READ_CHUNK, item_url, token_name
 from genart.market.tokens import recorded_suffix
@@ -317,7 +318,7 @@ def verify(uri: str, storage_options: dict | None = None) -> list[str]:
             tokens = _TokenCheck(fs, root, market, job.get("model_id"))
         except ValueError:  # an invalid token_suffix: read_job reported it
             tokens = None
-    n_shards = -(-count // shard_size) if shard_size else None
+    n_shards = num_shards(count, shard_size) if shard_size else None
     check = RowCheck(cfg, job) if cfg is not None else None
     fmt = cfg.image.format if cfg is not None else None
     rows_total = 0
@@ -356,7 +357,7 @@ def verify(uri: str, storage_options: dict | None = None) -> list[str]:
             _check_files(fs, root, [r for r in rows if r[1] is not None], problems)
             expected = {p.rsplit("/", 1)[-1] for p in paths if p is not None}
             if fmt is not None:  # a file of an id without a row is that id's (reported missing), not stray
-                lo, hi = k * cfg.shard_size, min((k + 1) * cfg.shard_size, count)
+                lo, hi = shard_range(k, cfg.shard_size, count)
                 expected |= {layout.member_name(i, fmt) for i in range(lo, hi)}
             for name, link in stray_in_shard(fs, root, k, expected):
                 if link:

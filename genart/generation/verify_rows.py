@@ -9,19 +9,16 @@ the plan's seed (genart.filters.draw.attempt_seeds). Memory: one part's rows at 
 
 from __future__ import annotations
 
-import io
-import math
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from PIL import Image
 from pydantic import ValidationError
 
 from genart.config.generate import GenerateConfig
 from genart.filters.draw import attempt_seeds
 from genart.generation.plan import class_ids_for
-from genart.ids import item_seeds
+from genart.ids import item_seeds, num_shards, shard_range
+from genart.images import DECODE_ERRORS, header_size
 from genart.storage import layout
 
 # keys of _job.json's config that verify relies on (dotted); a record without one of them is incomplete
@@ -99,9 +96,8 @@ def hash_problems(job: dict, cfg: GenerateConfig) -> list[str]:
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the image's header (nothing is decoded); None when it is not an image."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            return im.size
-    except (OSError, ValueError, Image.DecompressionBombError):
+        return header_size(data)
+    except DECODE_ERRORS:
         return None
 
 
@@ -269,6 +265,10 @@ def stray_shard_dirs(
     return sorted(out)
 
 
+def _span(lo_hi: tuple[int, int]) -> int:
+    return lo_hi[1] - lo_hi[0]
+
+
 class Coverage:
     """Which ids have rows: per shard when shard_size is known (shard k owns [k * size, (k + 1) * size)),
     else one bitmap of `count` booleans."""
@@ -292,7 +292,7 @@ class Coverage:
             dup = np.concatenate([uniq[n > 1], uniq[self.seen[uniq]]])
             self.seen[uniq] = True
         else:
-            lo, hi = k * self.size, min((k + 1) * self.size, self.count)
+            lo, hi = shard_range(k, self.size, self.count)
             for i in ids[(ids < lo) | (ids >= hi)][:MAX_LISTED]:
                 problems.add("shard", f"{rel}: id {int(i)} belongs to shard {int(i) // self.size}")
             uniq, n = np.unique(ids[(ids >= lo) & (ids < hi)], return_counts=True)
@@ -314,9 +314,9 @@ class Coverage:
         if self.size is None:
             missing = np.flatnonzero(~self.seen)
             return len(missing), missing[:10].tolist()
-        n_shards = -(-self.count // self.size)
+        n_shards = num_shards(self.count, self.size)
         covered = sum(
-            min((k + 1) * self.size, self.count) - k * self.size - len(self.holes.get(k, ()))
+            _span(shard_range(k, self.size, self.count)) - len(self.holes.get(k, ()))
             for k in shards
             if 0 <= k < n_shards
         )
@@ -389,7 +389,3 @@ def check_success(success: dict, job: dict, problems) -> None:
             problems.add(
                 "success", f"{layout.SUCCESS}: {key} {success[key]!r} is not _job.json's {job[key]!r}"
             )
-
-
-def num_shards(cfg: GenerateConfig) -> int:
-    return math.ceil(cfg.count / cfg.shard_size)

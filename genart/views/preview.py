@@ -8,7 +8,6 @@ the tokens compute them (genart.market), so filters work on every output.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from PIL import Image
 from genart import market
 from genart.config.generate import MarketConfig
 from genart.errors import ConfigError, DataError, StorageError
-from genart.images import decode
+from genart.images import DECODE_ERRORS, decode, header_size
 from genart.market.tokens import recorded_suffix
 from genart.storage import layout, safejson
 from genart.storage.fs import cat_files, get_fs, join, redact
@@ -230,9 +229,8 @@ class Source:
             why = "missing" if blob is None or isinstance(blob, FileNotFoundError) else f"unreadable ({blob})"
             raise StorageError(f"{self.where}: id {item_id}: {name} is {why}; run genart verify {self.where}")
         try:
-            with Image.open(io.BytesIO(blob)) as im:
-                got = im.size
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            got = header_size(blob)
+        except DECODE_ERRORS as exc:
             raise StorageError(f"{self.where}: id {item_id}: {name} is not a readable image ({exc})") from exc
         if (size is not None and got != tuple(size)) or got[0] * got[1] > MAX_IMAGE_PIXELS:
             said = (

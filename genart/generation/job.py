@@ -9,16 +9,32 @@ from __future__ import annotations
 import json
 import logging
 
+from pydantic import ValidationError
+
 import genart
 from genart.config.generate import GenerateConfig
 from genart.config.identity import differing_keys, record_exclude, same_job
 from genart.config.loader import config_hash
-from genart.errors import ConfigError
+from genart.errors import ConfigError, JobRecordError
 from genart.storage import layout, safejson
 from genart.storage.fs import exists, join, redact, remove_parts
 from genart.storage.writer import retry, scan_metadata
 
 log = logging.getLogger(__name__)
+
+# keys of _job.json's config that verify relies on (dotted); a record without one of them is incomplete
+REQUIRED_KEYS = (
+    "kind",
+    "model",
+    "output",
+    "count",
+    "seed",
+    "shard_size",
+    "layout",
+    "image.format",
+    "classes.mode",
+)
+RECORD_KEYS = ("config", "config_hash", "model_id", "job_id")
 
 # what an output holds: removed by --overwrite (once the new job is known to run)
 OUTPUT_PARTS = (
@@ -120,3 +136,41 @@ def replace_output(fs, root: str, cfg: GenerateConfig, job: dict) -> None:
     _job.json last), then write the new job's record. Raises StorageError saying what is left."""
     remove_parts(fs, root, OUTPUT_PARTS, redact(cfg.output))
     write_record(fs, root, cfg, job)
+
+
+def _lookup(d: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
+def record_config(job) -> GenerateConfig:
+    """_job.json (its parsed JSON, any value) -> the GenerateConfig it was written from: the one way a
+    record's config is read back (verify, verify_rows, preview).
+
+    Raises JobRecordError when the record is not a complete job record: not an object, a missing record
+    or config key, a model_id/job_id that is not a string, or a config that does not validate (the first
+    pydantic error, named by its key path). Its `problems` lists each finding, as `genart verify` reports
+    them (empty when `config` is present but not an object)."""
+    if not isinstance(job, dict):
+        raise JobRecordError([f"{layout.JOB} is not a JSON object"])
+    problems = [f"{layout.JOB}: {k} is missing" for k in RECORD_KEYS if k not in job]
+    for k in ("model_id", "job_id"):
+        if k in job and not isinstance(job[k], str):
+            problems.append(f"{layout.JOB}: {k} is not a string")
+    config = job.get("config")
+    if not isinstance(config, dict):
+        raise JobRecordError(problems)
+    problems += [f"{layout.JOB}: config.{k} is missing" for k in REQUIRED_KEYS if _lookup(config, k) is None]
+    try:
+        cfg = GenerateConfig.model_validate(config)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "config"
+        problems.append(f"{layout.JOB}: config.{key}: {err['msg'].removeprefix('Value error, ')}")
+        raise JobRecordError(problems) from exc
+    if problems:
+        raise JobRecordError(problems)
+    return cfg

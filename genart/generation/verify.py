@@ -26,7 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 
+from genart.errors import JobRecordError
 from genart.filters.dedupe import HashIndex
+from genart.generation.job import record_config
 from genart.generation.verify_rows import (
     MAX_LISTED,
     SYMLINK,
@@ -36,7 +38,6 @@ from genart.generation.verify_rows import (
     hash_problems,
     image_size,
     job_count,
-    read_job,
     read_part,
     section,
     stray_in_shard,
@@ -263,7 +264,10 @@ def _read_records(fs, root: str, where: str, problems: _Problems):
         problems.add("job", f"{where}/{layout.JOB} is {'missing' if job is None else 'not valid JSON'}")
         job = {}
     else:
-        cfg, found = read_job(job)
+        try:
+            cfg, found = record_config(job), []
+        except JobRecordError as exc:
+            found = exc.problems
         found += hash_problems(job, cfg) if cfg is not None else []
         for p in found:
             problems.add("job", p)
@@ -316,7 +320,7 @@ def verify(uri: str, storage_options: dict | None = None) -> list[str]:
     if market.get("standard") == OPENSEA:
         try:
             tokens = _TokenCheck(fs, root, market, job.get("model_id"))
-        except ValueError:  # an invalid token_suffix: read_job reported it
+        except ValueError:  # an invalid token_suffix: record_config reported it
             tokens = None
     n_shards = num_shards(count, shard_size) if shard_size else None
     check = RowCheck(cfg, job) if cfg is not None else None

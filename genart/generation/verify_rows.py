@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import ValidationError
 
 from genart.config.generate import GenerateConfig
 from genart.filters.draw import attempt_seeds
@@ -21,19 +20,6 @@ from genart.ids import item_seeds, num_shards, shard_range
 from genart.images import DECODE_ERRORS, header_size
 from genart.storage import layout
 
-# keys of _job.json's config that verify relies on (dotted); a record without one of them is incomplete
-REQUIRED_KEYS = (
-    "kind",
-    "model",
-    "output",
-    "count",
-    "seed",
-    "shard_size",
-    "layout",
-    "image.format",
-    "classes.mode",
-)
-RECORD_KEYS = ("config", "config_hash", "model_id", "job_id")
 MAX_COUNT = next(m.le for m in GenerateConfig.model_fields["count"].metadata if getattr(m, "le", None))
 MAX_BITMAP = 10**8  # ids checked in one bitmap (100 MB) when _job.json does not say its shard_size
 MAX_LISTED = 20  # problems of one kind listed one by one; the rest are counted
@@ -43,35 +29,6 @@ SYMLINK = "a symbolic link (an output holds its own files)"
 MAX_ATTEMPTS_BOUND = GenerateConfig.model_fields["filter"].annotation.model_fields["max_attempts"].metadata
 DEEP_ROWS = 1000  # rows per part searched past _job.json's max_attempts
 MAX_ATTEMPTS_BOUND = next(m.le for m in MAX_ATTEMPTS_BOUND if getattr(m, "le", None) is not None)
-
-
-def _lookup(d: dict, dotted: str):
-    for part in dotted.split("."):
-        if not isinstance(d, dict) or part not in d:
-            return None
-        d = d[part]
-    return d
-
-
-def read_job(job) -> tuple[GenerateConfig | None, list[str]]:
-    """_job.json's parsed JSON -> (its config as a GenerateConfig, or None; problems found in the record)."""
-    if not isinstance(job, dict):
-        return None, [f"{layout.JOB} is not a JSON object"]
-    problems = [f"{layout.JOB}: {k} is missing" for k in RECORD_KEYS if k not in job]
-    for k in ("model_id", "job_id"):
-        if k in job and not isinstance(job[k], str):
-            problems.append(f"{layout.JOB}: {k} is not a string")
-    config = job.get("config")
-    if not isinstance(config, dict):
-        return None, problems
-    problems += [f"{layout.JOB}: config.{k} is missing" for k in REQUIRED_KEYS if _lookup(config, k) is None]
-    try:
-        cfg = GenerateConfig.model_validate(config)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "config"
-        return None, problems + [f"{layout.JOB}: config.{key}: {err['msg'].removeprefix('Value error, ')}"]
-    return (None if problems else cfg), problems
 
 
 def hash_problems(job: dict, cfg: GenerateConfig) -> list[str]:
@@ -361,7 +318,7 @@ def token_trait_problems(token: dict, seed, expect: dict) -> list[tuple[str, str
 
 
 def section(config: dict, key: str) -> dict:
-    """config[key] when it is a mapping, else {} (an invalid _job.json is reported by read_job, not raised)."""
+    """config[key] when it is a mapping, else {} (an invalid _job.json is reported by record_config, not raised)."""
     value = config.get(key) if isinstance(config, dict) else None
     return value if isinstance(value, dict) else {}
 

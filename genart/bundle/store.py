@@ -227,6 +227,10 @@ def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cp
     """Load and check the bundle at `uri` onto `device` (generate runs the fp32 reference; the package's
     `genart.load_bundle(..., inference=...)` adds the fast path).
 
+    Returns a Bundle: `meta` (model.json as a dict: arch, image_size, channels, latent_dim, num_classes,
+    class_names, model_id, ...), `model_id` (sha256 of the weights), the generator in eval mode on
+    `device`, and `generate(seeds, class_ids=None) -> uint8 (N, H, W, C)`.
+
     Raises BundleError when a file is missing, too large for the bounds in `check.py`, or does not match
     model.json's sha256; StorageError when the storage cannot be read."""
     fs, path = get_fs(uri, storage_options)

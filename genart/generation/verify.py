@@ -285,7 +285,10 @@ def _read_records(fs, root: str, where: str, problems: _Problems):
 
 
 def verify(uri: str, storage_options: dict | None = None) -> list[str]:
-    """Problems found at the generation output `uri`, one message each; [] when it is complete and intact."""
+    """Check the generation output at `uri` against its _job.json, plan and layout. Returns the problems
+    (list of str, one message each, bounded per kind; [] when complete and intact): the output's own faults
+    are returned, never raised. Raises StorageError when `uri` cannot be opened (unknown protocol, bad
+    storage options)."""
     fs, root = get_fs(uri, storage_options)
     fs.invalidate_cache(root)
     problems = _Problems()

@@ -174,3 +174,22 @@ def test_storage_options_is_the_one_parameter_name():
                store.save_bundle, store.save_untrained_bundle):  # fmt: skip
         params = inspect.signature(fn).parameters
         assert "storage_options" in params and "options" not in params, fn.__qualname__
+
+
+def test_entry_points_and_array_functions_document_returns_raises_and_shapes():
+    from genart.bundle.store import load_bundle
+    from genart.filters import dedupe, score
+    from genart.generation.verify import verify
+    from genart.models import sampling
+    from genart.views.evaluate import frechet_distance
+
+    for fn in (verify, load_bundle):
+        assert "Returns" in fn.__doc__ and "Raises" in fn.__doc__, fn.__name__
+    for fn in (ids.splitmix64, ids.item_seeds, ids.mix, ids.derived_seeds, images.decode, images.encode,
+               images.grid_png, sampling.latents, sampling.quantize, sampling.inputs, sampling.sample,
+               score.phash64, score.decode_images, dedupe.HashIndex.claim):  # fmt: skip
+        assert re.search(r"uint8|uint64|int64|float32|int \(N", fn.__doc__), fn.__qualname__
+        assert re.search(r"\(N|\(H, W|same shape", fn.__doc__), fn.__qualname__
+    assert "Steele" in ids.splitmix64.__doc__ and "Vigna" in ids.splitmix64.__doc__
+    assert "Zauner" in score.phash64.__doc__
+    assert "Dowson & Landau" in frechet_distance.__doc__ and "Heusel" in frechet_distance.__doc__

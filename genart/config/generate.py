@@ -78,7 +78,7 @@ class InferenceConfig(Strict):
 
     Only `precision` changes pixels, so it is part of the job's identity (config_hash): a resumed job
     must keep it. The other keys are execution-only: `exclude=True` keeps them out of `model_dump`, so out
-    of _job.json and its hash, and a resumed job may change them (the runner's EXECUTION_KEYS names
+    of _job.json and its hash, and a resumed job may change them (config/identity.py's EXECUTION_KEYS names
     top-level keys only).
     """
 
@@ -142,7 +142,7 @@ class GenerateConfig(RunResources):
         le=7 * 86400,
         description="a replica that commits nothing for this long is hung: killed and replaced",
     )
-    # filters and inference are left out of _job.json and its hash while off (genart.generation.runner's
+    # filters and inference are left out of _job.json and its hash while off (genart.config.identity's
     # record_exclude), so jobs written before they existed keep their config_hash
     filter: GenerateFilter = Field(default_factory=GenerateFilter)
     dedupe: DedupeConfig = Field(default_factory=DedupeConfig)

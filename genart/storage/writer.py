@@ -82,11 +82,6 @@ def stale_tars(fs, root: str) -> list[str]:
         return []
 
 
-def committed_shards(fs, root: str) -> set[int]:
-    """Shard numbers whose metadata file exists: one listing, never one open per shard."""
-    return scan_metadata(fs, root)[0]
-
-
 def retry(action: Callable[[], object], what: str, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S):
     """Run a storage action with bounded exponential backoff; then StorageError saying `what` failed."""
     delay = backoff_s

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_serializer, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_serializer, model_validator
 
 from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, Cpus, Gpus, Seed, StorageOptions, Strict
-from genart.config.filters import DedupeConfig, GenerateFilter
+from genart.config.filters import DedupeConfig, GenerateFilter, Measures
 
 
 class ImageConfig(Strict):
@@ -130,6 +130,19 @@ class GenerateConfig(Strict):
     storage: StorageOptions = Field(default_factory=StorageOptions)
     address: str | None = None
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    # synthesize's candidate rounds: per-item measures the replicas record as columns. Private, so never a
+    # config key, never in _job.json or the job's identity; it travels to the replicas with the config object.
+    _measures: Measures | None = PrivateAttr(None)
+
+    def with_measures(self, measures: Measures | None) -> GenerateConfig:
+        """A copy whose replicas record `measures` as metadata columns (synthesize's candidates)."""
+        out = self.model_copy()
+        out._measures = measures
+        return out
+
+    @property
+    def measures(self) -> Measures | None:
+        return self._measures
 
     @model_validator(mode="after")
     def _shards_fit(self) -> GenerateConfig:

@@ -54,19 +54,3 @@ class SynthesizeFilter(QualityFilter):
         le=10.0,
         description="candidates per missing item in a round (before acceptance rates are known)",
     )
-
-
-class Measures(Strict):
-    """What synthesize's candidate rounds record per item without filtering anything: `score` (the quality
-    filter's scorer; its min_score is not applied), `phash` (64-bit perceptual hash), `judged` (the
-    independent digits SVC agrees with the requested class). Never a config key: see GenerateConfig.measures."""
-
-    score: QualityFilter | None = None
-    phash: bool = False
-    judged: bool = False
-
-    def columns(self) -> tuple[str, ...]:
-        """The metadata columns these measures add, in schema order."""
-        return tuple(
-            name for name, on in (("score", self.score), ("phash", self.phash), ("judged", self.judged)) if on
-        )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_serializer, model_validator
 
 from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, Cpus, Gpus, Seed, StorageOptions, Strict
-from genart.config.filters import DedupeConfig, GenerateFilter, Measures
+from genart.config.filters import DedupeConfig, GenerateFilter
 
 
 class ImageConfig(Strict):
@@ -130,18 +130,20 @@ class GenerateConfig(Strict):
     storage: StorageOptions = Field(default_factory=StorageOptions)
     address: str | None = None
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
-    # synthesize's candidate rounds: per-item measures the replicas record as columns. Private, so never a
-    # config key, never in _job.json or the job's identity; it travels to the replicas with the config object.
-    _measures: Measures | None = PrivateAttr(None)
+    # synthesize's candidate rounds: what the replicas measure per item as extra columns (a
+    # genart.filters.measure.Measures, holding the driver's fitted scorers). Private, so never a config key,
+    # never in _job.json or the job's identity; it travels to the replicas with the config object.
+    _measures: Any = PrivateAttr(None)
 
-    def with_measures(self, measures: Measures | None) -> GenerateConfig:
-        """A copy whose replicas record `measures` as metadata columns (synthesize's candidates)."""
+    def with_measures(self, measures) -> GenerateConfig:
+        """A copy whose replicas record `measures` (a genart.filters.measure.Measures, or None) as columns."""
         out = self.model_copy()
         out._measures = measures
         return out
 
     @property
-    def measures(self) -> Measures | None:
+    def measures(self):
+        """The Measures `with_measures` set, or None (every job but synthesize's candidate rounds)."""
         return self._measures
 
     @model_validator(mode="after")

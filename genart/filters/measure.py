@@ -1,34 +1,45 @@
 """Per-item measures recorded as metadata columns without filtering: synthesize's candidate rounds. No Ray.
 
-Synthesize used to read every candidate image back, decode it and score, hash and judge it in the driver;
-the replicas now compute the same values on the pixels they generated (the candidates are PNG, lossless, so
-these are the very pixels the driver decoded) with the same scorer, and synthesize reads the columns.
+Synthesize used to read every candidate image back, decode it and score, hash and judge it in its driver.
+The driver now builds the scorer and the judge exactly as before (fitted in the driver's process: a
+LogisticRegression fitted under another BLAS thread count has other coefficients, so other scores) and hands
+them to the round's replicas inside a `Measures`; the replicas measure the pixels they generated (the
+candidates are PNG, lossless: the very pixels the driver decoded) and write `score`, `phash`, `judged`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from genart.data.digits import pool_to_8x8
-from genart.filters.score import digit_classifier, make_scorer, phash64
+from genart.filters.score import phash64
 from genart.images import Batch
 
 
-class Measurer:
-    """`Measurer(cfg, meta)(batch)` -> the batch with `score`, `phash` and `judged` filled as `cfg.measures`
-    asks (a GenerateConfig; `meta` the bundle's meta). The scorer is built as synthesize built it in its
-    driver (`make_scorer(filter, meta, model, storage options)`, on the CPU), so scores are the same."""
+@dataclass(frozen=True)
+class Measures:
+    """What a candidate round records per item. `scorer(images, class_ids) -> float32 (N,)` in [0, 1] (the
+    quality filter's scorer; its min_score is not applied here) or None; `phash`: the 64-bit perceptual hash;
+    `judge`: a fitted classifier of 8x8 digits (`predict`), recorded as `judged` = its label is the class id,
+    or None. Picklable: it travels to the replicas with the round's GenerateConfig."""
 
-    def __init__(self, cfg, meta: dict):
-        m = cfg.measures
-        self.phash = m.phash
-        self.scorer = None if m.score is None else make_scorer(m.score, meta, cfg.model, cfg.storage.options)
-        self.judge = digit_classifier() if m.judged else None
+    scorer: Callable | None = None
+    phash: bool = True
+    judge: object | None = None
+
+    def columns(self) -> tuple[str, ...]:
+        """The metadata columns these measures add, in schema order."""
+        on = (("score", self.scorer is not None), ("phash", self.phash), ("judged", self.judge is not None))
+        return tuple(name for name, yes in on if yes)
 
     def __call__(self, batch: Batch) -> Batch:
-        """Measure the batch's uint8 (N, H, W, C) images against its class_ids. score: float32 (N,) in
-        [0, 1]; phash: uint64 (N,); judged: bool (N,), the digits SVC's label equals the class id. Raises
-        ValueError (from the classifiers) when a measure needing class_ids gets None."""
+        """The batch with its measures filled: score float32 (N,), phash uint64 (N,), judged bool (N,), each
+        of the batch's uint8 (N, H, W, C) images against its class_ids (int64 (N,)). Each item is measured
+        alone, so a value never depends on the batch. Raises ValueError (from the classifiers) when a
+        measure needing class ids gets none."""
         images = batch.images
         labels = None if batch.class_ids is None else np.asarray(batch.class_ids).astype(np.int64)
         changes: dict = {}

@@ -17,7 +17,6 @@ import numpy as np
 from genart.config.generate import GenerateConfig
 from genart.errors import BundleError
 from genart.filters.draw import FilteredDraw
-from genart.filters.measure import Measurer
 from genart.filters.score import make_scorer
 from genart.generation.engine import EncodePool, Engine, StageTimes, choose_device
 from genart.generation.plan import ShardSpec
@@ -88,7 +87,7 @@ class GeneratorReplica:
             max_attempts=cfg.filter.max_attempts,
             stored=None if cfg.image.format == "png" else self._as_stored,
         )
-        self._measure = Measurer(cfg, self.bundle.meta) if cfg.measures is not None else None
+        self._measure = cfg.measures  # synthesize's candidates: score, phash, judged columns (or None)
         log.info("replica pid %d: bundle %s loaded on %s", os.getpid(), self.bundle.model_id[:12], device)
 
     def _as_stored(self, images: np.ndarray) -> tuple[list[bytes], np.ndarray]:

@@ -21,14 +21,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import genart
-from genart.bundle import load_bundle, load_discriminator, read_meta
-from genart.config.filters import Measures, QualityFilter
+from genart.bundle import load_bundle, read_meta
 from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
 from genart.config.loader import config_hash
 from genart.config.synthesize import MAX_ITEMS, SPLITS, SynthesizeConfig
 from genart.errors import ConfigError, JobFailed
-from genart.filters.measure import Measurer
-from genart.filters.score import check_filter, decode_images, is_digits_model
+from genart.filters.measure import Measures
+from genart.filters.score import decode_images, digit_classifier, is_digits_model, make_scorer
 from genart.generation.runner import generate
 from genart.images import Batch
 from genart.ray_session import ray_session, require_resources
@@ -82,13 +81,14 @@ def round_dir(root: str, r: int) -> str:
     return join(root.rstrip("/"), write.CANDIDATES_DIR, f"round-{r:02d}")
 
 
-def candidate_measures(cfg: SynthesizeConfig, meta: dict) -> Measures:
+def candidate_measures(cfg: SynthesizeConfig, meta: dict, opts: dict | None) -> Measures:
     """What every candidate's metadata records for the selection: its phash always; its score by the
-    filter's scorer when filter.min_score is set; and then, for digits models, whether the independent
-    digits SVC agrees with its class (the card's accuracy lift)."""
-    scoring = cfg.filter.min_score is not None
-    flt = QualityFilter(**cfg.filter.model_dump(include={"min_score", "scorer", "classifier"}))
-    return Measures(score=flt if scoring else None, phash=True, judged=scoring and is_digits_model(meta))
+    filter's scorer when filter.min_score is set; and then, for digits models, whether eval's SVC (an
+    independent judge of what the filter bought) agrees with its class. The scorer and the judge are
+    fitted here, in the driver, once. Raises ConfigError for a filter this bundle cannot serve."""
+    scorer = make_scorer(cfg.filter, meta, cfg.model, opts)
+    judge = digit_classifier() if scorer is not None and is_digits_model(meta) else None
+    return Measures(scorer=scorer, phash=True, judge=judge)
 
 
 def candidate_config(
@@ -133,7 +133,7 @@ def _read_part(fs, root: str, path: str) -> tuple[pa.Table, list[bytes]]:
     return t, blobs
 
 
-def iter_round(fs, gcfg: GenerateConfig, offset: int, meta: dict):
+def iter_round(fs, gcfg: GenerateConfig, offset: int):
     """A finished round's candidates (the round's generate config `gcfg`, with its measures) one metadata
     part at a time, in id order (ids offset to be unique across rounds): (Candidates, the independent
     judge's verdicts (bool (N,)) or None). Reads only the columns the selection needs (id, seed, class_id
@@ -142,20 +142,18 @@ def iter_round(fs, gcfg: GenerateConfig, offset: int, meta: dict):
     scorer. Raises StorageError (retries spent) or pyarrow's errors for an unreadable part."""
     measures = gcfg.measures
     cols = ["id", "seed", "class_id", *measures.columns()]
-    late: list[Measurer] = []  # built on the first part without the columns only
     for path in round_parts(fs, gcfg.output):
         t = _read_columns(fs, path, cols)
         if t is None:
             t, blobs = _read_part(fs, gcfg.output, path)
-            late = late or [Measurer(gcfg, meta)]
             labels = t.column("class_id").to_numpy().astype(np.int64)
             seeds = t.column("seed").to_numpy()
-            batch = late[0](Batch(t.column("id").to_numpy(), seeds, labels, decode_images(blobs)))
+            batch = measures(Batch(t.column("id").to_numpy(), seeds, labels, decode_images(blobs)))
             score, phash, judged = batch.score, batch.phash, batch.judged
         else:
-            score = t.column("score").to_numpy() if measures.score is not None else None
+            score = t.column("score").to_numpy() if measures.scorer is not None else None
             phash = t.column("phash").to_numpy()
-            judged = t.column("judged").to_numpy(zero_copy_only=False) if measures.judged else None
+            judged = t.column("judged").to_numpy(zero_copy_only=False) if measures.judge is not None else None
         cand = Candidates(
             ids=t.column("id").to_numpy().astype(np.int64) + offset,
             seeds=t.column("seed").to_numpy().astype(np.int64),
@@ -269,11 +267,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     if finished is not None:
         log.info("%s is already complete; nothing to do", redact(cfg.output))
         return finished
-    if cfg.filter.min_score is not None:  # the replicas build the scorer: its errors are found here first
-        check_filter(cfg.filter, meta, redact(cfg.model))
-        if cfg.filter.scorer == "discriminator":
-            load_discriminator(cfg.model, opts)
-    measures = candidate_measures(cfg, meta)  # judged: eval's SVC, an independent check of the filter
+    measures = candidate_measures(cfg, meta, opts)
     sel = Selection(wanted, cfg.filter.min_score, cfg.dedupe.max_distance)
     offset, rounds, offsets = 0, 0, []
     with ray_session(cfg.address, dashboard=False):
@@ -289,7 +283,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
             log.info("round %d: %d candidates for %d class(es)", r, len(schedule), len(counts))
             gcfg = candidate_config(cfg, r, schedule, measures)
             generate(gcfg, progress=progress)
-            for cand, judged in iter_round(fs, gcfg, offset, meta):
+            for cand, judged in iter_round(fs, gcfg, offset):
                 sel.add_round(cand, judged)
             offsets.append(offset)
             offset += len(schedule)
@@ -310,9 +304,9 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     for c in sel.rows:  # samples.png: the first SAMPLES kept items of each class
         sel.samples[c] = [samples[row["id"]] for row in sel.rows[c][:SAMPLES]]
     _write_samples(fs, root, sel)
-    text = card.dataset_card(cfg, meta, sel, split_rows, files, rounds, judged=measures.judged)
+    text = card.dataset_card(cfg, meta, sel, split_rows, files, rounds, judged=measures.judge is not None)
     retry(lambda: fs.pipe_file(join(root, write.README), text.encode()), "writing README.md")
-    before, after = card.accuracy_lift(sel) if measures.judged else (None, None)
+    before, after = card.accuracy_lift(sel) if measures.judge is not None else (None, None)
     summary = {
         "items": len(rows),
         "splits": {s: len(v) for s, v in split_rows.items()},

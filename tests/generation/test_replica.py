@@ -106,7 +106,7 @@ def test_lossy_formats_with_dedupe_encode_each_kept_image_once(
         assert calls == [fmt] * (120 + summary["rejected"]["duplicate"])  # was 2 x 120 + rejected
         table = pq.read_table(out / "metadata" / "part-00000.parquet")
         again = genart.load_bundle(varied_bundle).generate(
-            np.array(table.column("seed")), np.array(table.column("class_id"))
+            table.column("seed").to_pylist(), table.column("class_id").to_pylist()
         )
         stored = [(out / p).read_bytes() for p in table.column("path").to_pylist()]
         assert stored == [encode(im, fmt, 80) for im in again]

@@ -20,7 +20,7 @@ from genart.filters.draw import FilteredDraw
 from genart.filters.score import make_scorer
 from genart.generation.engine import EncodePool, Engine, StageTimes, choose_device
 from genart.generation.plan import ShardSpec
-from genart.images import decode, encode, sha256_hex
+from genart.images import Batch, decode, encode
 from genart.market import TokenWriter
 from genart.storage.fs import redact
 from genart.storage.hf import class_names_of
@@ -32,10 +32,13 @@ PENDING_BATCHES = 2
 
 
 def filter_columns(cfg: GenerateConfig) -> tuple[str, ...]:
-    """The metadata columns the job's filters add: `score` (quality filter), `phash` (near-duplicates)."""
-    return (("score",) if cfg.filter.min_score is not None else ()) + (
+    """The metadata columns the job's filters add: `score` (quality filter), `phash` (near-duplicates), and
+    the columns synthesize's candidate rounds measure (`cfg.measures`: score, phash, judged), in that order."""
+    names = (("score",) if cfg.filter.min_score is not None else ()) + (
         ("phash",) if cfg.dedupe.max_distance is not None else ()
     )
+    measured = cfg.measures.columns() if cfg.measures is not None else ()
+    return tuple(n for n in ("score", "phash", "judged") if n in names or n in measured)
 
 
 class GeneratorReplica:
@@ -84,24 +87,29 @@ class GeneratorReplica:
             max_attempts=cfg.filter.max_attempts,
             stored=None if cfg.image.format == "png" else self._as_stored,
         )
+        self._measure = cfg.measures  # synthesize's candidates: score, phash, judged columns (or None)
         log.info("replica pid %d: bundle %s loaded on %s", os.getpid(), self.bundle.model_id[:12], device)
 
-    def _as_stored(self, images: np.ndarray) -> np.ndarray:
-        """The pixels a lossy format (jpeg, webp) will store: what the near-duplicate hash must see."""
+    def _as_stored(self, images: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+        """uint8 (N, H, W, C) -> (the N file bytes a lossy format (jpeg, webp) stores, the uint8 pixels they
+        decode to): the near-duplicate hash must see the stored pixels, and the bytes are kept for the write."""
         fmt, quality = self.cfg.image.format, self.cfg.image.quality
-        return np.stack([decode(encode(im, fmt, quality)) for im in images])
+        blobs = [encode(im, fmt, quality) for im in images]
+        return blobs, np.stack([decode(b) for b in blobs])
 
     def _generate(self, seeds, class_ids) -> np.ndarray:
         return self.bundle.generate(seeds, class_ids, truncation=self.cfg.truncation)
 
-    def _encode_and_write(
-        self, out: ShardWrite, ids, seeds, class_ids, images: np.ndarray, extra=None
-    ) -> None:
-        fmt, quality = self.cfg.image.format, self.cfg.image.quality
-        blobs = [encode(img, fmt, quality) for img in images]
-        size = (images.shape[2], images.shape[1])
-        out.add(ids, seeds, class_ids, blobs, [sha256_hex(b) for b in blobs], size, extra)
-        self.tokens.write(out.shard, ids, seeds, class_ids, images)  # before the shard's commit
+    def _encode_and_write(self, out: ShardWrite, batch: Batch) -> None:
+        """Measure (synthesize's candidates), encode (unless the draw already did), write and add the
+        tokens of one batch (or a slice of it), on an encode thread. Raises StorageError from the writes."""
+        if self._measure is not None:
+            batch = self._measure(batch)
+        if batch.blobs is None:
+            fmt, quality = self.cfg.image.format, self.cfg.image.quality
+            batch = batch.replace(blobs=[encode(img, fmt, quality) for img in batch.images])
+        out.add(batch)
+        self.tokens.write(out.shard, batch)  # before the shard's commit
 
     def run_shard(self, spec: ShardSpec) -> dict:
         """Generate, encode and write every item of the shard, then commit its metadata. Returns a summary."""
@@ -115,18 +123,17 @@ class GeneratorReplica:
             sl = slice(lo, lo + bs)
             # a copy: Ray hands the driver's arrays over read-only, torch wants writable ones
             cls = None if spec.class_ids is None else np.array(spec.class_ids[sl])
-            seeds, extra = spec.seeds[sl], None
             if self.draw.active:  # rejection sampling: rejected items are redrawn from derived seeds
-                drawn = self.draw(ids[sl], seeds, cls, attempt=spec.attempt)
-                images, seeds = drawn.images, drawn.seeds
-                extra = {"score": drawn.scores, "phash": drawn.phash}
+                drawn = self.draw(ids[sl], spec.seeds[sl], cls, attempt=spec.attempt)
+                batch = drawn.batch
                 rejected["score"] += drawn.rejected_score
                 rejected["duplicate"] += drawn.rejected_duplicate
             else:
-                images = self._generate(seeds, cls)
+                seeds = spec.seeds[sl]
+                batch = Batch(ids[sl], seeds, cls, self._generate(seeds, cls))
             if len(pending) >= PENDING_BATCHES:
                 pending.pop(0).result()
-            pending.append(self._pool.submit(self._encode_and_write, out, ids[sl], seeds, cls, images, extra))
+            pending.append(self._pool.submit(self._encode_and_write, out, batch))
         for fut in pending:
             fut.result()  # re-raises a StorageError from the writer thread
         nbytes = out.commit()

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genart.errors import StorageError
+from genart.images import Batch, sha256_hex
 from genart.storage import layout, packing
 from genart.storage.fs import get_fs, join, redact
 
@@ -42,8 +43,9 @@ SCHEMA = pa.schema(
         ("created_at", pa.timestamp("us", tz="UTC")),
     ]
 )
-# columns a filtered job adds: the quality score (filter.min_score) and the 64-bit phash (dedupe.max_distance)
-FILTER_COLUMNS = {"score": pa.float32(), "phash": pa.uint64()}
+# columns a filtered job adds: the quality score (filter.min_score) and the 64-bit phash (dedupe.max_distance);
+# synthesize's candidate rounds also record `judged` (the independent digits classifier agrees with the class)
+FILTER_COLUMNS = {"score": pa.float32(), "phash": pa.uint64(), "judged": pa.bool_()}
 BYTES_KEY = b"genart.bytes"  # Parquet key-value metadata: total image bytes of the shard
 ATTEMPTS = 5
 BACKOFF_S = 0.2
@@ -177,19 +179,18 @@ class ShardWrite:
         self.bytes = 0
         self._blobs: dict[int, bytes] = {}  # packed layouts: id -> encoded image, until commit
 
-    def add(
-        self,
-        ids: np.ndarray,
-        seeds: np.ndarray,
-        class_ids: np.ndarray | None,
-        blobs: list[bytes],
-        digests: list[str],
-        size: tuple[int, int],
-        extra: dict[str, np.ndarray] | None = None,
-    ) -> None:
-        """Add one batch of encoded images (`extra`: the writer's filter columns, one value per image). Layout `files` writes them now (one request per file, concurrent
-        where the backend allows); packed layouts keep them for the commit."""
+    def add(self, batch: Batch) -> None:
+        """Add one batch of encoded images: `batch.blobs` (one per item, in the writer's format) and, for
+        each of the writer's filter columns, that field of the batch (score: float32, phash: uint64,
+        judged: bool; one value per item); `batch.images` gives width and height. Layout `files` writes
+        the images now (one request per file, concurrent where the backend allows); packed layouts keep
+        them for the commit. Raises StorageError once the bounded retries of a write are spent, ValueError
+        when the batch has no blobs."""
         w = self.w
+        if batch.blobs is None:
+            raise ValueError("ShardWrite.add needs an encoded batch (batch.blobs is None)")
+        ids, blobs, size = batch.ids, batch.blobs, batch.size
+        digests = [sha256_hex(b) for b in blobs]
         paths = [layout.item_path(w.layout, self.shard, int(i), w.fmt) for i in ids]
         if w.layout == "files":
             files = {join(w.root, p): b for p, b in zip(paths, blobs, strict=True)}
@@ -203,14 +204,16 @@ class ShardWrite:
                 self._blobs.update(zip((int(i) for i in ids), blobs, strict=True))
             c = self._cols
             c["id"].extend(int(i) for i in ids)
-            c["seed"].extend(int(s) for s in seeds)
-            c["class_id"].extend([None] * len(ids) if class_ids is None else [int(x) for x in class_ids])
+            c["seed"].extend(int(s) for s in batch.seeds)
+            c["class_id"].extend(
+                [None] * len(ids) if batch.class_ids is None else [int(x) for x in batch.class_ids]
+            )
             c["path"].extend(paths)
             c["sha256"].extend(digests)
             c["width"].extend([size[0]] * len(ids))
             c["height"].extend([size[1]] * len(ids))
             for name in w.filter_columns:
-                c[name].extend(np.asarray(extra[name]).tolist())
+                c[name].extend(np.asarray(getattr(batch, name)).tolist())
             self.bytes += sum(len(b) for b in blobs)
 
     def table(self) -> pa.Table:

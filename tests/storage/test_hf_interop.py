@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from genart.images import decode, encode, sha256_hex
+from genart.images import Batch, decode, encode
 from genart.storage import packing
 from genart.storage.hf import class_names_of
 from genart.storage.writer import SCHEMA, ShardWriter
@@ -27,7 +27,7 @@ def _write_parquet_shard(root, class_names, n=6):
     blobs = [encode(im) for im in imgs]
     cls = (ids % 3).astype(np.int32) if class_names else None
     out = w.open_shard(0)
-    out.add(ids, ids * 7 + 1, cls, blobs, [sha256_hex(b) for b in blobs], (6, 8))
+    out.add(Batch(ids, ids * 7 + 1, cls, imgs, blobs=blobs))
     out.commit()
     return imgs, blobs
 

@@ -250,7 +250,7 @@ def bench_resume_listing(shards: int = 100_000) -> dict:
     from genart.config.generate import ClassesConfig
     from genart.generation.plan import Plan
     from genart.storage import layout
-    from genart.storage.writer import scan_metadata
+    from genart.storage.commit import scan_metadata
 
     with tempfile.TemporaryDirectory(prefix="genart-resume-") as tmp:
         meta = os.path.join(tmp, layout.METADATA_DIR)

@@ -18,7 +18,7 @@ import numpy as np
 from genart.config.generate import GenerateConfig
 from genart.generation.plan import Plan
 from genart.images import encode
-from genart.storage.writer import SCHEMA
+from genart.storage.commit import SCHEMA
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,9 @@ from genart.config.generate import GenerateConfig
 from genart.config.loader import config_hash
 from genart.errors import ConfigError
 from genart.storage import layout, safejson
+from genart.storage.commit import scan_metadata
 from genart.storage.fs import exists, join, redact, remove_parts
-from genart.storage.writer import retry, scan_metadata
+from genart.storage.retry import retry
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from genart.storage import layout, safejson
+from genart.storage.commit import BYTES_KEY
 from genart.storage.fs import join
-from genart.storage.writer import BYTES_KEY
 
 log = logging.getLogger(__name__)
 

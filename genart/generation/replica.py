@@ -22,9 +22,9 @@ from genart.generation.engine import EncodePool, Engine, StageTimes, choose_devi
 from genart.generation.plan import ShardSpec
 from genart.images import decode, encode, sha256_hex
 from genart.market import TokenWriter
+from genart.storage.commit import ShardWrite, ShardWriter
 from genart.storage.fs import redact
 from genart.storage.hf import class_names_of
-from genart.storage.writer import ShardWrite, ShardWriter
 
 log = logging.getLogger(__name__)
 

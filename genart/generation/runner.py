@@ -26,8 +26,9 @@ from genart.generation.replica import GeneratorReplica
 from genart.market import write_collection
 from genart.ray_session import ray_session, require_resources
 from genart.storage import layout
+from genart.storage.commit import scan_metadata, stale_tars
 from genart.storage.fs import check_writable, get_fs, join, redact
-from genart.storage.writer import retry, scan_metadata, stale_tars
+from genart.storage.retry import retry
 
 __all__ = ["generate", "job_record", "prepare_output"]  # job_record, prepare_output: genart.generation.job
 

@@ -18,7 +18,7 @@ from genart.errors import StorageError
 from genart.market.traits import pixel_traits
 from genart.storage import layout, safejson
 from genart.storage.fs import cat_files, get_fs, join, redact
-from genart.storage.writer import retry
+from genart.storage.retry import retry
 
 log = logging.getLogger(__name__)
 

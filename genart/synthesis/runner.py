@@ -30,8 +30,9 @@ from genart.filters.score import decode_images, is_digits_model, make_scorer, ph
 from genart.generation.runner import generate
 from genart.ray_session import ray_session, require_resources
 from genart.storage import layout, safejson
+from genart.storage.commit import scan_metadata
 from genart.storage.fs import check_writable, exists, get_fs, join, redact, remove, remove_parts
-from genart.storage.writer import retry, scan_metadata
+from genart.storage.retry import retry
 from genart.synthesis import card, write
 from genart.synthesis.select import Candidates, Selection, class_schedule, round_plan
 from genart.synthesis.splits import assign_splits

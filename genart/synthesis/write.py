@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from genart.storage import hf
 from genart.storage.fs import exists, join, remove
 from genart.storage.hf import IMAGE_TYPE
-from genart.storage.writer import retry
+from genart.storage.retry import retry
 
 DATA_DIR = "data"
 README = "README.md"

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 from genart.bench.memory import _CountingFS
 from genart.generation.ledger import ByteLedger
 from genart.storage import layout
-from genart.storage.writer import BYTES_KEY
+from genart.storage.commit import BYTES_KEY
 
 
 def _parts(root, shards):

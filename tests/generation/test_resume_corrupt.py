@@ -15,8 +15,8 @@ import pytest
 
 from genart.generation.ledger import ByteLedger
 from genart.storage import layout
+from genart.storage.commit import BYTES_KEY
 from genart.storage.fs import get_fs
-from genart.storage.writer import BYTES_KEY
 
 
 def _parts(root, shards):

@@ -11,8 +11,8 @@ import pytest
 
 from genart.images import decode, encode, sha256_hex
 from genart.storage import packing
+from genart.storage.commit import SCHEMA, ShardWriter
 from genart.storage.hf import class_names_of
-from genart.storage.writer import SCHEMA, ShardWriter
 from genart.synthesis.write import dataset_schema
 
 datasets = pytest.importorskip("datasets")

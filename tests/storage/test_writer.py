@@ -13,7 +13,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from genart.errors import StorageError
 from genart.images import encode, sha256_hex
-from genart.storage.writer import SCHEMA, ShardWriter, committed_shards, scan_metadata
+from genart.storage.commit import SCHEMA, ShardWriter, committed_shards, scan_metadata
 
 
 class FlakyFS(LocalFileSystem):

@@ -1,7 +1,7 @@
-"""The shard writer: a shard's images first, then metadata/part-NNNNN.parquet (the commit).
+"""The shard commit: a shard's images first, then metadata/part-NNNNN.parquet (the commit).
 
-A shard exists for readers only once its metadata file exists. Every storage write is retried with
-exponential backoff a bounded number of times, then raises StorageError naming the shard and path.
+A shard exists for readers only once its metadata file exists. Every storage write goes through the
+retry policy (`storage/retry.py`: bounded, with backoff), then raises StorageError naming the shard and path.
 Layout `files` writes each batch's images as they come; `webdataset` keeps the shard's encoded images
 and writes shards/NNNNN.tar at commit, before the metadata; `parquet` puts them into the metadata's
 `image` column. Either way a shard's images are held at most once (shard_size x image bytes).
@@ -9,9 +9,7 @@ and writes shards/NNNNN.tar at commit, before the metadata; `parquet` puts them 
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -20,11 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from genart.errors import StorageError
 from genart.storage import layout, packing
 from genart.storage.fs import get_fs, join, redact
-
-log = logging.getLogger(__name__)
+from genart.storage.retry import ATTEMPTS, BACKOFF_S, retry
 
 SCHEMA = pa.schema(
     [
@@ -45,8 +41,6 @@ SCHEMA = pa.schema(
 # columns a filtered job adds: the quality score (filter.min_score) and the 64-bit phash (dedupe.max_distance)
 FILTER_COLUMNS = {"score": pa.float32(), "phash": pa.uint64()}
 BYTES_KEY = b"genart.bytes"  # Parquet key-value metadata: total image bytes of the shard
-ATTEMPTS = 5
-BACKOFF_S = 0.2
 
 
 def _is_local(fs) -> bool:
@@ -85,32 +79,6 @@ def stale_tars(fs, root: str) -> list[str]:
 def committed_shards(fs, root: str) -> set[int]:
     """Shard numbers whose metadata file exists: one listing, never one open per shard."""
     return scan_metadata(fs, root)[0]
-
-
-def retry(action: Callable[[], object], what: str, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S):
-    """Run a storage action with bounded exponential backoff; then StorageError saying `what` failed."""
-    delay = backoff_s
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except Exception as exc:  # noqa: BLE001 - backends raise many types; retried, then re-raised typed
-            if attempt == attempts:
-                raise StorageError(
-                    f"{what} failed after {attempts} attempts ({type(exc).__name__}: {exc}); "
-                    "check the output location and re-run to resume"
-                ) from exc
-            log.warning(
-                "%s failed (attempt %d/%d, %s: %s); retrying in %.1fs",
-                what,
-                attempt,
-                attempts,
-                type(exc).__name__,
-                exc,
-                delay,
-            )
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
 
 
 class ShardWriter:

@@ -79,8 +79,8 @@ def driver_peak(count: int, bundle: str, out: str, shard_size: int = 1000) -> di
         "count": count,
         "rss_before_mb": base / 2**20,
         "peak_rss_mb": peak[0] / 2**20,
-        "images_per_s": summary["images_per_s"],
-        "seconds": summary["seconds"],
+        "images_per_s": summary.images_per_s,
+        "seconds": summary.seconds,
     }
 
 
@@ -209,8 +209,8 @@ def replica_rss(shards: int, shard_size: int, bundle: str, out: str, interval_s:
     return {
         "shards": shards,
         "shard_size": shard_size,
-        "images_per_s": summary["images_per_s"],
-        "seconds": summary["seconds"],
+        "images_per_s": summary.images_per_s,
+        "seconds": summary.seconds,
         **rss_growth(samples, shards),
     }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
@@ -19,7 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genart.storage import layout, packing
-from genart.storage.fs import get_fs, join, redact
+from genart.storage.fs import join
+from genart.storage.output import Output
 from genart.storage.retry import ATTEMPTS, BACKOFF_S, retry
 
 SCHEMA = pa.schema(
@@ -81,39 +83,42 @@ def committed_shards(fs, root: str) -> set[int]:
     return scan_metadata(fs, root)[0]
 
 
+@dataclass(frozen=True)
+class ShardFormat:
+    """What every shard of one job looks like: the job's constant columns, image format, layout, the filter
+    columns it adds (`score`, `phash`) and the class names (layout `parquet` stores them as a ClassLabel)."""
+
+    job_id: str
+    model_id: str
+    fmt: str  # image format: png, jpeg, webp
+    layout: str = "files"
+    filter_columns: tuple[str, ...] = ()
+    class_names: tuple[str, ...] | None = None
+
+
 class ShardWriter:
-    """Writes shards of one job under `output`. Thread-safe: images may be added from an encoder thread."""
+    """Writes shards of one job under `out`. Thread-safe: images may be added from an encoder thread.
+    ValueError for a layout that is not one of layout.LAYOUTS."""
 
     def __init__(
-        self,
-        output: str,
-        options: dict | None,
-        *,
-        job_id: str,
-        model_id: str,
-        fmt: str,
-        layout_name: str = "files",
-        filter_columns: tuple[str, ...] = (),
-        class_names: tuple[str, ...] | None = None,
-        attempts: int = ATTEMPTS,
-        backoff_s: float = BACKOFF_S,
-        fs=None,
+        self, out: Output, shape: ShardFormat, *, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S
     ):
-        if fs is None:
-            fs, root = get_fs(output, options)
-        else:
-            root = output.rstrip("/")
-        self.fs, self.root, self.uri = fs, root, redact(output)
-        if layout_name not in layout.LAYOUTS:
-            raise ValueError(f"layout {layout_name!r} is not one of {', '.join(layout.LAYOUTS)}")
-        self.job_id, self.model_id, self.fmt, self.layout = job_id, model_id, fmt, layout_name
+        if shape.layout not in layout.LAYOUTS:
+            raise ValueError(f"layout {shape.layout!r} is not one of {', '.join(layout.LAYOUTS)}")
+        self.fs, self.root, self.uri = out.fs, out.root, out.name
+        self.job_id, self.model_id, self.fmt, self.layout = (
+            shape.job_id,
+            shape.model_id,
+            shape.fmt,
+            shape.layout,
+        )
         base = SCHEMA
-        for name in filter_columns:
+        for name in shape.filter_columns:
             base = base.append(pa.field(name, FILTER_COLUMNS[name]))
-        self.filter_columns = tuple(filter_columns)
-        self.schema = packing.schema_for(base, layout_name, class_names)  # parquet: ClassLabel names
+        self.filter_columns = tuple(shape.filter_columns)
+        self.schema = packing.schema_for(base, shape.layout, shape.class_names)  # parquet: ClassLabel names
         self.attempts, self.backoff_s = attempts, backoff_s
-        self.local = _is_local(fs)
+        self.local = _is_local(out.fs)
 
     def retry(self, shard: int, rel_path: str, action: Callable[[], object]):
         return retry(action, f"shard {shard}: writing {self.uri}/{rel_path}", self.attempts, self.backoff_s)

@@ -43,12 +43,15 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
     `genart_version`. A job already complete returns the summary its `_SUCCESS` holds (nothing runs).
 
     Everything that can fail cheaply (bundle, classes, filters, writability, cluster resources) is checked
-    before --overwrite deletes anything. Raises (all `genart.errors`):
-    - BundleError: the bundle cannot be read, or changed during the job;
-    - ConfigError: the output holds a different job (naming the differing keys), shards without a _job.json,
-      an unreadable _job.json, classes or filters the bundle cannot serve, or a cluster too small for
-      the replicas;
-    - StorageError: the output is not writable, or a write still fails after its bounded retries;
+    before --overwrite deletes anything. Raises (all from `genart.errors`):
+    - BundleError: the bundle's model.json cannot be read, its weights do not load, or it changed during the
+      job (its model_id differs from the job's);
+    - ConfigError: classes or a quality filter the bundle cannot serve; the output holds a different job
+      (naming the differing keys), shards without a _job.json, or an unreadable _job.json;
+    - StorageError: the output cannot be opened or written, or a write still fails after the bounded
+      retries of `storage/retry.py`;
+    - ClusterError: the Ray cluster cannot be joined or cannot host `replicas` replicas of
+      cpus_per_replica/gpus_per_replica;
     - JobFailed: a shard task raised, a shard's replicas died more than max_retries times, or loading the
       near-duplicate index timed out. Committed shards are kept: re-running the same command resumes.
     """

@@ -185,7 +185,7 @@ def _prepare(out: Output, cfg: SynthesizeConfig, meta: dict, overwrite: bool) ->
         ) from None
     if not isinstance(done, dict):
         raise ConfigError(f"{out.name}/{write.SUCCESS} is not a JSON object; pass --overwrite")
-    public = cfg.model_copy(update={"output": redact(cfg.output), "model": redact(cfg.model)})
+    public = cfg.model_copy(update={"output": out.name, "model": redact(cfg.model)})
     same = done.get("model_id") == meta["model_id"] and done.get("identity") == dataset_identity(
         public, meta["model_id"]
     )

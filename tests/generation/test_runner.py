@@ -168,7 +168,7 @@ def test_replica_killed_mid_job(ray_local, slow_bundle, tmp_path, make_cfg, capl
     summary = generate(cfg, progress=False)
     killer.join(timeout=10)
     assert killed.get("pid") and killed["committed"] < 30, killed
-    assert any("died" in r.getMessage() for r in caplog.records if r.name == "genart.generation.runner")
+    assert any("died" in r.getMessage() for r in caplog.records if r.name == "genart.generation.scheduler")
     assert summary.generated == 3000
     assert_every_id_once(out, 3000)
     if layout == "webdataset":

@@ -136,12 +136,13 @@ def _read_record(out: Output) -> dict:
     return old
 
 
-def _read_success(fs, success: str) -> dict | None:
+def _read_success(out: Output) -> dict | None:
     """The _SUCCESS summary, or None when it is missing or unreadable (then the job is resumed)."""
-    if not exists(fs, success):
+    success = out.path(layout.SUCCESS)
+    if not exists(out.fs, success):
         return None
     try:
-        done = safejson.loads(fs.cat_file(success))
+        done = safejson.loads(out.fs.cat_file(success))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         log.warning("%s is unreadable (%s); resuming the job to rewrite it", layout.SUCCESS, exc)
         return None
@@ -152,15 +153,15 @@ def prepare_output(out: Output, cfg: GenerateConfig, meta: dict, overwrite: bool
     """Compare with what the output already holds; write _job.json for a new job.
 
     Returns (job record, the _SUCCESS summary when the job is already complete, else None). A different
-    config is refused (ConfigError naming the differing keys) and nothing at the output changes. With
+    config is refused (ConfigError naming the differing keys) and nothing at the output changes; a
+    _job.json that cannot be written after the retries is a StorageError. With
     `overwrite` nothing is read or written here: `replace_output` clears the output once the job is known
     to run.
     """
     new = job_record(cfg, meta, job_id)
-    fs, success = out.fs, out.path(layout.SUCCESS)
     if overwrite:
         return new, None
-    if exists(fs, out.path(layout.JOB)):
+    if exists(out.fs, out.path(layout.JOB)):
         old = _read_record(out)
         if not same_job(old, cfg, meta["model_id"]):
             keys = differing_keys(old, new)
@@ -168,8 +169,8 @@ def prepare_output(out: Output, cfg: GenerateConfig, meta: dict, overwrite: bool
                 f"{out.name} holds a different job (job {old.get('job_id')}); differing keys: "
                 f"{', '.join(keys) or 'unknown'}. Pass --overwrite to replace it, or choose another output"
             )
-        return old, _read_success(fs, success)
-    if exists(fs, success) or scan_metadata(fs, out.root)[0]:
+        return old, _read_success(out)
+    if exists(out.fs, out.path(layout.SUCCESS)) or scan_metadata(out.fs, out.root)[0]:
         raise ConfigError(
             f"{out.name} holds generated shards but no {layout.JOB}; "
             "pass --overwrite to replace them, or choose another output"

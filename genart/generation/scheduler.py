@@ -208,6 +208,8 @@ class ShardScheduler:
         self.bar.set_postfix_str(f"shards {self.shards_before + d.shards}/{self.shards_total}")
 
     def run(self, t0: float) -> Tally:
+        """Run until every pending shard is committed; returns what this run committed. Raises JobFailed
+        (a shard task raised, or replicas died past the limits above); kills its replicas either way."""
         from ray.exceptions import RayActorError, RayTaskError
 
         try:

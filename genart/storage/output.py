@@ -9,7 +9,7 @@ files may hold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import fsspec
 
@@ -18,9 +18,9 @@ from genart.storage.fs import get_fs, join, probe_writable, redact
 
 @dataclass(frozen=True)
 class Output:
-    uri: str  # as configured: may hold credentials, never print it (use `name`)
-    fs: fsspec.AbstractFileSystem
-    root: str  # the path on `fs`, without a trailing slash
+    uri: str = field(repr=False)  # as configured: may hold credentials, never print it (use `name`)
+    fs: fsspec.AbstractFileSystem = field(repr=False)
+    root: str = field(repr=False)  # the path on `fs`, no trailing slash (memory:// keeps user:pw@ in it)
     name: str  # redact(uri)
 
     @classmethod

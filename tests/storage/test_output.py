@@ -25,6 +25,7 @@ def test_the_name_never_holds_credentials():
     out = Output.open("memory://user:secret@bucket/out?token=abc")
     assert "secret" not in out.name and "abc" not in out.name
     assert out.name == "memory://bucket/out?token=***"
+    assert "secret" not in repr(out) and "abc" not in repr(out)  # a logged Output leaks nothing either
 
 
 def test_at_wraps_an_open_filesystem(tmp_path):

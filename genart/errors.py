@@ -31,3 +31,23 @@ class ClusterError(GenartError):
 
 class JobFailed(GenartError):
     """A training or generation job stopped before it completed."""
+
+
+class FilterExhausted(JobFailed):
+    """An item found no acceptable draw within filter.max_attempts (generate's quality and
+    near-duplicate filters, genart/filters/draw.py)."""
+
+
+class Stopped(GenartError):
+    """SIGTERM or SIGINT stopped `genart schedule`; the history was left consistent (exit status 130)."""
+
+    exit_code = 130
+
+
+class JobRecordError(StorageError):
+    """A generation output's _job.json is not a complete, valid job record. `problems`: each finding, one
+    message each (what `genart verify` lists)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems) or "_job.json is not a complete job record")

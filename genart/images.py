@@ -13,9 +13,12 @@ FORMATS = ("png", "webp", "jpeg")
 # PNG level 1: a few percent larger files than the default 6 for these small images, and several
 # times faster to encode; pixels are identical (PNG is lossless at every level).
 PNG_COMPRESS_LEVEL = 1
+# what PIL raises for bytes that are not a readable image, or one over its decompression-bomb bound
+DECODE_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
 
 
 def to_pil(image: np.ndarray) -> Image.Image:
+    """uint8 (H, W, C), C in 1, 3, 4 -> a PIL image (L, RGB, RGBA); ValueError for anything else."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3, 4):
         raise ValueError(
             f"expected a uint8 (H, W, C) array with C in 1, 3, 4; got {image.dtype} {image.shape}"
@@ -26,7 +29,9 @@ def to_pil(image: np.ndarray) -> Image.Image:
 
 
 def encode(image: np.ndarray, fmt: str = "png", quality: int = 90) -> bytes:
-    """One image -> file bytes. `quality` applies to webp and jpeg."""
+    """One uint8 (H, W, C) image -> file bytes of `fmt` (png: lossless, compress level 1; webp: method 4;
+    jpeg drops alpha). `quality` (1..100) applies to webp and jpeg. Raises ValueError for an unknown format
+    or an array to_pil refuses."""
     pil = to_pil(image)
     buf = io.BytesIO()
     if fmt == "png":
@@ -42,24 +47,29 @@ def encode(image: np.ndarray, fmt: str = "png", quality: int = 90) -> bytes:
     return buf.getvalue()
 
 
-def encode_batch(images: np.ndarray, fmt: str = "png", quality: int = 90) -> list[bytes]:
-    return [encode(img, fmt, quality) for img in images]
-
-
 def sha256_hex(data: bytes) -> str:
+    """The sha256 of `data` as 64 lowercase hex digits (the `sha256` column)."""
     return hashlib.sha256(data).hexdigest()
 
 
+def header_size(data: bytes) -> tuple[int, int]:
+    """(width, height) in pixels from the image's header; no pixel is decoded. Raises one of DECODE_ERRORS
+    when `data` is not an image PIL reads (or declares more pixels than PIL's decompression-bomb bound)."""
+    with Image.open(io.BytesIO(data)) as im:
+        return im.size
+
+
 def decode(data: bytes) -> np.ndarray:
-    """File bytes -> uint8 (H, W, C) (grayscale keeps one channel)."""
+    """File bytes (PNG, WebP, JPEG, ...) -> uint8 (H, W, C): grayscale keeps one channel (C = 1), RGB and
+    RGBA keep 3 and 4. Raises one of DECODE_ERRORS when `data` is not an image PIL reads."""
     with Image.open(io.BytesIO(data)) as im:
         arr = np.asarray(im)
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
 def grid_png(imgs: np.ndarray, cols: int = 10, pad: int = 2) -> bytes:
-    from PIL import Image
-
+    """A contact sheet: uint8 (N, H, W, C) images (C 1 or 3) in rows of `cols`, `pad` black pixels around
+    each, as PNG bytes (PIL's default compression). N >= 1; raises ValueError for another shape."""
     n, h, w, c = imgs.shape
     rows = math.ceil(n / cols)
     canvas = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.uint8)

@@ -161,6 +161,7 @@ class UtilSampler(threading.Thread):
 def run_generation(bundle: str, out: str, args, replicas: int, cores: int) -> dict:
     from genart.bundle import read_meta
     from genart.config.generate import GenerateConfig
+    from genart.ids import num_shards
 
     cfg = GenerateConfig.model_validate(
         {
@@ -179,7 +180,7 @@ def run_generation(bundle: str, out: str, args, replicas: int, cores: int) -> di
         }
     )
     model_id = read_meta(bundle)["model_id"]
-    n_shards = -(-args.count // args.shard_size)
+    n_shards = num_shards(args.count, args.shard_size)
     ctx = mp.get_context("spawn")  # CUDA cannot be forked
     barrier, results = ctx.Barrier(replicas + 1), ctx.Queue()
     procs = [

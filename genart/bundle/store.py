@@ -41,7 +41,7 @@ def save_bundle(
     spec: dict,
     training: dict,
     class_names=None,
-    options=None,
+    storage_options=None,
     discriminator: tuple[dict, dict] | None = None,
 ) -> dict:
     """Write the bundle (weights first, then model.json) and return its metadata. `discriminator`:
@@ -71,7 +71,7 @@ def save_bundle(
             "sha256": hashlib.sha256(d_blob).hexdigest(),
             **d_spec,
         }
-    fs, path = get_fs(uri, options)
+    fs, path = get_fs(uri, storage_options)
     fs.makedirs(path, exist_ok=True)
     if d_blob is not None:
         with fs.open(join(path, DISCRIMINATOR), "wb") as f:
@@ -98,7 +98,7 @@ def save_untrained_bundle(
     uri: str,
     spec: dict | None = None,
     seed: int = 0,
-    options=None,
+    storage_options=None,
     discriminator: bool = False,
     bn_gain: float = 1.0,
 ) -> dict:
@@ -122,7 +122,7 @@ def save_untrained_bundle(
         keys = ("image_size", "channels", "num_classes", "d_width", "attention", "spectral_norm")
         disc = (d_spec, Discriminator(**{k: d_spec[k] for k in keys}).state_dict())
     training = {"steps": 0, "world_size": 0, "data": {"source": "none"}}
-    return save_bundle(uri, generator, spec, training, options=options, discriminator=disc)
+    return save_bundle(uri, generator, spec, training, storage_options=storage_options, discriminator=disc)
 
 
 @dataclass
@@ -226,6 +226,10 @@ def _load_weights(blob: bytes, build, uri: str, file: str, what: str) -> torch.n
 def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cpu") -> Bundle:
     """Load and check the bundle at `uri` onto `device` (generate runs the fp32 reference; the package's
     `genart.load_bundle(..., inference=...)` adds the fast path).
+
+    Returns a Bundle: `meta` (model.json as a dict: arch, image_size, channels, latent_dim, num_classes,
+    class_names, model_id, ...), `model_id` (sha256 of the weights), the generator in eval mode on
+    `device`, and `generate(seeds, class_ids=None) -> uint8 (N, H, W, C)`.
 
     Raises BundleError when a file is missing, too large for the bounds in `check.py`, or does not match
     model.json's sha256; StorageError when the storage cannot be read."""

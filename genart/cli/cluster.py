@@ -139,7 +139,7 @@ def schedule(config: str, once: bool, dry_run: bool, overrides: tuple[str, ...])
     from pathlib import Path
 
     from genart.cluster.history import iso, next_slots, now_utc, run_id
-    from genart.cluster.schedule import Scheduler, check_job
+    from genart.cluster.schedule import SlotScheduler, check_job
     from genart.config import load_config
 
     cfg = load_config(config, overrides, expect_kind="schedule")
@@ -149,7 +149,7 @@ def schedule(config: str, once: bool, dry_run: bool, overrides: tuple[str, ...])
         for slot in next_slots(cfg.cron, cfg.timezone, now_utc(), 5):
             click.echo(f"{iso(slot)}\t{run_id(name, slot)}")
         return
-    sched = Scheduler(cfg, name, source=config)
+    sched = SlotScheduler(cfg, name, source=config)
     if once:
         rec = sched.run_once()
         click.echo(f"{rec.run_id}\t{rec.slot}\t{rec.status}\tattempts={len(rec.attempts)}")

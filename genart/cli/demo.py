@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 import pyarrow.parquet as pq
-from PIL import Image
 from pydantic import ValidationError
 
 from genart.config.bounds import int_in
@@ -21,7 +20,7 @@ from genart.config.generate import GenerateConfig
 from genart.config.loader import format_validation_error
 from genart.config.train import TrainConfig
 from genart.errors import ConfigError
-from genart.images import grid_png
+from genart.images import decode, grid_png
 from genart.ray_session import ray_session
 from genart.storage.fs import get_fs, join
 
@@ -88,9 +87,7 @@ def contact_sheet(output: str, path: str, n: int = 100) -> str:
     rows = sorted(zip(first.column("id").to_pylist(), first.column("path").to_pylist()))[:n]
     images = []
     for _, rel in rows:
-        with fs.open(join(root, rel), "rb") as f:
-            img = np.asarray(Image.open(f).convert("L"))
-        images.append(img[..., None])
+        images.append(decode(fs.cat_file(join(root, rel))))  # the demo's digits are grayscale: (H, W, 1)
     with open(path, "wb") as f:
         f.write(grid_png(np.stack(images), cols=10))
     return path

@@ -30,17 +30,11 @@ from genart.cluster.history import (
     run_id,
 )
 from genart.config.schedule import ScheduleConfig
-from genart.errors import ConfigError, GenartError
+from genart.errors import ConfigError, GenartError, Stopped
 
 log = logging.getLogger(__name__)
 
 _SLOT = re.compile(r"\{slot(?::([^}]*))?\}")
-
-
-class Stopped(GenartError):
-    """SIGTERM or SIGINT arrived; the history was left consistent."""
-
-    exit_code = 130
 
 
 def substitute(value, slot: datetime):
@@ -95,7 +89,7 @@ def known_secrets(cfg: ScheduleConfig, job) -> list[str]:
     return found + list(secret_values(getattr(storage, "options", None) or {}))
 
 
-class Scheduler:
+class SlotScheduler:
     def __init__(
         self, cfg: ScheduleConfig, name: str, clock: Callable[[], datetime] = now_utc, source: str = ""
     ):

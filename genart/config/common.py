@@ -3,7 +3,7 @@ plan, Ray and the output columns put on seeds, resources and shard counts."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -94,3 +94,37 @@ def _gpus(v: float) -> float:
 Seed = Annotated[int, AfterValidator(_seed)]
 Cpus = Annotated[float, AfterValidator(_cpus)]
 Gpus = Annotated[float, AfterValidator(_gpus)]
+
+
+class RunResources(Strict):
+    """How a job runs on Ray, shared by `kind: generate` and `kind: synthesize`: replica count and size, the
+    batch per forward pass, storage options and the Ray address. None of these keys changes output bytes.
+
+    A subclass names its whole key order in FIELD_ORDER (its own keys and these): pydantic puts inherited
+    fields first, and the configs' key order (model_dump, so _job.json; the order of validation errors)
+    must stay as it was. A FIELD_ORDER that misses or invents a key raises TypeError at import.
+    """
+
+    FIELD_ORDER: ClassVar[tuple[str, ...]] = ()
+
+    replicas: int = Field(2, ge=1, le=10_000)
+    batch_size: int = Field(256, ge=1, le=65_536)
+    cpus_per_replica: Cpus = 1.0
+    gpus_per_replica: Gpus = Field(0.0, description="fractions share a GPU between replicas")
+    storage: StorageOptions = Field(default_factory=StorageOptions)
+    address: str | None = None
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        order = cls.__dict__.get("FIELD_ORDER")
+        if not order:
+            return
+        fields = cls.__pydantic_fields__
+        if sorted(order) != sorted(fields):
+            raise TypeError(
+                f"{cls.__name__}.FIELD_ORDER must name each field once; "
+                f"missing {sorted(set(fields) - set(order))}, unknown {sorted(set(order) - set(fields))}"
+            )
+        cls.__pydantic_fields__ = {k: fields[k] for k in order}
+        cls.model_rebuild(force=True)

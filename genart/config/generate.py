@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_serializer, model_validator
 
-from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, Cpus, Gpus, Seed, StorageOptions, Strict
+from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, RunResources, Seed, Strict
 from genart.config.filters import DedupeConfig, GenerateFilter
+from genart.ids import num_shards
 
 
 class ImageConfig(Strict):
@@ -77,7 +78,7 @@ class InferenceConfig(Strict):
 
     Only `precision` changes pixels, so it is part of the job's identity (config_hash): a resumed job
     must keep it. The other keys are execution-only: `exclude=True` keeps them out of `model_dump`, so out
-    of _job.json and its hash, and a resumed job may change them (the runner's EXECUTION_KEYS names
+    of _job.json and its hash, and a resumed job may change them (config/identity.py's EXECUTION_KEYS names
     top-level keys only).
     """
 
@@ -99,18 +100,40 @@ class InferenceConfig(Strict):
     )
 
 
-class GenerateConfig(Strict):
+class GenerateConfig(RunResources):
+    FIELD_ORDER: ClassVar[tuple[str, ...]] = (
+        "kind",
+        "model",
+        "output",
+        "count",
+        "seed",
+        "replicas",
+        "shard_size",
+        "batch_size",
+        "truncation",
+        "cpus_per_replica",
+        "gpus_per_replica",
+        "max_in_flight",
+        "max_retries",
+        "shard_timeout_s",
+        "filter",
+        "dedupe",
+        "image",
+        "layout",
+        "classes",
+        "market",
+        "storage",
+        "address",
+        "inference",
+    )
+
     kind: Literal["generate"]
     model: str = Field(description="URI of a model bundle (a folder with model.safetensors + model.json)")
     output: str = Field(description="URI of the output folder (local path, file://, s3://)")
     count: int = Field(1000, ge=1, le=10**10)
     seed: Seed = 0
-    replicas: int = Field(2, ge=1, le=10_000)
     shard_size: int = Field(1000, ge=1, le=10**7)
-    batch_size: int = Field(256, ge=1, le=65_536)
     truncation: float | None = Field(None, gt=0, description="clip latents to [-t, t]; null = off")
-    cpus_per_replica: Cpus = 1.0
-    gpus_per_replica: Gpus = Field(0.0, description="fractions share a GPU between replicas")
     max_in_flight: int = Field(2, ge=1, le=64, description="shards queued per replica (bounds memory)")
     max_retries: int = Field(3, ge=0, le=100, description="attempts per shard after a replica dies")
     shard_timeout_s: float = Field(
@@ -119,7 +142,7 @@ class GenerateConfig(Strict):
         le=7 * 86400,
         description="a replica that commits nothing for this long is hung: killed and replaced",
     )
-    # filters and inference are left out of _job.json and its hash while off (genart.generation.runner's
+    # filters and inference are left out of _job.json and its hash while off (genart.config.identity's
     # record_exclude), so jobs written before they existed keep their config_hash
     filter: GenerateFilter = Field(default_factory=GenerateFilter)
     dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
@@ -127,13 +150,11 @@ class GenerateConfig(Strict):
     layout: Literal["files", "webdataset", "parquet"] = "files"
     classes: ClassesConfig = Field(default_factory=ClassesConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
-    storage: StorageOptions = Field(default_factory=StorageOptions)
-    address: str | None = None
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
 
     @model_validator(mode="after")
     def _shards_fit(self) -> GenerateConfig:
-        shards = -(-self.count // self.shard_size)
+        shards = num_shards(self.count, self.shard_size)
         if shards > MAX_SHARDS:
             raise ValueError(
                 f"count {self.count} in shards of {self.shard_size} makes {shards} shards, more than the "

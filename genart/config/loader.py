@@ -149,8 +149,6 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check its spelling; `genart <command> --help` names the config docs)"
-        elif err["type"] == "union_tag_invalid" or err["type"] == "literal_error":
-            msg = f"{msg}"
         given = err.get("input")
         shown = (
             ""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from genart.config.common import Cpus, Gpus, Seed, StorageOptions, Strict
+from genart.config.common import RunResources, Seed
 from genart.config.filters import DedupeConfig, SynthesizeFilter
 
 SPLITS = ("train", "validation", "test")
@@ -15,7 +15,27 @@ MAX_ITEMS = 10**8  # items of a dataset (candidate rounds hold each item's class
 MAX_CLASS = 10_000  # the most classes a bundle has (train's model.num_classes)
 
 
-class SynthesizeConfig(Strict):
+class SynthesizeConfig(RunResources):
+    FIELD_ORDER: ClassVar[tuple[str, ...]] = (
+        "kind",
+        "model",
+        "output",
+        "per_class",
+        "splits",
+        "seed",
+        "replicas",
+        "batch_size",
+        "shard_size",
+        "candidate_shard_size",
+        "cpus_per_replica",
+        "gpus_per_replica",
+        "keep_candidates",
+        "dedupe",
+        "filter",
+        "storage",
+        "address",
+    )
+
     kind: Literal["synthesize"]
     model: str = Field(description="URI of a class-conditional model bundle")
     output: str = Field(description="URI of the dataset folder (local path, file://, s3://)")
@@ -27,21 +47,15 @@ class SynthesizeConfig(Strict):
         description="split -> share of every class; the shares sum to 1",
     )
     seed: Seed = 0
-    replicas: int = Field(2, ge=1, le=10_000)
-    batch_size: int = Field(256, ge=1, le=65_536)
     shard_size: int = Field(10000, ge=1, le=10**7, description="rows per output Parquet file")
     candidate_shard_size: int = Field(
         1000, ge=1, le=10**7, description="items per shard of a candidate round"
     )
-    cpus_per_replica: Cpus = 1.0
-    gpus_per_replica: Gpus = 0.0
     keep_candidates: bool = Field(
         False, description="keep OUTPUT/_candidates (every generated candidate) after the dataset is written"
     )
     dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
     filter: SynthesizeFilter = Field(default_factory=SynthesizeFilter)
-    storage: StorageOptions = Field(default_factory=StorageOptions)
-    address: str | None = None
 
     @field_validator("per_class")
     @classmethod

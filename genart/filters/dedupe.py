@@ -1,6 +1,6 @@
 """Near-duplicate detection over 64-bit perceptual hashes. No IO, no Ray.
 
-`BKTree` + `greedy_unique`: synthesize's filter, applied in id order after all candidates exist.
+`BKTree`: synthesize's filter (synthesis/select.py), applied in id order after all candidates exist.
 `HashIndex`: generate's filter, claims checked and inserted while replicas run (see its docstring).
 
 Greedy in id order: an item is kept only if no kept item is within `max_distance`, so no two kept items
@@ -14,6 +14,7 @@ import math
 
 
 def hamming(a: int, b: int) -> int:
+    """Differing bits of two 64-bit hashes (Python ints >= 0): an int in 0..64."""
     return (a ^ b).bit_count()
 
 
@@ -26,6 +27,7 @@ class BKTree:
         self.size = 0
 
     def add(self, h: int) -> None:
+        """Insert hash h (a Python int in 0..2**64-1); duplicates are kept."""
         self.size += 1
         if self.root is None:
             self.root = [h, {}]
@@ -53,19 +55,6 @@ class BKTree:
                 if d - radius <= dist <= d + radius:
                     stack.append(child)
         return False
-
-
-def greedy_unique(hashes, max_distance: int | None, tree: BKTree | None = None) -> list[bool]:
-    """For hashes in id order: True for each kept one (none within max_distance of an earlier kept one)."""
-    tree = tree if tree is not None else BKTree()
-    keep = []
-    for h in hashes:
-        h = int(h)
-        ok = max_distance is None or not tree.near(h, max_distance)
-        if ok:
-            tree.add(h)
-        keep.append(ok)
-    return keep
 
 
 def _ranges(m: int) -> list[tuple[int, int, int]]:
@@ -164,17 +153,19 @@ class HashIndex:
             table.setdefault(key, {})[owner] = h
 
     def add_many(self, ids, hashes) -> int:
+        """Insert (id, hash) pairs unchecked (ids int (N,), hashes uint64 (N,)); returns how many items the
+        index holds. Raises ValueError when the lengths differ."""
         for i, h in zip(ids, hashes, strict=True):
             self.add(int(i), int(h))
         return len(self.owned)
 
     def claim(self, ids, hashes, attempt: int = 0) -> list[bool]:
-        """For each (id, hash) in order: True and inserted when no other item's hash is within max_distance
+        """ids int (N,), hashes uint64 (N,) -> N booleans. For each (id, hash) in order: True and inserted when no other item's hash is within max_distance
         (including those accepted earlier in this call), else False and nothing changes for that id.
 
         `attempt`: the shard attempt making the claim. A claim from an older attempt than one already seen for
         the item is refused: a replica killed as hung may still have calls queued here, and they must not
-        replace what the attempt that replaced it claimed."""
+        replace what the attempt that replaced it claimed. Raises ValueError when the lengths differ."""
         out = []
         for i, h in zip(ids, hashes, strict=True):
             i, h = int(i), int(h)
@@ -191,4 +182,5 @@ class HashIndex:
         return out
 
     def stats(self) -> dict:
+        """{"items": hashes held, "claims": claims answered so far}."""
         return {"items": len(self.owned), "claims": self.claims}

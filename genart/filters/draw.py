@@ -12,15 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genart.errors import JobFailed
+from genart.errors import FilterExhausted
 from genart.filters.score import phash64
-from genart.ids import splitmix64
+from genart.ids import derived_seeds
 
 _ATTEMPT_SALT = np.uint64(0xA77E4D7A5EED0001)
-
-
-class FilterExhausted(JobFailed):
-    """An item found no acceptable draw within filter.max_attempts."""
 
 
 def attempt_seeds(seeds: np.ndarray, attempt: int) -> np.ndarray:
@@ -30,7 +26,7 @@ def attempt_seeds(seeds: np.ndarray, attempt: int) -> np.ndarray:
         return seeds
     with np.errstate(over="ignore"):
         salt = np.uint64(attempt) * _ATTEMPT_SALT
-    return (splitmix64(seeds.astype(np.uint64) ^ salt) >> np.uint64(1)).astype(np.int64)
+    return derived_seeds(seeds, salt)
 
 
 @dataclass

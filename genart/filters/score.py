@@ -7,28 +7,27 @@ so the SVC's accuracy on the kept items is an independent measure of what the fi
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
 from genart.data.digits import pool_to_8x8
 from genart.errors import ConfigError
+from genart.images import decode
 from genart.storage.fs import redact
 
 
 def decode_images(blobs: list[bytes]) -> np.ndarray:
-    """Encoded images -> uint8 (N, H, W, C)."""
-    from PIL import Image
-
-    arrays = []
-    for b in blobs:
-        a = np.asarray(Image.open(io.BytesIO(b)))
-        arrays.append(a[..., None] if a.ndim == 2 else a)
+    """N encoded images (PNG, WebP, JPEG bytes) of one size -> uint8 (N, H, W, C) (C = 1 for grayscale);
+    uint8 (0, 1, 1, 1) for none. Raises one of genart.images.DECODE_ERRORS for bytes that are not an image,
+    ValueError when the sizes differ."""
+    arrays = [decode(b) for b in blobs]
     return np.stack(arrays) if arrays else np.zeros((0, 1, 1, 1), np.uint8)
 
 
 def phash64(images: np.ndarray) -> np.ndarray:
-    """imagehash's DCT perceptual hash of each image as uint64 (bit i of the 8x8 hash = bit 63 - i)."""
+    """uint8 (N, H, W, C) images, C 1 or 3 -> uint64 (N,): imagehash's DCT perceptual hash (pHash: the
+    image to grayscale 32x32, its 2-D DCT, the 8x8 lowest frequencies compared with their median; Zauner,
+    "Implementation and benchmarking of perceptual image hash functions", 2010), bit i of the 8x8 hash at
+    bit 63 - i. Near-duplicates differ in few bits (genart.filters.dedupe.hamming)."""
     import imagehash
     from PIL import Image
 
@@ -56,6 +55,8 @@ class DigitsScorer:
         self.clf = LogisticRegression(max_iter=3000, C=0.5).fit(d.data, d.target)
 
     def __call__(self, images: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
+        """uint8 (N, H, W, C) images and int (N,) requested classes in 0..9 -> float32 (N,) probabilities
+        in [0, 1], each computed alone (so the same in any batch)."""
         if not len(images):
             return np.zeros(0, np.float32)
         # one row at a time: a batched matrix product rounds a row differently in different batches, and a
@@ -64,15 +65,6 @@ class DigitsScorer:
         proba = np.concatenate([self.clf.predict_proba(x[i : i + 1]) for i in range(len(x))])
         col = np.searchsorted(self.clf.classes_, class_ids)
         return proba[np.arange(len(images)), col].astype(np.float32)
-
-
-def independent_accuracy(images: np.ndarray, class_ids: np.ndarray) -> float | None:
-    """Share of images `genart eval`'s SVC labels as their requested class (None for no images)."""
-    from genart.filters.score import class_accuracy
-
-    if not len(images):
-        return None
-    return class_accuracy(images, np.asarray(class_ids))[0]
 
 
 CALIBRATION_SEED = 0xCA11B8A7E  # seeds of the samples D's scores are ranked against (the same everywhere)
@@ -102,6 +94,8 @@ class DiscriminatorScorer:
             self.table[c] = np.sort(self.logits(generate(seeds, cls), cls))
 
     def logits(self, images: np.ndarray, class_ids: np.ndarray | None) -> np.ndarray:
+        """uint8 (N, H, W, C) images (and int (N,) classes for a conditional D) -> float32 (N,) raw logits
+        D(x, y), pixels scaled to [-1, 1] as in training; on CPU one item at a time (batch-independent)."""
         import torch
 
         from genart.models.sampling import forward_per_item
@@ -116,6 +110,8 @@ class DiscriminatorScorer:
             return self.disc(x, y).float().cpu().numpy()
 
     def __call__(self, images: np.ndarray, class_ids: np.ndarray | None) -> np.ndarray:
+        """uint8 (N, H, W, C) images (int (N,) classes or None) -> float32 (N,) in [0, 1]: each logit's rank
+        among its class's calibration logits (the share at most it). KeyError for a class not calibrated."""
         if not len(images):
             return np.zeros(0, np.float32)
         raw = self.logits(images, class_ids)
@@ -196,6 +192,8 @@ def digit_classifier():
 
 
 def class_accuracy(images: np.ndarray, class_ids: np.ndarray, clf=None) -> tuple[float, dict[int, float]]:
+    """uint8 (N, H, W, C) digit images and int (N,) requested classes -> (share of images `clf` (default the
+    SVC of digit_classifier) labels as requested, {class: that share within the class}); N >= 1."""
     clf = clf or digit_classifier()
     pred = clf.predict(pool_to_8x8(images))
     per = {int(c): float((pred[class_ids == c] == c).mean()) for c in np.unique(class_ids)}

@@ -17,6 +17,7 @@ import numpy as np
 
 from genart.config.generate import GenerateConfig
 from genart.generation.plan import Plan
+from genart.ids import num_shards
 from genart.images import encode
 from genart.storage.commit import SCHEMA
 
@@ -80,7 +81,7 @@ def estimate(
     cfg: GenerateConfig, sample: Sample, images_per_s_per_replica: float | None = None
 ) -> CostEstimate:
     """The cost of `cfg` (its count, shard_size, layout, market, replicas), by arithmetic only."""
-    shards = -(-cfg.count // cfg.shard_size)
+    shards = num_shards(cfg.count, cfg.shard_size)
     full, rest = divmod(cfg.count, cfg.shard_size)
     groups = [(n, k) for n, k in ((cfg.shard_size, full), (rest, 1 if rest else 0)) if k]  # (size, shards)
     image_bytes = cfg.count * sample.image_bytes

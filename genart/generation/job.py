@@ -1,10 +1,7 @@
-"""A generation job's record at its output (_job.json) and what makes two jobs the same job.
+"""A generation job's record at its output (_job.json), reading it back, and `--overwrite`.
 
-A job's identity is what it produces: its config minus where things are (output, model URI, storage,
-address) and how it runs (EXECUTION_KEYS), plus the bundle's model_id. The same output spelled another way
-(a trailing slash, file://, a relative path, a copied or moved folder, an S3 copy of a local output)
-therefore resumes. _job.json keeps the 0.1.0 config_hash (which covers the output and model URIs as
-written); a resume recomputes it with the old record's own output and model, so old outputs keep resuming.
+What makes two jobs the same job (the identity key sets, the hash's exclusions, the key diff) lives in
+genart/config/identity.py, beside the configs; this module writes and reads the record at the output.
 """
 
 from __future__ import annotations
@@ -12,10 +9,13 @@ from __future__ import annotations
 import json
 import logging
 
+from pydantic import ValidationError
+
 import genart
 from genart.config.generate import GenerateConfig
+from genart.config.identity import differing_keys, record_exclude, same_job
 from genart.config.loader import config_hash
-from genart.errors import ConfigError
+from genart.errors import ConfigError, JobRecordError
 from genart.storage import layout, safejson
 from genart.storage.commit import scan_metadata
 from genart.storage.fs import exists, redact, remove_parts
@@ -24,18 +24,20 @@ from genart.storage.retry import retry
 
 log = logging.getLogger(__name__)
 
-# Keys that only say how to run the job, not what it produces: a resumed job may change them.
-EXECUTION_KEYS = {
-    "replicas",
-    "batch_size",
-    "cpus_per_replica",
-    "gpus_per_replica",
-    "max_in_flight",
-    "max_retries",
-    "shard_timeout_s",
-}
-PRIVATE_KEYS = {"storage", "address"}  # never written to the output
-LOCATION_KEYS = {"output", "model"}  # where the job writes and reads: not part of its identity
+# keys of _job.json's config that verify relies on (dotted); a record without one of them is incomplete
+REQUIRED_KEYS = (
+    "kind",
+    "model",
+    "output",
+    "count",
+    "seed",
+    "shard_size",
+    "layout",
+    "image.format",
+    "classes.mode",
+)
+RECORD_KEYS = ("config", "config_hash", "model_id", "job_id")
+
 # what an output holds: removed by --overwrite (once the new job is known to run)
 OUTPUT_PARTS = (
     layout.SUCCESS,
@@ -47,32 +49,6 @@ OUTPUT_PARTS = (
     layout.COLLECTION,
     layout.JOB,
 )
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
-def record_exclude(cfg: GenerateConfig, for_hash: bool) -> dict:
-    """What _job.json leaves out (pydantic's nested exclude): credentials and address; filter, dedupe and
-    inference blocks while they are off, so jobs written before those keys existed keep their config_hash.
-    The hash also leaves out the execution-only keys, filter.max_attempts included (how hard to try: a
-    resumed job may raise it)."""
-    ex: dict = {k: True for k in PRIVATE_KEYS}
-    if cfg.filter.min_score is None:
-        ex["filter"] = True
-    elif for_hash:
-        ex["filter"] = {"max_attempts": True}
-    if cfg.dedupe.max_distance is None:
-        ex["dedupe"] = True
-    if cfg.inference.precision == "fp32":
-        ex["inference"] = True
-    if for_hash:
-        ex.update({k: True for k in EXECUTION_KEYS})
-    return ex
 
 
 def job_record(cfg: GenerateConfig, meta: dict, job_id: str) -> dict:
@@ -89,35 +65,6 @@ def job_record(cfg: GenerateConfig, meta: dict, job_id: str) -> dict:
     if "num_classes" in meta:
         record["num_classes"] = int(meta["num_classes"])
     return record
-
-
-def same_job(old: dict, cfg: GenerateConfig, model_id: str) -> bool:
-    """Whether the record `old` (a _job.json read back) is the job `cfg` on the bundle `model_id`, wherever
-    either output or bundle lies: the hash is recomputed with the old record's own output and model URIs."""
-    old_cfg = old.get("config")
-    if old.get("model_id") != model_id or not isinstance(old_cfg, dict):
-        return False
-    located = {k: old_cfg.get(k) for k in LOCATION_KEYS}
-    if not all(isinstance(v, str) for v in located.values()):
-        return False
-    relocated = cfg.model_copy(update=located)
-    return config_hash(relocated, exclude=record_exclude(cfg, for_hash=True)) == old.get("config_hash")
-
-
-def differing_keys(old: dict, new: dict) -> list[str]:
-    """The identity keys in which two records differ (location and execution keys left out)."""
-    a = _flat(old.get("config") if isinstance(old.get("config"), dict) else {})
-    b = _flat(new["config"])
-    keys = sorted(
-        k
-        for k in a.keys() | b.keys()
-        if a.get(k) != b.get(k)
-        and k.split(".")[0] not in EXECUTION_KEYS | LOCATION_KEYS | PRIVATE_KEYS
-        and k != "filter.max_attempts"
-    )
-    if old.get("model_id") != new["model_id"]:
-        keys.append("model_id (the bundle's weights changed)")
-    return keys
 
 
 def _read_record(out: Output) -> dict:
@@ -192,3 +139,41 @@ def replace_output(out: Output, job: dict) -> None:
     _job.json last), then write the new job's record. Raises StorageError saying what is left."""
     remove_parts(out.fs, out.root, OUTPUT_PARTS, out.name)
     write_record(out, job)
+
+
+def _lookup(d: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
+def record_config(job) -> GenerateConfig:
+    """_job.json (its parsed JSON, any value) -> the GenerateConfig it was written from: the one way a
+    record's config is read back (verify, verify_rows, preview).
+
+    Raises JobRecordError when the record is not a complete job record: not an object, a missing record
+    or config key, a model_id/job_id that is not a string, or a config that does not validate (the first
+    pydantic error, named by its key path). Its `problems` lists each finding, as `genart verify` reports
+    them (empty when `config` is present but not an object)."""
+    if not isinstance(job, dict):
+        raise JobRecordError([f"{layout.JOB} is not a JSON object"])
+    problems = [f"{layout.JOB}: {k} is missing" for k in RECORD_KEYS if k not in job]
+    for k in ("model_id", "job_id"):
+        if k in job and not isinstance(job[k], str):
+            problems.append(f"{layout.JOB}: {k} is not a string")
+    config = job.get("config")
+    if not isinstance(config, dict):
+        raise JobRecordError(problems)
+    problems += [f"{layout.JOB}: config.{k} is missing" for k in REQUIRED_KEYS if _lookup(config, k) is None]
+    try:
+        cfg = GenerateConfig.model_validate(config)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "config"
+        problems.append(f"{layout.JOB}: config.{key}: {err['msg'].removeprefix('Value error, ')}")
+        raise JobRecordError(problems) from exc
+    if problems:
+        raise JobRecordError(problems)
+    return cfg

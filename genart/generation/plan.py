@@ -14,7 +14,7 @@ import numpy as np
 
 from genart.config.generate import ClassesConfig, GenerateConfig
 from genart.errors import ConfigError
-from genart.ids import item_seeds, splitmix64
+from genart.ids import item_seeds, mix, num_shards, shard_range
 
 # Salt that decorrelates the weighted class draw from the latent seed of the same item.
 _CLASS_SALT = np.uint64(0xC1A55E5C1A55E5C1)
@@ -54,7 +54,7 @@ def class_ids_for(
         return table[ids % len(table)].astype(np.int32)
     weights = np.asarray(classes.weights, dtype=np.float64)
     cum = np.cumsum(weights / weights.sum())
-    h = splitmix64(item_seeds(job_seed, ids).astype(np.uint64) ^ _CLASS_SALT)
+    h = mix(item_seeds(job_seed, ids), _CLASS_SALT)
     u = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)  # uniform in [0, 1)
     pick = np.minimum(np.searchsorted(cum, u, side="right"), len(table) - 1)
     return table[pick].astype(np.int32)
@@ -66,7 +66,7 @@ class Plan:
     def __init__(self, count: int, shard_size: int, seed: int, classes: ClassesConfig, num_classes: int):
         self.count, self.shard_size, self.seed = count, shard_size, seed
         self.classes, self.num_classes = classes, num_classes
-        self.num_shards = -(-count // shard_size)
+        self.num_shards = num_shards(count, shard_size)
 
     @classmethod
     def from_config(cls, cfg: GenerateConfig, num_classes: int) -> Plan:
@@ -82,8 +82,7 @@ class Plan:
     def shard_range(self, k: int) -> tuple[int, int]:
         if not 0 <= k < self.num_shards:
             raise IndexError(f"shard {k} is outside 0..{self.num_shards - 1}")
-        start = k * self.shard_size
-        return start, min(start + self.shard_size, self.count)
+        return shard_range(k, self.shard_size, self.count)
 
     def shard(self, k: int) -> ShardSpec:
         start, stop = self.shard_range(k)

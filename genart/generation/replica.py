@@ -83,9 +83,6 @@ class GeneratorReplica:
         )
         log.info("replica pid %d: bundle %s loaded on %s", os.getpid(), self.bundle.model_id[:12], device)
 
-    def pid(self) -> int:
-        return os.getpid()
-
     def _as_stored(self, images: np.ndarray) -> np.ndarray:
         """The pixels a lossy format (jpeg, webp) will store: what the near-duplicate hash must see."""
         fmt, quality = self.cfg.image.format, self.cfg.image.quality

@@ -26,7 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 
+from genart.errors import JobRecordError
 from genart.filters.dedupe import HashIndex
+from genart.generation.job import record_config
 from genart.generation.verify_rows import (
     MAX_LISTED,
     SYMLINK,
@@ -36,7 +38,6 @@ from genart.generation.verify_rows import (
     hash_problems,
     image_size,
     job_count,
-    read_job,
     read_part,
     section,
     stray_in_shard,
@@ -44,6 +45,7 @@ from genart.generation.verify_rows import (
     stray_shard_dirs,
     token_trait_problems,
 )
+from genart.ids import num_shards, shard_range
 from genart.images import sha256_hex
 from genart.market import OPENSEA, READ_CHUNK, item_url, token_name
 from genart.market.tokens import recorded_suffix
@@ -262,7 +264,10 @@ def _read_records(fs, root: str, where: str, problems: _Problems):
         problems.add("job", f"{where}/{layout.JOB} is {'missing' if job is None else 'not valid JSON'}")
         job = {}
     else:
-        cfg, found = read_job(job)
+        try:
+            cfg, found = record_config(job), []
+        except JobRecordError as exc:
+            found = exc.problems
         found += hash_problems(job, cfg) if cfg is not None else []
         for p in found:
             problems.add("job", p)
@@ -279,9 +284,12 @@ def _read_records(fs, root: str, where: str, problems: _Problems):
     return job, cfg, success
 
 
-def verify(uri: str, options: dict | None = None) -> list[str]:
-    """Problems found at the generation output `uri`, one message each; [] when it is complete and intact."""
-    fs, root = get_fs(uri, options)
+def verify(uri: str, storage_options: dict | None = None) -> list[str]:
+    """Check the generation output at `uri` against its _job.json, plan and layout. Returns the problems
+    (list of str, one message each, bounded per kind; [] when complete and intact): the output's own faults
+    are returned, never raised. Raises StorageError when `uri` cannot be opened (unknown protocol, bad
+    storage options)."""
+    fs, root = get_fs(uri, storage_options)
     fs.invalidate_cache(root)
     problems = _Problems()
     where = redact(uri)
@@ -315,9 +323,9 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
     if market.get("standard") == OPENSEA:
         try:
             tokens = _TokenCheck(fs, root, market, job.get("model_id"))
-        except ValueError:  # an invalid token_suffix: read_job reported it
+        except ValueError:  # an invalid token_suffix: record_config reported it
             tokens = None
-    n_shards = -(-count // shard_size) if shard_size else None
+    n_shards = num_shards(count, shard_size) if shard_size else None
     check = RowCheck(cfg, job) if cfg is not None else None
     fmt = cfg.image.format if cfg is not None else None
     rows_total = 0
@@ -356,7 +364,7 @@ def verify(uri: str, options: dict | None = None) -> list[str]:
             _check_files(fs, root, [r for r in rows if r[1] is not None], problems)
             expected = {p.rsplit("/", 1)[-1] for p in paths if p is not None}
             if fmt is not None:  # a file of an id without a row is that id's (reported missing), not stray
-                lo, hi = k * cfg.shard_size, min((k + 1) * cfg.shard_size, count)
+                lo, hi = shard_range(k, cfg.shard_size, count)
                 expected |= {layout.member_name(i, fmt) for i in range(lo, hi)}
             for name, link in stray_in_shard(fs, root, k, expected):
                 if link:

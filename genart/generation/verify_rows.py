@@ -9,34 +9,17 @@ the plan's seed (genart.filters.draw.attempt_seeds). Memory: one part's rows at 
 
 from __future__ import annotations
 
-import io
-import math
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from PIL import Image
-from pydantic import ValidationError
 
 from genart.config.generate import GenerateConfig
 from genart.filters.draw import attempt_seeds
 from genart.generation.plan import class_ids_for
-from genart.ids import item_seeds
+from genart.ids import item_seeds, num_shards, shard_range
+from genart.images import DECODE_ERRORS, header_size
 from genart.storage import layout
 
-# keys of _job.json's config that verify relies on (dotted); a record without one of them is incomplete
-REQUIRED_KEYS = (
-    "kind",
-    "model",
-    "output",
-    "count",
-    "seed",
-    "shard_size",
-    "layout",
-    "image.format",
-    "classes.mode",
-)
-RECORD_KEYS = ("config", "config_hash", "model_id", "job_id")
 MAX_COUNT = next(m.le for m in GenerateConfig.model_fields["count"].metadata if getattr(m, "le", None))
 MAX_BITMAP = 10**8  # ids checked in one bitmap (100 MB) when _job.json does not say its shard_size
 MAX_LISTED = 20  # problems of one kind listed one by one; the rest are counted
@@ -48,45 +31,12 @@ DEEP_ROWS = 1000  # rows per part searched past _job.json's max_attempts
 MAX_ATTEMPTS_BOUND = next(m.le for m in MAX_ATTEMPTS_BOUND if getattr(m, "le", None) is not None)
 
 
-def _lookup(d: dict, dotted: str):
-    for part in dotted.split("."):
-        if not isinstance(d, dict) or part not in d:
-            return None
-        d = d[part]
-    return d
-
-
-def read_job(job) -> tuple[GenerateConfig | None, list[str]]:
-    """_job.json's parsed JSON -> (its config as a GenerateConfig, or None; problems found in the record)."""
-    if not isinstance(job, dict):
-        return None, [f"{layout.JOB} is not a JSON object"]
-    problems = [f"{layout.JOB}: {k} is missing" for k in RECORD_KEYS if k not in job]
-    for k in ("model_id", "job_id"):
-        if k in job and not isinstance(job[k], str):
-            problems.append(f"{layout.JOB}: {k} is not a string")
-    config = job.get("config")
-    if not isinstance(config, dict):
-        return None, problems
-    problems += [f"{layout.JOB}: config.{k} is missing" for k in REQUIRED_KEYS if _lookup(config, k) is None]
-    try:
-        cfg = GenerateConfig.model_validate(config)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "config"
-        return None, problems + [f"{layout.JOB}: config.{key}: {err['msg'].removeprefix('Value error, ')}"]
-    return (None if problems else cfg), problems
-
-
 def hash_problems(job: dict, cfg: GenerateConfig) -> list[str]:
     """verify: _job.json's config_hash must be the hash of its config (as the runner computes it), so an
     edited config (count lowered after deleting shards, another seed) is named, not trusted. (preview and
     gallery only show an output: they do not ask.)"""
+    from genart.config.identity import record_exclude
     from genart.config.loader import config_hash
-
-    try:
-        from genart.generation.job import record_exclude
-    except ImportError:  # before the job record moved out of the runner
-        from genart.generation.runner import record_exclude
 
     recorded = job.get("config_hash")
     if not isinstance(recorded, str):
@@ -103,9 +53,8 @@ def hash_problems(job: dict, cfg: GenerateConfig) -> list[str]:
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the image's header (nothing is decoded); None when it is not an image."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            return im.size
-    except (OSError, ValueError, Image.DecompressionBombError):
+        return header_size(data)
+    except DECODE_ERRORS:
         return None
 
 
@@ -273,6 +222,10 @@ def stray_shard_dirs(
     return sorted(out)
 
 
+def _span(lo_hi: tuple[int, int]) -> int:
+    return lo_hi[1] - lo_hi[0]
+
+
 class Coverage:
     """Which ids have rows: per shard when shard_size is known (shard k owns [k * size, (k + 1) * size)),
     else one bitmap of `count` booleans."""
@@ -296,7 +249,7 @@ class Coverage:
             dup = np.concatenate([uniq[n > 1], uniq[self.seen[uniq]]])
             self.seen[uniq] = True
         else:
-            lo, hi = k * self.size, min((k + 1) * self.size, self.count)
+            lo, hi = shard_range(k, self.size, self.count)
             for i in ids[(ids < lo) | (ids >= hi)][:MAX_LISTED]:
                 problems.add("shard", f"{rel}: id {int(i)} belongs to shard {int(i) // self.size}")
             uniq, n = np.unique(ids[(ids >= lo) & (ids < hi)], return_counts=True)
@@ -318,9 +271,9 @@ class Coverage:
         if self.size is None:
             missing = np.flatnonzero(~self.seen)
             return len(missing), missing[:10].tolist()
-        n_shards = -(-self.count // self.size)
+        n_shards = num_shards(self.count, self.size)
         covered = sum(
-            min((k + 1) * self.size, self.count) - k * self.size - len(self.holes.get(k, ()))
+            _span(shard_range(k, self.size, self.count)) - len(self.holes.get(k, ()))
             for k in shards
             if 0 <= k < n_shards
         )
@@ -365,7 +318,7 @@ def token_trait_problems(token: dict, seed, expect: dict) -> list[tuple[str, str
 
 
 def section(config: dict, key: str) -> dict:
-    """config[key] when it is a mapping, else {} (an invalid _job.json is reported by read_job, not raised)."""
+    """config[key] when it is a mapping, else {} (an invalid _job.json is reported by record_config, not raised)."""
     value = config.get(key) if isinstance(config, dict) else None
     return value if isinstance(value, dict) else {}
 
@@ -393,7 +346,3 @@ def check_success(success: dict, job: dict, problems) -> None:
             problems.add(
                 "success", f"{layout.SUCCESS}: {key} {success[key]!r} is not _job.json's {job[key]!r}"
             )
-
-
-def num_shards(cfg: GenerateConfig) -> int:
-    return math.ceil(cfg.count / cfg.shard_size)

@@ -8,13 +8,13 @@ from collections import Counter
 from collections.abc import Iterable
 
 from genart.config.generate import GenerateConfig, MarketConfig
+from genart.ids import num_shards, shard_range
 from genart.market.tokens import (
     DEFAULT_SUFFIX,
     NOT_RANKED,
     OPENSEA,
     READ_CHUNK,
     _count,
-    _shard_range,
     flat_traits,
     json_put_options,
     read_tokens,
@@ -107,7 +107,7 @@ def trait_counts(
 ) -> dict[str, Counter]:
     """The ranked-trait counts of all `count` items: the sum of the shard summaries, READ_CHUNK per
     batched request; a shard without a (valid) summary is counted from its tokens, with a log line."""
-    num_shards = -(-count // shard_size)
+    n_shards = num_shards(count, shard_size)
     listed = _listed_summaries(fs, root)
     counts: dict[str, Counter] = {}
     run: list[int] = []  # [lo, hi): consecutive shards still to count from their tokens
@@ -119,12 +119,12 @@ def trait_counts(
                 _count(counts, flat_traits(tok))
             run.clear()
 
-    for a in range(0, num_shards, READ_CHUNK):
-        chunk = range(a, min(a + READ_CHUNK, num_shards))
+    for a in range(0, n_shards, READ_CHUNK):
+        chunk = range(a, min(a + READ_CHUNK, n_shards))
         paths = {k: join(root, layout.traits_summary_path(k)) for k in chunk if k in listed}
         found = cat_files(fs, list(paths.values())) if paths else {}
         for k in chunk:
-            lo, hi = _shard_range(count, shard_size, k)
+            lo, hi = shard_range(k, shard_size, count)
             traits = _summary_counts(found.get(paths.get(k)), k, lo, hi)
             if traits is None:  # keep id order: later shards' new traits stay after this one's
                 run[:] = [run[0] if run else lo, hi]
@@ -138,7 +138,7 @@ def trait_counts(
             "%d of %d shards have no trait summary in %s/ (an output written before summaries?): "
             "reading their tokens",
             from_tokens,
-            num_shards,
+            n_shards,
             layout.TRAITS_DIR,
         )
     flush()

@@ -15,6 +15,7 @@ import numpy as np
 
 from genart.config.generate import GenerateConfig, MarketConfig
 from genart.errors import StorageError
+from genart.ids import shard_range
 from genart.market.traits import pixel_traits
 from genart.storage import layout, safejson
 from genart.storage.fs import cat_files, join, redact
@@ -123,12 +124,6 @@ def _count(counts: dict[str, Counter], traits: dict[str, str]) -> None:
             counts.setdefault(k, Counter())[str(v)] += 1
 
 
-def _shard_range(count: int, shard_size: int, shard: int) -> tuple[int, int]:
-    """Ids [lo, hi) of a shard: the plan's rule (generation/plan.py)."""
-    lo = shard * shard_size
-    return lo, min(lo + shard_size, count)
-
-
 class _ShardTally:
     """The ranked traits of a shard's items, kept by id until every id has them. Keyed by id, so batches
     (or slices of them) may arrive in any order, and a retried attempt overwrites its own ids."""
@@ -229,7 +224,7 @@ class TokenWriter:
         with self._lock:
             tally = self._tallies.pop(shard, None)
             if tally is None:
-                tally = _ShardTally(shard, *_shard_range(self.count, self.shard_size, shard))
+                tally = _ShardTally(shard, *shard_range(shard, self.shard_size, self.count))
             if tally.add(ids, ranked):
                 return tally
             self._tallies[shard] = tally  # now the newest

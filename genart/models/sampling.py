@@ -10,7 +10,9 @@ import torch
 
 
 def latents(seeds, latent_dim: int, truncation: float | None = None) -> torch.Tensor:
-    """One standard-normal latent per seed, each drawn from its own generator (so order/batching never matters)."""
+    """float32 (N, latent_dim) on the CPU: one standard-normal latent per seed (N ints, any 64-bit value torch
+    takes), each drawn from its own torch.Generator (so order and batching never matter), clamped to
+    [-truncation, truncation] when truncation is set."""
     out = torch.empty(len(seeds), latent_dim)
     gen = torch.Generator()
     for i, s in enumerate(seeds):
@@ -22,18 +24,21 @@ def latents(seeds, latent_dim: int, truncation: float | None = None) -> torch.Te
 
 
 def quantize(images: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) in [-1, 1] -> uint8 (N, H, W, C) on the images' device (4x fewer bytes to copy off a GPU)."""
+    """(N, C, H, W) float in [-1, 1] (clamped) -> uint8 (N, H, W, C) on the images' device: round((x + 1) *
+    127.5), so -1 -> 0 and 1 -> 255 (4x fewer bytes to copy off a GPU)."""
     x = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return x.permute(0, 2, 3, 1).contiguous()
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(N, C, H, W) in [-1, 1] -> uint8 (N, H, W, C)."""
+    """(N, C, H, W) float in [-1, 1] -> uint8 (N, H, W, C) NumPy array (quantize, copied to the CPU)."""
     return quantize(images).cpu().numpy()
 
 
 def inputs(generator: torch.nn.Module, seeds, class_ids=None, truncation: float | None = None, device="cpu"):
-    """The generator's inputs for `seeds`: (z on `device`, class ids on `device` or None), checked."""
+    """The generator's inputs for N `seeds`: (z float32 (N, latent_dim), y int64 (N,) or None), both on
+    `device`. Raises ValueError when a conditional model gets no class ids, their count is not N, or one is
+    outside 0..num_classes-1."""
     z = latents(seeds, generator.latent_dim, truncation).to(device)
     y = None
     if generator.num_classes:
@@ -65,7 +70,8 @@ def one_thread() -> Iterator[None]:
 
 
 def forward_per_item(model, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    """`model(z, y)` computed one item at a time on one thread -> (N, C, H, W), so that each item's floats,
+    """`model(z, y)` for z (N, latent_dim), y (N,) or None, computed one item at a time on one thread ->
+    (N, C, H, W) float in the model's output range, so that each item's floats,
     and so its bytes, depend only on its own inputs, never on the batch it came in.
 
     Why not one batched call: CPU kernels choose their algorithm and blocking by batch size (a matrix-vector
@@ -79,7 +85,8 @@ def forward_per_item(model, z: torch.Tensor, y: torch.Tensor | None) -> torch.Te
 
 @torch.inference_mode()
 def sample(generator: torch.nn.Module, seeds, class_ids=None, truncation: float | None = None, device="cpu"):
-    """Run the generator on `seeds` (and class ids for conditional models) -> uint8 (N, H, W, C).
+    """Run the generator on N `seeds` (and N class ids for conditional models) -> uint8 (N, H, W, C) NumPy.
+    Raises ValueError for class ids `inputs` refuses.
 
     The reference path: fp32, default memory format, one item at a time on one CPU thread
     (`forward_per_item`), so item i's bytes are the same in any batch, process or job.

@@ -78,11 +78,6 @@ def stale_tars(fs, root: str) -> list[str]:
         return []
 
 
-def committed_shards(fs, root: str) -> set[int]:
-    """Shard numbers whose metadata file exists: one listing, never one open per shard."""
-    return scan_metadata(fs, root)[0]
-
-
 @dataclass(frozen=True)
 class ShardFormat:
     """What every shard of one job looks like: the job's constant columns, image format, layout, the filter

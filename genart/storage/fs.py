@@ -13,14 +13,14 @@ import fsspec
 from genart.errors import StorageError
 
 
-def storage_options_for(uri: str, options: dict | None = None) -> dict:
+def storage_options_for(uri: str, storage_options: dict | None = None) -> dict:
     """fsspec options for `uri`: the config's options, plus AWS_ENDPOINT_URL for s3:// when set.
 
     Credentials stay in the environment (AWS_ACCESS_KEY_ID, ...) where botocore finds them; they are
     never copied into configs, outputs or logs.
     """
     opts = copy.deepcopy(
-        dict(options or {})
+        dict(storage_options or {})
     )  # nested options (client_kwargs) are the config's: never mutated
     if uri.startswith(("s3://", "s3a://")):
         endpoint = opts.pop("endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
@@ -29,9 +29,9 @@ def storage_options_for(uri: str, options: dict | None = None) -> dict:
     return opts
 
 
-def get_fs(uri: str, options: dict | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
+def get_fs(uri: str, storage_options: dict | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
     try:
-        fs, path = fsspec.core.url_to_fs(uri, **storage_options_for(uri, options))
+        fs, path = fsspec.core.url_to_fs(uri, **storage_options_for(uri, storage_options))
     except (ImportError, ValueError) as exc:
         raise StorageError(f"{uri}: cannot open this location ({exc})") from exc
     return fs, path.rstrip("/") or path
@@ -96,9 +96,9 @@ def _mask_params(text: str) -> str:
     return "".join(parts)
 
 
-def check_writable(uri: str, options: dict | None = None) -> None:
+def check_writable(uri: str, storage_options: dict | None = None) -> None:
     """Fail early (before any training or generation) when `uri` cannot be written: StorageError."""
-    fs, path = get_fs(uri, options)
+    fs, path = get_fs(uri, storage_options)
     probe_writable(fs, path, redact(uri))
 
 

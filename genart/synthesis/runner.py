@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 import genart
 from genart.bundle import load_bundle, read_meta
 from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
+from genart.config.identity import LOCATION_KEYS, PRIVATE_KEYS
+from genart.config.identity import SYNTHESIZE_EXECUTION_KEYS as EXECUTION_KEYS
 from genart.config.loader import config_hash
 from genart.config.synthesize import MAX_ITEMS, SPLITS, SynthesizeConfig
 from genart.errors import ConfigError, JobFailed
@@ -40,10 +42,6 @@ from genart.synthesis.splits import assign_splits
 
 log = logging.getLogger(__name__)
 
-# how to run, not what comes out: a resumed job may change these
-EXECUTION_KEYS = {"replicas", "batch_size", "cpus_per_replica", "gpus_per_replica", "keep_candidates"}
-PRIVATE_KEYS = {"storage", "address"}
-LOCATION_KEYS = {"output", "model"}  # where the dataset and the bundle lie: not part of the identity
 # what a dataset output holds: removed by --overwrite (once the new job is known to run)
 OUTPUT_PARTS = (write.SUCCESS, write.README, write.SAMPLES, write.DATA_DIR, write.CANDIDATES_DIR)
 
@@ -97,7 +95,7 @@ def candidate_config(cfg: SynthesizeConfig, r: int, schedule: list[int]) -> Gene
         cpus_per_replica=cfg.cpus_per_replica,
         gpus_per_replica=cfg.gpus_per_replica,
         image=ImageConfig(format="png"),
-        layout="parquet" if "parquet" in layout.LAYOUTS else "files",
+        layout="parquet",
         classes=ClassesConfig(mode="list", ids=ids),
         storage=cfg.storage,
         address=cfg.address,

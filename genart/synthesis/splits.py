@@ -7,18 +7,6 @@ import numpy as np
 from genart.config.synthesize import SPLITS
 
 
-def split_counts(n: int, ratios: dict[str, float]) -> dict[str, int]:
-    """n items -> count per split, each within 1 of ratio * n (largest remainders get the leftovers)."""
-    names = [s for s in SPLITS if s in ratios]
-    exact = {s: ratios[s] * n for s in names}
-    counts = {s: int(np.floor(exact[s] + 1e-9)) for s in names}
-    left = n - sum(counts.values())
-    order = sorted(names, key=lambda s: (-(exact[s] - counts[s]), SPLITS.index(s)))
-    for s in order[:left]:
-        counts[s] += 1
-    return counts
-
-
 def stratified_counts(sizes: dict[int, int], ratios: dict[str, float]) -> dict[int, dict[str, int]]:
     """Class -> split -> count. Every class gets floor(ratio * n) per split, and its leftover items go one
     each to splits with a fractional share (so each count stays within 1 of ratio * n), to the splits

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from genart.ids import num_shards
 from genart.storage import hf
 from genart.storage.fs import exists, join, remove
 from genart.storage.hf import IMAGE_TYPE
@@ -86,7 +87,7 @@ def write_splits(
         remove(fs, data_dir, f"{DATA_DIR}/ (the splits are rewritten)")
     fs.makedirs(data_dir, exist_ok=True)
     split_of = {r["id"]: s for s, rows in split_rows.items() for r in rows}
-    totals = {s: -(-len(rows) // shard_size) for s, rows in split_rows.items() if rows}
+    totals = {s: num_shards(len(rows), shard_size) for s, rows in split_rows.items() if rows}
     files: dict[str, list[str]] = {s: [] for s in totals}
     pending: dict[str, list[bytes]] = {s: [] for s in totals}
 

@@ -42,6 +42,12 @@ def _features(net, x8: np.ndarray) -> np.ndarray:
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The Frechet distance between Gaussians fitted to two feature sets: a float (N, D) and b float (M, D)
+    (N, M >= 2, the same D) -> float >= 0 (up to rounding), in squared feature units:
+    |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)). Dowson & Landau, "The Frechet distance between
+    multivariate normal distributions" (J. Multivariate Anal. 1982); as FID in Heusel et al., "GANs trained by
+    a two time-scale update rule converge to a local Nash equilibrium" (NeurIPS 2017), here on the hidden
+    layer of a small MLP rather than Inception. Raises ValueError for mismatched D."""
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     # a small ridge keeps the product well-conditioned (dead ReLU features make the covariances singular)

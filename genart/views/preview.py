@@ -8,7 +8,6 @@ the tokens compute them (genart.market), so filters work on every output.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import Iterator
@@ -21,9 +20,10 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from genart import market
-from genart.config.generate import MarketConfig
-from genart.errors import ConfigError, DataError, StorageError
-from genart.images import decode
+from genart.config.generate import GenerateConfig, MarketConfig
+from genart.errors import ConfigError, DataError, JobRecordError, StorageError
+from genart.generation.job import record_config
+from genart.images import DECODE_ERRORS, decode, header_size
 from genart.market.tokens import recorded_suffix
 from genart.storage import layout, safejson
 from genart.storage.commit import scan_metadata
@@ -61,13 +61,14 @@ class Item:
 class Source:
     """The items of a generation output (metadata/part-*.parquet) or a synthesized dataset (data/*.parquet)."""
 
-    def __init__(self, uri: str, options: dict | None = None, model: str | None = None):
+    def __init__(self, uri: str, storage_options: dict | None = None, model: str | None = None):
         """`model`: a bundle the user names for class names (nothing named inside the output is fetched).
 
         Raises StorageError when URI holds neither kind, a row's path is not the layout's, or _job.json is
         broken; DataError when the ids are not integers."""
         self.uri, self.where, self.model = uri, redact(uri), model
-        self.fs, self.root = get_fs(uri, options)
+        self.cfg: GenerateConfig | None = None  # _job.json's config, read back by _job()
+        self.fs, self.root = get_fs(uri, storage_options)
         self.fs.invalidate_cache(self.root)
         shards = sorted(scan_metadata(self.fs, self.root)[0])
         if shards:
@@ -83,7 +84,7 @@ class Source:
             self.kind = "dataset"
             self.table = self._read(parts)
         self.job = self._job() if self.kind == "generation" else {}
-        self.layout = self.job.get("config", {}).get("layout", "files") if self.kind == "generation" else ""
+        self.layout = (self.cfg.layout if self.cfg else "files") if self.kind == "generation" else ""
         if self.kind == "generation" and self.layout == "files":
             self._check_paths()
         self.token_suffix = self._token_suffix()
@@ -93,7 +94,7 @@ class Source:
     def _token_suffix(self) -> str:
         """The job's market.token_suffix (".json" or ""); a value no config accepts is a DataError."""
         try:
-            return recorded_suffix((self.job.get("config") or {}).get("market") or {})
+            return self.cfg.market.token_suffix if self.cfg else recorded_suffix({})
         except ValueError as exc:
             raise DataError(f"{self.where}/{layout.JOB}: {exc}") from None
 
@@ -135,8 +136,6 @@ class Source:
         """_job.json read back as the config it was written from; {} when the output has none.
 
         Raises StorageError when it is not valid JSON or is incomplete."""
-        from genart.generation.verify_rows import read_job
-
         rel = f"{self.where}/{layout.JOB}"
         try:
             job = safejson.loads(self.fs.cat_file(join(self.root, layout.JOB)))
@@ -144,15 +143,16 @@ class Source:
             return {}
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise StorageError(f"{rel} is not valid JSON ({exc}); run genart verify {self.where}") from exc
-        cfg, problems = read_job(job)
-        if cfg is None:
-            why = problems[0] if problems else f"{layout.JOB} is incomplete"
-            raise StorageError(f"{self.where}: {why}; run genart verify {self.where}")
+        try:
+            self.cfg = record_config(job)
+        except JobRecordError as exc:
+            why = exc.problems[0] if exc.problems else f"{layout.JOB} is incomplete"
+            raise StorageError(f"{self.where}: {why}; run genart verify {self.where}") from exc
         return job
 
     def _check_paths(self) -> None:
         """Every row's path must be the layout's for its id: a row never names a file outside the output."""
-        fmt = self.job.get("config", {}).get("image", {}).get("format")
+        fmt = self.cfg.image.format if self.cfg else None
         ids, paths = self.table.column("id").to_pylist(), self.table.column("path").to_pylist()
         shards = self.table.column("shard").to_pylist() if "shard" in self.table.column_names else None
         formats = self.table.column("format").to_pylist() if "format" in self.table.column_names else None
@@ -230,9 +230,8 @@ class Source:
             why = "missing" if blob is None or isinstance(blob, FileNotFoundError) else f"unreadable ({blob})"
             raise StorageError(f"{self.where}: id {item_id}: {name} is {why}; run genart verify {self.where}")
         try:
-            with Image.open(io.BytesIO(blob)) as im:
-                got = im.size
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            got = header_size(blob)
+        except DECODE_ERRORS as exc:
             raise StorageError(f"{self.where}: id {item_id}: {name} is not a readable image ({exc})") from exc
         if (size is not None and got != tuple(size)) or got[0] * got[1] > MAX_IMAGE_PIXELS:
             said = (

@@ -24,7 +24,7 @@ from genart.cluster.history import (
     process_start,
     run_id,
 )
-from genart.cluster.schedule import Scheduler
+from genart.cluster.schedule import SlotScheduler
 from genart.config import load_config
 from genart.errors import StorageError
 
@@ -67,7 +67,7 @@ def test_fall_back_nightly_runs_once_at_the_first_occurrence():
 def test_fall_back_night_gives_the_shipped_scheduler_one_slot(tmp_path):
     cfg = load_config(NIGHTLY, [f"state={tmp_path / 'state.json'}"])
     now = [datetime(2026, 10, 24, 21, 0, tzinfo=UTC)]
-    sched = Scheduler(cfg, "nightly-digits", clock=lambda: now[0])
+    sched = SlotScheduler(cfg, "nightly-digits", clock=lambda: now[0])
     seen = set()
     while now[0] < datetime(2026, 10, 25, 5, 0, tzinfo=UTC):  # every 5 minutes through the night
         seen |= {run_id("nightly-digits", s) for s in sched.candidates(latest_only=False)}
@@ -152,7 +152,7 @@ def test_a_config_error_at_run_time_is_not_retried(tmp_path):
         NIGHTLY, [f"job={job}", f"state={tmp_path / 's.json'}", "max_retries=2", "retry_delay_s=0"]
     )
     now = datetime(2026, 5, 4, 0, 30, tzinfo=UTC)
-    sched = Scheduler(cfg, "nightly-digits", clock=lambda: now)  # the job config is valid when it loads
+    sched = SlotScheduler(cfg, "nightly-digits", clock=lambda: now)  # the job config is valid when it loads
     job.write_text(job.read_text() + "\nbogus_key: 1\n")  # ... and someone breaks it before the slot runs
     rec = sched.run_once()
     assert rec.status == "failed" and len(rec.attempts) == 1 and rec.retry_at is None
@@ -168,9 +168,9 @@ def _running(state: Path, name: str, slot: datetime, **who) -> None:
     h.save()
 
 
-def _sched(tmp_path: Path, now: datetime) -> Scheduler:
+def _sched(tmp_path: Path, now: datetime) -> SlotScheduler:
     cfg = load_config(NIGHTLY, [f"state={tmp_path / 's.json'}", "max_retries=0"])
-    return Scheduler(cfg, "nightly-digits", clock=lambda: now)
+    return SlotScheduler(cfg, "nightly-digits", clock=lambda: now)
 
 
 SLOT = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ import yaml
 
 from genart.cluster.credentials import credential_files, holds_credentials, is_credential_key, scrub
 from genart.cluster.history import Attempt, RunRecord, iso
-from genart.cluster.schedule import Scheduler
+from genart.cluster.schedule import SlotScheduler
 from genart.cluster.submit import build_job, shown_entrypoint
 from genart.config import load_config
 from genart.errors import ConfigError
@@ -169,7 +169,7 @@ def test_a_remote_schedule_with_credential_overrides_exits_2_at_load(tmp_path):
 def test_schedule_state_never_stores_secrets(tmp_path):
     state = tmp_path / "s.json"
     cfg = load_config(NIGHTLY, [f"state={state}", f"overrides={{storage.options.secret: {SECRET!r}}}"])
-    sched = Scheduler(cfg, "nightly-digits")
+    sched = SlotScheduler(cfg, "nightly-digits")
     slot = datetime(2026, 5, 4, 0, 0, tzinfo=timezone.utc)
     rec = sched.history.runs["r"] = RunRecord(run_id="r", slot=iso(slot), status="running")
     rec.attempts.append(Attempt.new(1, "r", iso(slot)))

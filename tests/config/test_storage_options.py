@@ -56,7 +56,7 @@ def test_sse_option_reaches_s3fs_and_the_object_is_encrypted(s3_server, s3_bucke
         CONFIGS["train"], ["storage.options.s3_additional_kwargs={ServerSideEncryption: AES256}"]
     )
     uri = f"{s3_bucket}/models/sse"
-    save_untrained_bundle(uri, options=cfg.storage.options)
+    save_untrained_bundle(uri, storage_options=cfg.storage.options)
     s3 = boto3.client("s3", endpoint_url=s3_server)
     bucket = s3_bucket.removeprefix("s3://")
     for name in ("model.safetensors", "model.json"):

@@ -11,9 +11,10 @@ import pytest
 
 from genart.bundle import read_meta
 from genart.config.generate import GenerateConfig
+from genart.config.identity import same_job
 from genart.config.synthesize import SynthesizeConfig
 from genart.errors import ConfigError
-from genart.generation.job import prepare_output, same_job
+from genart.generation.job import prepare_output
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
 from genart.storage.fs import get_fs

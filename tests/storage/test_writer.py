@@ -13,7 +13,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from genart.errors import StorageError
 from genart.images import encode, sha256_hex
-from genart.storage.commit import SCHEMA, ShardFormat, ShardWriter, committed_shards, scan_metadata
+from genart.storage.commit import SCHEMA, ShardFormat, ShardWriter, scan_metadata
 from genart.storage.output import Output
 
 
@@ -65,10 +65,10 @@ def test_images_first_then_metadata_with_the_exact_schema(tmp_path):
     # batches may arrive out of order
     out.add(ids[15:], seeds[15:], cls[15:], blobs[15:], digests[15:], (6, 8))
     out.add(ids[:15], seeds[:15], cls[:15], blobs[:15], digests[:15], (6, 8))
-    assert committed_shards(fs, str(tmp_path)) == set()  # images alone are not a shard
+    assert scan_metadata(fs, str(tmp_path))[0] == set()  # images alone are not a shard
     before = datetime.now(timezone.utc)
     assert out.commit() == sum(len(b) for b in blobs)
-    assert committed_shards(fs, str(tmp_path)) == {4}
+    assert scan_metadata(fs, str(tmp_path))[0] == {4}
     meta = str(tmp_path / "metadata/part-00004.parquet")
     assert fs.writes[-1] == meta and len(fs.writes) == 32  # 30 images, temp part, rename
     assert all("/images/00004/" in p for p in fs.writes[:30])
@@ -99,7 +99,7 @@ def test_transient_failures_are_retried(tmp_path, caplog):
     out = _writer(tmp_path, fs, attempts=4).open_shard(1)
     out.add(*_batch(100, 4), (6, 8))
     out.commit()
-    assert committed_shards(fs, str(tmp_path)) == {1}
+    assert scan_metadata(fs, str(tmp_path))[0] == {1}
     assert len(list((tmp_path / "images/00001").iterdir())) == 4
     assert sum("retrying" in r.message for r in caplog.records) == 3
 
@@ -112,7 +112,7 @@ def test_persistent_failure_names_shard_and_path(tmp_path):
     fs.fail = 100
     with pytest.raises(StorageError, match=r"shard 2: writing .*metadata/part-00002.parquet failed after 3"):
         out.commit()
-    assert committed_shards(fs, str(tmp_path)) == set()
+    assert scan_metadata(fs, str(tmp_path))[0] == set()
 
 
 def test_scan_ignores_and_reports_temp_files(tmp_path):
@@ -134,7 +134,7 @@ def test_webdataset_tar_is_written_before_the_metadata(tmp_path):
     ids, seeds, cls, blobs, digests = _batch(300, 6)
     out.add(ids[3:], seeds[3:], cls[3:], blobs[3:], digests[3:], (6, 8))  # out of order
     out.add(ids[:3], seeds[:3], cls[:3], blobs[:3], digests[:3], (6, 8))
-    assert fs.writes == [] and committed_shards(fs, str(tmp_path)) == set()  # nothing before the commit
+    assert fs.writes == [] and scan_metadata(fs, str(tmp_path))[0] == set()  # nothing before the commit
     assert out.commit() == sum(len(b) for b in blobs)
     tar, meta = str(tmp_path / "shards/00003.tar"), str(tmp_path / "metadata/part-00003.parquet")
     assert [fs.writes[1], fs.writes[3]] == [tar, meta] and len(fs.writes) == 4  # temp, rename, temp, rename

@@ -13,19 +13,12 @@ import pytest
 from genart.config import load_config
 from genart.config.synthesize import SynthesizeConfig
 from genart.errors import ConfigError
-from genart.filters.dedupe import BKTree, greedy_unique, hamming
+from genart.filters.dedupe import BKTree, hamming
 from genart.synthesis.select import Candidates, Selection, class_schedule, round_plan
-from genart.synthesis.splits import assign_splits, split_counts, stratified_counts
+from genart.synthesis.splits import assign_splits, stratified_counts
 from genart.synthesis.write import dataset_schema, to_table
 
 RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
-
-
-@pytest.mark.parametrize("n", [0, 1, 2, 7, 10, 33, 100, 101])
-def test_split_counts_sum_and_stay_within_one(n):
-    counts = split_counts(n, RATIOS)
-    assert sum(counts.values()) == n
-    assert all(abs(counts[s] - RATIOS[s] * n) < 1 for s in RATIOS)
 
 
 def test_stratified_counts_keep_classes_and_totals_within_one():
@@ -70,22 +63,6 @@ def test_bktree_near_matches_brute_force():
     for q in hashes[:100] + near:
         for r in (0, 3, 6, 12):
             assert tree.near(q, r) == any(hamming(q, h) <= r for h in base)
-
-
-@pytest.mark.parametrize("radius", [0, 2, 4, 10])
-def test_greedy_unique_leaves_no_pair_within_distance(radius):
-    rng = np.random.default_rng(2)
-    base = [int(x) for x in rng.integers(0, 2**63, 200, dtype=np.uint64)]
-    hashes = base + [h ^ (1 << int(rng.integers(64))) ^ (1 << int(rng.integers(64))) for h in base[:100]]
-    keep = greedy_unique(hashes, radius)
-    kept = [h for h, k in zip(hashes, keep) if k]
-    assert all(hamming(a, b) > radius for i, a in enumerate(kept) for b in kept[i + 1 :])
-    # greedy: every dropped item is within distance of an earlier kept one
-    for i, (h, k) in enumerate(zip(hashes, keep)):
-        if not k:
-            assert any(hamming(h, g) <= radius for g, kk in zip(hashes[:i], keep[:i]) if kk)
-    assert greedy_unique(hashes, None) == [True] * len(hashes)
-    assert sum(greedy_unique(hashes, 64)) == 1
 
 
 def _cands(ids, labels, phash, score=None):

@@ -1,6 +1,6 @@
 """GeneratorReplica: holds one generator resident on its device and turns shard specs into committed shards.
 
-A plain Python class (unit tests use it without Ray); runner.py makes it a Ray actor in one place.
+A plain Python class (unit tests use it without Ray); scheduler.py makes it a Ray actor in one place.
 Generation of batch k+1 overlaps with encoding and writing of batch k in a helper thread (torch and
 PIL's zlib both release the GIL), with at most two batches pending so memory stays flat.
 """
@@ -20,11 +20,13 @@ from genart.filters.draw import FilteredDraw
 from genart.filters.score import make_scorer
 from genart.generation.engine import EncodePool, Engine, StageTimes, choose_device
 from genart.generation.plan import ShardSpec
+from genart.generation.records import ShardResult
 from genart.images import Batch, decode, encode
 from genart.market import TokenWriter
+from genart.storage.commit import ShardFormat, ShardWrite, ShardWriter
 from genart.storage.fs import redact
 from genart.storage.hf import class_names_of
-from genart.storage.writer import ShardWrite, ShardWriter
+from genart.storage.output import Output
 
 log = logging.getLogger(__name__)
 
@@ -59,23 +61,18 @@ class GeneratorReplica:
                 f"(model_id {self.bundle.model_id[:12]}..., "
                 f"the job started with {model_id[:12]}...); re-run with --overwrite to use the new model"
             )
-        self.writer = ShardWriter(
-            cfg.output,
-            cfg.storage.options,
-            job_id=job_id,
-            model_id=model_id,
-            fmt=cfg.image.format,
-            layout_name=cfg.layout,
-            filter_columns=filter_columns(cfg),
-            class_names=class_names_of(self.bundle.meta),
-        )
+        out = Output.open(cfg.output, cfg.storage.options)  # once per replica (it runs in its own process)
+        names = class_names_of(self.bundle.meta)
+        shape = ShardFormat(job_id, model_id, cfg.image.format, cfg.layout, filter_columns(cfg), names)
+        self.writer = ShardWriter(out, shape)
         # bf16 / channels_last / compile and pinned copies (accel.Engine); seconds per stage in self.times
         self.times = StageTimes()
         self.bundle.engine = Engine(self.bundle.generator, device, cfg.inference, self.times)
         # each batch is encoded and written by all the workers at once (one per CPU of the replica)
         workers = cfg.inference.encode_workers or max(1, int(round(cfg.cpus_per_replica)))
         self._pool = EncodePool(workers, self.times)
-        self.tokens = TokenWriter(cfg, self.bundle.meta)  # tokens/{id}.json when market.standard: opensea
+        # tokens/{id}.json when market.standard: opensea
+        self.tokens = TokenWriter(cfg, self.bundle.meta, out)
         self.draw = FilteredDraw(
             self._generate,
             min_score=cfg.filter.min_score,
@@ -111,8 +108,9 @@ class GeneratorReplica:
         out.add(batch)
         self.tokens.write(out.shard, batch)  # before the shard's commit
 
-    def run_shard(self, spec: ShardSpec) -> dict:
-        """Generate, encode and write every item of the shard, then commit its metadata. Returns a summary."""
+    def run_shard(self, spec: ShardSpec) -> ShardResult:
+        """Generate, encode and write every item of the shard, then commit its metadata. Raises StorageError
+        when a write still fails after its retries."""
         t0 = time.perf_counter()
         out = self.writer.open_shard(spec.shard)
         ids = spec.ids
@@ -139,4 +137,4 @@ class GeneratorReplica:
         nbytes = out.commit()
         seconds = time.perf_counter() - t0
         log.debug("shard %d: %d images, %d bytes in %.2fs", spec.shard, spec.n, nbytes, seconds)
-        return {"shard": spec.shard, "n": spec.n, "bytes": nbytes, "seconds": seconds, "rejected": rejected}
+        return ShardResult(spec.shard, spec.n, nbytes, seconds, rejected["score"], rejected["duplicate"])

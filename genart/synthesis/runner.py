@@ -34,8 +34,10 @@ from genart.generation.runner import generate
 from genart.images import Batch
 from genart.ray_session import ray_session, require_resources
 from genart.storage import layout, safejson
-from genart.storage.fs import check_writable, exists, get_fs, join, redact, remove, remove_parts
-from genart.storage.writer import retry, scan_metadata
+from genart.storage.commit import scan_metadata
+from genart.storage.fs import exists, join, redact, remove, remove_parts
+from genart.storage.output import Output
+from genart.storage.retry import retry
 from genart.synthesis import card, write
 from genart.synthesis.select import SAMPLES, Candidates, Selection, class_schedule, round_plan
 from genart.synthesis.splits import assign_splits
@@ -204,36 +206,37 @@ def _check(cfg: SynthesizeConfig, meta: dict) -> dict[int, int]:
     return wanted
 
 
-def _prepare(fs, root: str, cfg: SynthesizeConfig, meta: dict, overwrite: bool) -> dict | None:
-    """The summary of a finished identical job, else None; refuses a different finished job at the output.
-    With `overwrite` nothing is read: `_clear` empties the output once the job is known to run."""
-    success = join(root, write.SUCCESS)
-    if overwrite or not exists(fs, success):
+def _prepare(out: Output, cfg: SynthesizeConfig, meta: dict, overwrite: bool) -> dict | None:
+    """The summary of a finished identical job, else None; refuses a different finished job at the output
+    (ConfigError, also for an unreadable _SUCCESS). With `overwrite` nothing is read: `_clear` empties the
+    output once the job is known to run."""
+    success = out.path(write.SUCCESS)
+    if overwrite or not exists(out.fs, success):
         return None
     try:
-        done = safejson.loads(fs.cat_file(success))
+        done = safejson.loads(out.fs.cat_file(success))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(
-            f"{redact(cfg.output)}/{write.SUCCESS} is not valid JSON ({exc}); pass --overwrite to replace it"
+            f"{out.name}/{write.SUCCESS} is not valid JSON ({exc}); pass --overwrite to replace it"
         ) from None
     if not isinstance(done, dict):
-        raise ConfigError(f"{redact(cfg.output)}/{write.SUCCESS} is not a JSON object; pass --overwrite")
-    public = cfg.model_copy(update={"output": redact(cfg.output), "model": redact(cfg.model)})
+        raise ConfigError(f"{out.name}/{write.SUCCESS} is not a JSON object; pass --overwrite")
+    public = cfg.model_copy(update={"output": out.name, "model": redact(cfg.model)})
     same = done.get("model_id") == meta["model_id"] and done.get("identity") == dataset_identity(
         public, meta["model_id"]
     )
     if same or done.get("config_hash") == dataset_digest(public):  # 0.1.0 wrote no identity
         return done
     raise ConfigError(
-        f"{redact(cfg.output)} holds a dataset synthesized with a different config; pass --overwrite to "
+        f"{out.name} holds a dataset synthesized with a different config; pass --overwrite to "
         "replace it, or choose another output"
     )
 
 
-def _clear(fs, root: str, cfg: SynthesizeConfig) -> None:
+def _clear(out: Output) -> None:
     """--overwrite, once every cheap check passed: delete what the output holds, each part literally.
     Raises StorageError saying what is left."""
-    remove_parts(fs, root, OUTPUT_PARTS, redact(cfg.output))
+    remove_parts(out.fs, out.root, OUTPUT_PARTS, out.name)
 
 
 def _short_message(sel: Selection, rounds: int) -> str:
@@ -258,12 +261,13 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     opts = cfg.storage.options
     meta = read_meta(cfg.model, opts)
     wanted = _check(cfg, meta)
-    check_writable(cfg.output, opts)
-    fs, root = get_fs(cfg.output, opts)
-    public = cfg.model_copy(update={"output": redact(cfg.output), "model": redact(cfg.model)})
-    finished = _prepare(fs, root, cfg, meta, overwrite)
+    out = Output.open(cfg.output, opts)
+    out.check_writable()
+    fs, root = out.fs, out.root
+    public = cfg.model_copy(update={"output": out.name, "model": redact(cfg.model)})
+    finished = _prepare(out, cfg, meta, overwrite)
     if finished is not None:
-        log.info("%s is already complete; nothing to do", redact(cfg.output))
+        log.info("%s is already complete; nothing to do", out.name)
         return finished
     measures = candidate_measures(cfg, meta, opts)
     sel = Selection(wanted, cfg.filter.min_score, cfg.dedupe.max_distance)
@@ -272,7 +276,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
         if overwrite:  # only now that the bundle, classes, scorer, output and cluster all check out
             load_bundle(cfg.model, opts)
             require_resources("synthesize", cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica)
-            _clear(fs, root, cfg)
+            _clear(out)
         for r in range(cfg.filter.max_attempts):
             counts = round_plan(sel, cfg.filter.oversample, first=r == 0)
             if not counts:
@@ -324,8 +328,8 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     retry(lambda: fs.pipe_file(join(root, write.SUCCESS), blob), "writing _SUCCESS")
     if not cfg.keep_candidates and exists(fs, join(root, write.CANDIDATES_DIR)):
         # after _SUCCESS: a rerun never needs them
-        remove(fs, join(root, write.CANDIDATES_DIR), f"{redact(cfg.output)}/{write.CANDIDATES_DIR}")
-    log.info("dataset %s: %d items in %d round(s)", redact(cfg.output), len(rows), rounds)
+        remove(fs, join(root, write.CANDIDATES_DIR), f"{out.name}/{write.CANDIDATES_DIR}")
+    log.info("dataset %s: %d items in %d round(s)", out.name, len(rows), rounds)
     return summary
 
 

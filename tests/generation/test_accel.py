@@ -101,7 +101,7 @@ def test_encode_workers_give_identical_shards(tiny_bundle, tmp_path, make_cfg):
         replica = GeneratorReplica(cfg, "job", meta["model_id"])
         assert replica._pool.workers == workers
         summary = replica.run_shard(Plan.from_config(cfg, 10).shard(1))
-        assert (summary["shard"], summary["n"]) == (1, 150)
+        assert (summary.shard, summary.n) == (1, 150)
         table = pq.read_table(out / "metadata" / "part-00001.parquet")
         assert table.column("id").to_pylist() == list(range(150, 300))
         digests.append(table.drop(["created_at"]).to_pylist())

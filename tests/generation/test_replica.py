@@ -20,10 +20,10 @@ def test_shard_bytes_do_not_depend_on_batch_size(tiny_bundle, tmp_path, make_cfg
         cfg = make_cfg(tiny_bundle, str(tmp_path / f"b{batch}"), count=40, shard_size=20, batch_size=batch)
         replica = GeneratorReplica(cfg, "job", meta["model_id"])
         summary = replica.run_shard(Plan.from_config(cfg, 10).shard(1))
-        assert (summary["shard"], summary["n"]) == (1, 20)
+        assert (summary.shard, summary.n) == (1, 20)
         table = pq.read_table(tmp_path / f"b{batch}" / "metadata" / "part-00001.parquet")
         assert table.column("id").to_pylist() == list(range(20, 40))
-        assert summary["bytes"] == sum(
+        assert summary.bytes == sum(
             (tmp_path / f"b{batch}" / p).stat().st_size for p in table.column("path").to_pylist()
         )
         outs.append(table.column("sha256").to_pylist())

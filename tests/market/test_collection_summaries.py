@@ -21,6 +21,7 @@ from genart.generation.verify import verify
 from genart.images import Batch
 from genart.market import NOT_RANKED, flat_traits, rarity, write_collection
 from genart.storage.fs import get_fs
+from genart.storage.output import Output
 from tests.market.conftest import COUNT, SHARD, market_cfg, run_without_ray
 
 JOB = {"job_id": "job-1"}
@@ -136,7 +137,7 @@ def test_s3_output_summaries_collection_and_verify(collection, s3_bucket, tmp_pa
     uri = f"{s3_bucket}/coll"
     cfg = market_cfg(local.model, uri)
     fs, root = get_fs(uri)
-    job, _ = prepare_output(fs, root, cfg, read_meta(local.model, None), False, "job-s3")
+    job, _ = prepare_output(Output.open(uri), cfg, read_meta(local.model, None), False, "job-s3")
     run_without_ray(cfg, meta, job)
     fs.pipe_file(f"{root}/_SUCCESS", json.dumps({"count": COUNT, "shards": 3}).encode())
     assert sorted(fs.ls(f"{root}/tokens/_traits", detail=False)) == [

@@ -13,7 +13,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 from genart.errors import StorageError
 from genart.images import Batch, encode, sha256_hex
-from genart.storage.writer import SCHEMA, ShardWriter, scan_metadata
+from genart.storage.commit import SCHEMA, ShardFormat, ShardWriter, scan_metadata
+from genart.storage.output import Output
 
 
 class FlakyFS(LocalFileSystem):
@@ -50,10 +51,9 @@ def _digests(batch: Batch) -> list[str]:
     return [sha256_hex(b) for b in batch.blobs]
 
 
-def _writer(root, fs, **kw):
-    return ShardWriter(
-        str(root), None, job_id="job-1", model_id="m" * 64, fmt="png", fs=fs, backoff_s=0.01, **kw
-    )
+def _writer(root, fs, layout_name="files", **kw):
+    shape = ShardFormat(job_id="job-1", model_id="m" * 64, fmt="png", layout=layout_name)
+    return ShardWriter(Output.at(fs, str(root)), shape, backoff_s=0.01, **kw)
 
 
 def test_images_first_then_metadata_with_the_exact_schema(tmp_path):

@@ -1,7 +1,7 @@
-"""The shard writer: a shard's images first, then metadata/part-NNNNN.parquet (the commit).
+"""The shard commit: a shard's images first, then metadata/part-NNNNN.parquet (the commit).
 
-A shard exists for readers only once its metadata file exists. Every storage write is retried with
-exponential backoff a bounded number of times, then raises StorageError naming the shard and path.
+A shard exists for readers only once its metadata file exists. Every storage write goes through the
+retry policy (`storage/retry.py`: bounded, with backoff), then raises StorageError naming the shard and path.
 Layout `files` writes each batch's images as they come; `webdataset` keeps the shard's encoded images
 and writes shards/NNNNN.tar at commit, before the metadata; `parquet` puts them into the metadata's
 `image` column. Either way a shard's images are held at most once (shard_size x image bytes).
@@ -9,23 +9,21 @@ and writes shards/NNNNN.tar at commit, before the metadata; `parquet` puts them 
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from genart.errors import StorageError
 from genart.images import Batch, sha256_hex
 from genart.storage import layout, packing
-from genart.storage.fs import get_fs, join, redact
-
-log = logging.getLogger(__name__)
+from genart.storage.fs import join
+from genart.storage.output import Output
+from genart.storage.retry import ATTEMPTS, BACKOFF_S, retry
 
 SCHEMA = pa.schema(
     [
@@ -47,8 +45,6 @@ SCHEMA = pa.schema(
 # synthesize's candidate rounds also record `judged` (the independent digits classifier agrees with the class)
 FILTER_COLUMNS = {"score": pa.float32(), "phash": pa.uint64(), "judged": pa.bool_()}
 BYTES_KEY = b"genart.bytes"  # Parquet key-value metadata: total image bytes of the shard
-ATTEMPTS = 5
-BACKOFF_S = 0.2
 
 
 def _is_local(fs) -> bool:
@@ -84,65 +80,42 @@ def stale_tars(fs, root: str) -> list[str]:
         return []
 
 
-def retry(action: Callable[[], object], what: str, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S):
-    """Run a storage action with bounded exponential backoff; then StorageError saying `what` failed."""
-    delay = backoff_s
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except Exception as exc:  # noqa: BLE001 - backends raise many types; retried, then re-raised typed
-            if attempt == attempts:
-                raise StorageError(
-                    f"{what} failed after {attempts} attempts ({type(exc).__name__}: {exc}); "
-                    "check the output location and re-run to resume"
-                ) from exc
-            log.warning(
-                "%s failed (attempt %d/%d, %s: %s); retrying in %.1fs",
-                what,
-                attempt,
-                attempts,
-                type(exc).__name__,
-                exc,
-                delay,
-            )
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
+@dataclass(frozen=True)
+class ShardFormat:
+    """What every shard of one job looks like: the job's constant columns, image format, layout, the filter
+    columns it adds (`score`, `phash`) and the class names (layout `parquet` stores them as a ClassLabel)."""
+
+    job_id: str
+    model_id: str
+    fmt: str  # image format: png, jpeg, webp
+    layout: str = "files"
+    filter_columns: tuple[str, ...] = ()
+    class_names: tuple[str, ...] | None = None
 
 
 class ShardWriter:
-    """Writes shards of one job under `output`. Thread-safe: images may be added from an encoder thread."""
+    """Writes shards of one job under `out`. Thread-safe: images may be added from an encoder thread.
+    ValueError for a layout that is not one of layout.LAYOUTS."""
 
     def __init__(
-        self,
-        output: str,
-        options: dict | None,
-        *,
-        job_id: str,
-        model_id: str,
-        fmt: str,
-        layout_name: str = "files",
-        filter_columns: tuple[str, ...] = (),
-        class_names: tuple[str, ...] | None = None,
-        attempts: int = ATTEMPTS,
-        backoff_s: float = BACKOFF_S,
-        fs=None,
+        self, out: Output, shape: ShardFormat, *, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S
     ):
-        if fs is None:
-            fs, root = get_fs(output, options)
-        else:
-            root = output.rstrip("/")
-        self.fs, self.root, self.uri = fs, root, redact(output)
-        if layout_name not in layout.LAYOUTS:
-            raise ValueError(f"layout {layout_name!r} is not one of {', '.join(layout.LAYOUTS)}")
-        self.job_id, self.model_id, self.fmt, self.layout = job_id, model_id, fmt, layout_name
+        if shape.layout not in layout.LAYOUTS:
+            raise ValueError(f"layout {shape.layout!r} is not one of {', '.join(layout.LAYOUTS)}")
+        self.fs, self.root, self.uri = out.fs, out.root, out.name
+        self.job_id, self.model_id, self.fmt, self.layout = (
+            shape.job_id,
+            shape.model_id,
+            shape.fmt,
+            shape.layout,
+        )
         base = SCHEMA
-        for name in filter_columns:
+        for name in shape.filter_columns:
             base = base.append(pa.field(name, FILTER_COLUMNS[name]))
-        self.filter_columns = tuple(filter_columns)
-        self.schema = packing.schema_for(base, layout_name, class_names)  # parquet: ClassLabel names
+        self.filter_columns = tuple(shape.filter_columns)
+        self.schema = packing.schema_for(base, shape.layout, shape.class_names)  # parquet: ClassLabel names
         self.attempts, self.backoff_s = attempts, backoff_s
-        self.local = _is_local(fs)
+        self.local = _is_local(out.fs)
 
     def retry(self, shard: int, rel_path: str, action: Callable[[], object]):
         return retry(action, f"shard {shard}: writing {self.uri}/{rel_path}", self.attempts, self.backoff_s)

@@ -15,7 +15,7 @@ from collections import deque
 
 import genart
 from genart.bundle import read_meta
-from genart.config.generate import GenerateConfig
+from genart.config.generate import GenerateConfig, check_image_format
 from genart.errors import GenartError, JobFailed
 from genart.filters.dedupe import HashIndex
 from genart.filters.score import check_filter
@@ -311,6 +311,7 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
     meta = read_meta(cfg.model, opts)
     plan = Plan.from_config(cfg, meta["num_classes"])
     check_filter(cfg.filter, meta, redact(cfg.model))
+    check_image_format(cfg.image, meta["channels"])
     check_writable(cfg.output, opts)
     fs, root = get_fs(cfg.output, opts)
     fs.invalidate_cache(root)

@@ -45,7 +45,7 @@ def _rgba_images(n: int = 32, side: int = 32) -> tuple[np.ndarray, np.ndarray]:
     images = np.zeros((n, side, side, 4), dtype=np.uint8)
     labels = np.arange(n) % 2
     images[..., :3] = 255
-    images[disc, 3] = 255
+    images[:, disc, 3] = 255
     for i in range(n):
         images[i][disc, :3] = (220, 30, 30) if labels[i] == 0 else (30, 30, 220)
     return images, labels
@@ -167,3 +167,17 @@ def test_config_and_bundle_bounds_allow_rgba_and_256(base):
         assert f"model.{key}: Input should be {allowed} (got {value})" in str(err.value)
         with pytest.raises(ValueError, match=f"model.json generator.{key}: Input should be {allowed}"):
             check_spec({**spec, key: value}, "model.json generator")
+
+
+def test_dedupe_hash_ignores_the_colour_hidden_under_transparent_pixels():
+    from genart.filters.score import phash64
+
+    a, _ = _rgba_images(1, 32)
+    b = a.copy()
+    hidden = b[0, ..., 3] == 0
+    b[0, hidden, :3] = np.random.default_rng(0).integers(0, 256, size=(int(hidden.sum()), 3), dtype=np.uint8)
+    assert (
+        phash64(np.concatenate([a, b])).tolist()
+        == phash64(flatten_alpha(np.concatenate([a, a]), 255)).tolist()
+    )
+    assert phash64(a[..., :3].copy()) != phash64(b[..., :3].copy())  # the hidden noise would count in RGB

@@ -136,6 +136,9 @@ def _train_cfg(*overrides):
 
 def test_config_key():
     assert _train_cfg().train.augment == ""  # off by default: the digits config is unchanged
+    folder = load_config(ROOT / "configs/train/cgan-folder.yaml", ["data.source=/art"])
+    assert folder.train.augment == "color,translation,cutout"
+    assert (folder.model.image_size, folder.model.channels, folder.model.loss) == (64, 3, "hinge")
     assert _train_cfg("train.augment=[color, cutout]").train.augment == "color,cutout"
     assert _train_cfg("train.augment=translation,color").train.augment == "translation,color"
     with pytest.raises(ConfigError) as err:

@@ -199,3 +199,40 @@ def test_gan_steps_show_d_augmented_real_and_fake_in_both_steps():
     # the fakes D saw, in both steps, are flipped too: G's ramp 0,1,2,3 along the width runs backwards
     assert torch.allclose(torch.diff(D.seen[0][3:], dim=3), torch.tensor(-1.0))
     assert torch.allclose(torch.diff(D.seen[1], dim=3), torch.tensor(-1.0))
+
+
+def _losses(*overrides, steps=3):
+    from genart.data.digits import load_digits_arrays
+    from genart.training.loop import build_state, cached_batches, run_training
+
+    cfg = _train_cfg(
+        f"train.steps={steps}",
+        "train.log_every=1",
+        "train.batch_size=16",
+        "model.g_width=8",
+        "model.d_width=8",
+        *overrides,
+    )
+    imgs, labels = load_digits_arrays(32)
+    batches = cached_batches(iter([{"image": imgs[:64], "label": labels[:64]}]), 16, 0, 0)
+    state = build_state(cfg, torch.device("cpu"))
+    out = []
+    run_training(
+        state, batches, torch.device("cpu"), 1, lambda s, m, c: out.append((m["loss_d"], m["loss_g"]))
+    )
+    return out, state
+
+
+def test_training_with_augment_is_reproducible_and_differs_from_without():
+    on, state = _losses("train.augment=color,translation,cutout")
+    assert state.augment is not None and state.augment.ops == ALL
+    assert _losses("train.augment=color,translation,cutout")[0] == on
+    off, plain = _losses()
+    assert plain.augment is None and off != on
+    # a loaded checkpoint restarts the draws from its step, as a fresh worker resuming there would
+    saved = state.state_dict()
+    _, resumed = _losses("train.augment=color,translation,cutout", steps=1)
+    resumed.load_state_dict(saved)
+    fresh = DiffAugment(ALL, seed=0, rank=0, step=3)
+    x = torch.rand(2, 1, 32, 32)
+    assert torch.equal(resumed.augment(x), fresh(x))

@@ -181,3 +181,17 @@ def test_dedupe_hash_ignores_the_colour_hidden_under_transparent_pixels():
         == phash64(flatten_alpha(np.concatenate([a, a]), 255)).tolist()
     )
     assert phash64(a[..., :3].copy()) != phash64(b[..., :3].copy())  # the hidden noise would count in RGB
+
+
+def test_traits_of_an_rgba_sticker_are_those_shown_over_white():
+    from genart.market.traits import pixel_traits
+
+    sticker, _ = _rgba_images(1, 32)
+    sticker[0, ..., :3][sticker[0, ..., 3] == 0] = (0, 0, 0)  # hidden black under the transparent background
+    assert pixel_traits(sticker)[0] == {
+        "Background": "white",
+        "Dominant colour": "red",
+        "Brightness": "bright",
+    }
+    assert pixel_traits(sticker)[0] == pixel_traits(flatten_alpha(sticker, 255))[0]
+    assert pixel_traits(sticker[..., :3].copy())[0]["Background"] == "black"

@@ -195,3 +195,20 @@ def test_traits_of_an_rgba_sticker_are_those_shown_over_white():
     }
     assert pixel_traits(sticker)[0] == pixel_traits(flatten_alpha(sticker, 255))[0]
     assert pixel_traits(sticker[..., :3].copy())[0]["Background"] == "black"
+
+
+def test_preview_sheet_and_walk_gif_show_rgba_over_the_checkerboard():
+    from genart.views.preview import _same_shape
+    from genart.views.walk import gif_bytes
+
+    rgba = np.zeros((2, 16, 16, 4), dtype=np.uint8)
+    rgba[..., :3] = (0, 0, 255)  # hidden blue under alpha 0 ...
+    rgba[:, 4:12, 4:12] = (255, 0, 0, 255)  # ... around an opaque red square
+    sheet = _same_shape([rgba[0], np.full((16, 16, 1), 7, dtype=np.uint8)])
+    assert sheet.shape == (2, 16, 16, 3)
+    assert sheet[0, 0, 0].tolist() == [255, 255, 255] and sheet[0, 0, 8].tolist() == [204, 204, 204]
+    assert sheet[0, 5, 5].tolist() == [255, 0, 0] and sheet[1, 0, 0].tolist() == [7, 7, 7]
+    with Image.open(io.BytesIO(gif_bytes(rgba))) as gif:
+        frame = np.asarray(gif.convert("RGB"))
+    assert frame[0, 0].tolist() == [255, 255, 255] and frame[0, 8].tolist() == [204, 204, 204]
+    assert frame[5, 5].tolist() == [255, 0, 0]

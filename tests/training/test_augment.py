@@ -236,3 +236,17 @@ def test_training_with_augment_is_reproducible_and_differs_from_without():
     fresh = DiffAugment(ALL, seed=0, rank=0, step=3)
     x = torch.rand(2, 1, 32, 32)
     assert torch.equal(resumed.augment(x), fresh(x))
+
+
+def test_turning_augment_on_is_a_different_training_job():
+    from genart.training import identity
+
+    recorded = identity.record(_train_cfg())
+    assert recorded["identity"]["train.augment"] == ""
+    assert identity.differences(recorded, _train_cfg("train.augment=cutout")) == [
+        "train.augment: '' -> 'cutout'"
+    ]
+    assert identity.differences(recorded, _train_cfg("train.augment=")) == []
+    # a record written before the key existed does not name it: not compared (identity's rule for new keys)
+    old = {**recorded, "identity": {k: v for k, v in recorded["identity"].items() if k != "train.augment"}}
+    assert identity.differences(old, _train_cfg()) == []

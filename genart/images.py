@@ -73,9 +73,32 @@ def decode(data: bytes) -> np.ndarray:
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
+CHECKER_SQUARE = 8  # px: the squares viewers draw behind transparent pixels
+CHECKER_SHADES = (255, 204)  # white and light grey
+
+
+def flatten_alpha(images: np.ndarray, background: int | None = None) -> np.ndarray:
+    """uint8 (..., H, W, C) -> the same images as a viewer shows them: C = 4 (RGBA) is composited over a
+    white/light-grey checkerboard of CHECKER_SQUARE px (or over the grey level `background`, 0..255) and
+    comes back as (..., H, W, 3); C = 1 or 3 is returned unchanged (the same array)."""
+    if images.shape[-1] != 4:
+        return images
+    h, w = images.shape[-3:-1]
+    if background is None:
+        rows, cols = np.arange(h)[:, None] // CHECKER_SQUARE, np.arange(w)[None, :] // CHECKER_SQUARE
+        board = np.where((rows + cols) % 2 == 0, *CHECKER_SHADES).astype(np.float32)[..., None]
+    else:
+        board = np.full((h, w, 1), background, dtype=np.float32)
+    alpha = images[..., 3:].astype(np.float32) / 255.0
+    out = images[..., :3].astype(np.float32) * alpha + board * (1.0 - alpha)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def grid_png(imgs: np.ndarray, cols: int = 10, pad: int = 2) -> bytes:
-    """A contact sheet: uint8 (N, H, W, C) images (C 1 or 3) in rows of `cols`, `pad` black pixels around
-    each, as PNG bytes (PIL's default compression). N >= 1; raises ValueError for another shape."""
+    """A contact sheet: uint8 (N, H, W, C) images (C 1 or 3; 4 is shown over a checkerboard, flatten_alpha)
+    in rows of `cols`, `pad` black pixels around each, as PNG bytes (PIL's default compression). N >= 1;
+    raises ValueError for another shape."""
+    imgs = flatten_alpha(imgs)
     n, h, w, c = imgs.shape
     rows = math.ceil(n / cols)
     canvas = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.uint8)

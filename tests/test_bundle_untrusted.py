@@ -50,7 +50,7 @@ def test_image_size_beyond_the_training_bounds_is_refused_with_matching_weights(
     with pytest.raises(BundleError) as err:
         genart.load_bundle(str(tmp_path / "b"))
     assert str(err.value) == (
-        f"bundle {tmp_path / 'b'}: model.json generator.image_size: Input should be 32, 64 or 128 "
+        f"bundle {tmp_path / 'b'}: model.json generator.image_size: Input should be 32, 64, 128 or 256 "
         "(got 131072); re-export the bundle with `genart train`"
     )
     with pytest.raises(BundleError, match="generator.image_size"):

@@ -8,12 +8,23 @@ from pydantic import Field, PrivateAttr, field_validator, model_serializer, mode
 
 from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, RunResources, Seed, Strict
 from genart.config.filters import DedupeConfig, GenerateFilter
+from genart.errors import ConfigError
 from genart.ids import num_shards
 
 
 class ImageConfig(Strict):
     format: Literal["png", "webp", "jpeg"] = "png"
     quality: int = Field(90, ge=1, le=100, description="webp/jpeg quality")
+
+
+def check_image_format(image: ImageConfig, channels: int) -> None:
+    """ConfigError naming image.format when the bundle's images (`channels`, from its model.json) cannot be
+    stored in it: JPEG has no alpha channel, so an RGBA (4-channel) model needs png or webp."""
+    if image.format == "jpeg" and channels == 4:
+        raise ConfigError(
+            "image.format: jpeg has no alpha channel, but this model makes RGBA images (model.channels 4); "
+            "use image.format: png or webp to keep the transparency"
+        )
 
 
 class ClassesConfig(Strict):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from genart.config.common import StorageOptions, Strict
 
-ImageSize = Literal[32, 64, 128]
+ImageSize = Literal[32, 64, 128, 256]
+Channels = Literal[1, 3, 4]  # grey, RGB, RGBA (4 keeps the alpha channel: transparent PNG/WebP out)
+AUGMENT_OPS = ("color", "translation", "cutout")  # DiffAugment ops (genart/training/augment.py)
 
 
 class GanModelConfig(Strict):
@@ -16,7 +18,7 @@ class GanModelConfig(Strict):
 
     arch: Literal["dcgan"] = "dcgan"
     image_size: ImageSize = 32
-    channels: Literal[1, 3] = 1
+    channels: Channels = 1
     latent_dim: int = Field(64, ge=2, le=1024)
     num_classes: int = Field(0, ge=0, le=10000, description="0 = unconditional")
     g_width: int = Field(64, ge=8, le=1024, description="channels of G's last feature map")
@@ -31,7 +33,7 @@ class VaeModelConfig(Strict):
 
     arch: Literal["vae"] = "vae"
     image_size: ImageSize = 32
-    channels: Literal[1, 3] = 1
+    channels: Channels = 1
     latent_dim: int = Field(32, ge=2, le=1024)
     num_classes: int = Field(0, ge=0, le=10000)
     width: int = Field(32, ge=8, le=1024)
@@ -59,6 +61,35 @@ class TrainLoopConfig(Strict):
     checkpoint_every: int = Field(500, ge=1)
     log_every: int = Field(50, ge=1)
     seed: int = 0
+    augment: str = Field(
+        "",
+        description="DiffAugment policy for what D sees (GAN only): comma-separated or a list of "
+        "color, translation, cutout; empty = off",
+    )
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _policy(cls, value) -> str:
+        return augment_policy(value)
+
+
+def augment_policy(value) -> str:
+    """`train.augment` as given (a string `a,b` or a list of names; None/"" = off) -> the canonical
+    comma-joined string, order kept. Raises ValueError naming the unknown or repeated op."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        names = [p.strip() for p in value.split(",")] if value.strip() else []
+    elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        names = [v.strip() for v in value]
+    else:
+        raise ValueError(f"expected a string or a list of op names from {', '.join(AUGMENT_OPS)}")
+    for name in names:
+        if name not in AUGMENT_OPS:
+            raise ValueError(f"unknown op {name!r}; allowed: {', '.join(AUGMENT_OPS)} (comma-separated)")
+    if len(set(names)) != len(names):
+        raise ValueError(f"an op is listed twice in {','.join(names)!r}")
+    return ",".join(names)
 
 
 class ScalingConfig(Strict):
@@ -80,6 +111,15 @@ class TrainConfig(Strict):
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
     storage: StorageOptions = Field(default_factory=StorageOptions)
     address: str | None = Field(None, description="Ray address to join; null starts a local Ray")
+
+    @model_validator(mode="after")
+    def _augment_needs_gan(self) -> TrainConfig:
+        if self.train.augment and self.model.arch != "dcgan":
+            raise ValueError(
+                f"train.augment: DiffAugment augments what a GAN's discriminator sees; model.arch "
+                f"{self.model.arch} has no discriminator: leave train.augment empty (got {self.train.augment!r})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _checkpoint_fits(self) -> TrainConfig:

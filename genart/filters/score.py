@@ -11,7 +11,7 @@ import numpy as np
 
 from genart.data.digits import pool_to_8x8
 from genart.errors import ConfigError
-from genart.images import decode
+from genart.images import decode, flatten_alpha
 from genart.storage.fs import redact
 
 
@@ -24,7 +24,8 @@ def decode_images(blobs: list[bytes]) -> np.ndarray:
 
 
 def phash64(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W, C) images, C 1 or 3 -> uint64 (N,): imagehash's DCT perceptual hash (pHash: the
+    """uint8 (N, H, W, C) images, C 1, 3 or 4 (RGBA is hashed as shown over white, so the colour hidden under
+    transparent pixels never counts) -> uint64 (N,): imagehash's DCT perceptual hash (pHash: the
     image to grayscale 32x32, its 2-D DCT, the 8x8 lowest frequencies compared with their median; Zauner,
     "Implementation and benchmarking of perceptual image hash functions", 2010), bit i of the 8x8 hash at
     bit 63 - i. Near-duplicates differ in few bits (genart.filters.dedupe.hamming)."""
@@ -33,7 +34,7 @@ def phash64(images: np.ndarray) -> np.ndarray:
 
     out = np.empty(len(images), dtype=np.uint64)
     for i, img in enumerate(images):
-        pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
+        pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else flatten_alpha(img, background=255))
         bits = imagehash.phash(pil, hash_size=8).hash.flatten()
         out[i] = np.uint64(int("".join("1" if b else "0" for b in bits), 2))
     return out

@@ -13,7 +13,7 @@ import uuid
 
 import genart
 from genart.bundle import read_meta
-from genart.config.generate import GenerateConfig
+from genart.config.generate import GenerateConfig, check_image_format
 from genart.filters.score import check_filter
 from genart.generation.job import job_record, prepare_output, replace_output
 from genart.generation.ledger import ByteLedger
@@ -59,6 +59,7 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
     meta = read_meta(cfg.model, cfg.storage.options)
     plan = Plan.from_config(cfg, meta["num_classes"])
     check_filter(cfg.filter, meta, redact(cfg.model))
+    check_image_format(cfg.image, meta["channels"])
     out = Output.open(cfg.output, cfg.storage.options)
     out.check_writable()
     out.fs.invalidate_cache(out.root)

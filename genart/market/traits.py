@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 
+from genart.images import flatten_alpha
+
 # Named palette for the colour traits: five greys (grayscale models still get varied traits) and the
 # basic hues. Each pixel takes the nearest name (Euclidean distance in RGB).
 PALETTE: dict[str, tuple[int, int, int]] = {
@@ -42,12 +44,15 @@ def _brightness(mean_luma: float) -> str:
 
 
 def pixel_traits(images: np.ndarray) -> list[dict[str, str]]:
-    """uint8 (N, H, W, C) -> per image {"Background", "Dominant colour", "Brightness"} (C = 1, 3 or 4)."""
+    """uint8 (N, H, W, C) -> per image {"Background", "Dominant colour", "Brightness"} (C = 1, 3 or 4; RGBA
+    is judged composited over white). Raises ValueError for another shape or dtype."""
     if images.ndim != 4 or images.dtype != np.uint8 or images.shape[3] not in (1, 3, 4):
         raise ValueError(
             f"expected uint8 (N, H, W, C) images with C in 1, 3, 4; got {images.dtype} {images.shape}"
         )
-    rgb = images[..., :3] if images.shape[3] >= 3 else np.repeat(images, 3, axis=3)
+    # RGBA: traits of the piece as shown on a white page; the colour under transparent pixels never counts
+    rgb = flatten_alpha(images, background=255) if images.shape[3] == 4 else images
+    rgb = rgb if rgb.shape[3] == 3 else np.repeat(rgb, 3, axis=3)
     luma = rgb.astype(np.float32) @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
     means = luma.reshape(len(images), -1).mean(axis=1)
     step = max(1, -(-max(images.shape[1:3]) // TRAIT_SIDE))

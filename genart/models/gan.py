@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genart.models.layers import SelfAttention, maybe_sn, num_resamples
+from genart.models.layers import SelfAttention, attention_side, maybe_sn, num_resamples
 
 
 class Generator(nn.Module):
@@ -32,7 +32,7 @@ class Generator(nn.Module):
                 nn.BatchNorm2d(c_out),
                 nn.ReLU(True),
             ]
-            if attention and 4 * 2 ** (i + 1) == image_size // 2:
+            if attention and 4 * 2 ** (i + 1) == attention_side(image_size):
                 blocks.append(SelfAttention(c_out))
         self.blocks = nn.Sequential(*blocks)
         self.to_image = nn.Sequential(nn.Conv2d(widths[-1], channels, 3, 1, 1), nn.Tanh())
@@ -58,7 +58,7 @@ class Discriminator(nn.Module):
         c_in = channels
         for i, c_out in enumerate(widths):
             layers += [maybe_sn(nn.Conv2d(c_in, c_out, 4, 2, 1), spectral_norm), nn.LeakyReLU(0.2, True)]
-            if attention and image_size // 2 ** (i + 1) == image_size // 2:
+            if attention and image_size // 2 ** (i + 1) == attention_side(image_size):
                 layers.append(SelfAttention(c_out, use_sn=spectral_norm))
             c_in = c_out
         self.features = nn.Sequential(*layers)

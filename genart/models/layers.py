@@ -31,9 +31,19 @@ class SelfAttention(nn.Module):
         return x + self.gamma * out.transpose(1, 2).reshape(b, c, h, w)
 
 
+MAX_ATTENTION_SIDE = 64  # attention over 64x64 = 4096 positions; at 128x128 it would need 1 GB per image
+
+
 def num_resamples(image_size: int) -> int:
-    """Number of x2 up/down-samplings between 4x4 and image_size (32 -> 3, 64 -> 4, 128 -> 5)."""
+    """Number of x2 up/down-samplings between 4x4 and image_size (32 -> 3, 64 -> 4, 128 -> 5, 256 -> 6).
+    Raises ValueError unless image_size is 4 * 2^n with n >= 1."""
     n = (image_size // 4).bit_length() - 1
-    if 4 * 2**n != image_size:
-        raise ValueError(f"image_size must be 4 * 2^n (32, 64, 128), got {image_size}")
+    if n < 1 or 4 * 2**n != image_size:
+        raise ValueError(f"image_size must be 4 * 2^n (32, 64, 128, 256), got {image_size}")
     return n
+
+
+def attention_side(image_size: int) -> int:
+    """The feature-map side where G and D put their self-attention block: half the image side (SAGAN), at
+    most MAX_ATTENTION_SIDE (so 16, 32, 64, 64 for 32, 64, 128, 256 px)."""
+    return min(image_size // 2, MAX_ATTENTION_SIDE)

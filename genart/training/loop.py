@@ -18,6 +18,7 @@ from torch import nn
 from genart.config.train import TrainConfig
 from genart.images import grid_png
 from genart.models.registry import build_training_modules
+from genart.training.augment import DiffAugment
 from genart.training.steps import GanState, ema_update, gan_step, vae_step
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class TrainingState:
     optimizers: dict[str, torch.optim.Optimizer]
     step: int = 0
     metrics: list[dict] = field(default_factory=list)
+    augment: DiffAugment | None = None  # train.augment's policy and generator (GAN only; None = off)
 
     @property
     def exported(self) -> nn.Module:
@@ -51,6 +53,8 @@ class TrainingState:
 
     def load_state_dict(self, state: dict) -> None:
         self.step = int(state["step"])
+        if self.augment is not None:
+            self.augment.reseed(self.step)
         for k, m in self.modules.items():
             unwrap(m).load_state_dict(state["modules"][k])
         for k, o in self.optimizers.items():
@@ -58,9 +62,13 @@ class TrainingState:
 
 
 def build_state(
-    cfg: TrainConfig, device: torch.device, wrap: Callable[[nn.Module], nn.Module] = lambda m: m
+    cfg: TrainConfig,
+    device: torch.device,
+    wrap: Callable[[nn.Module], nn.Module] = lambda m: m,
+    rank: int = 0,
 ) -> TrainingState:
-    """Fresh modules and optimizers on `device`; `wrap` makes the trained modules distributed (DDP)."""
+    """Fresh modules and optimizers on `device`; `wrap` makes the trained modules distributed (DDP);
+    `rank` seeds the worker's own augmentation draws (train.augment)."""
     t = cfg.train
     torch.manual_seed(t.seed)  # identical initial weights on every worker
     mods = build_training_modules(cfg.model)
@@ -72,7 +80,8 @@ def build_state(
             "G": torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=betas),
             "D": torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=betas),
         }
-        return TrainingState(cfg, {"G": G, "D": D, "G_ema": g_ema}, opts)
+        augment = DiffAugment(t.augment, t.seed, rank) if t.augment else None
+        return TrainingState(cfg, {"G": G, "D": D, "G_ema": g_ema}, opts, augment=augment)
     vae = wrap(mods["VAE"].to(device))
     return TrainingState(cfg, {"VAE": vae}, {"VAE": torch.optim.Adam(vae.parameters(), lr=t.lr_g)})
 
@@ -97,6 +106,7 @@ def train_step(state: TrainingState, x: torch.Tensor, y: torch.Tensor | None) ->
             cfg.model.loss,
             cfg.model.latent_dim,
             cfg.model.num_classes,
+            state.augment,
         )
         out = gan_step(gs, x, y)
         # before ema_start the EMA just follows G, so early noise does not linger in it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +21,12 @@ class GanState:
     loss: str
     latent_dim: int
     num_classes: int
+    # DiffAugment T: D sees T(x) wherever it sees x, real and fake, in both steps (None = off)
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def see(self, x: torch.Tensor) -> torch.Tensor:
+        """What D is shown for the images x: T(x), or x itself when augmentation is off."""
+        return x if self.augment is None else self.augment(x)
 
 
 def _fake_labels(y: torch.Tensor, num_classes: int) -> torch.Tensor | None:
@@ -34,8 +41,9 @@ def discriminator_step(
     y_fake = _fake_labels(y, s.num_classes) if y is not None else None
     with torch.no_grad():
         fake = s.G(z, y_fake)
-    # one D forward over real and fake together (no BN in D, so batches may be concatenated)
-    logits = s.D(torch.cat([x, fake]), torch.cat([y, y_fake]) if y_fake is not None else None)
+    # one D forward over real and fake together (no BN in D, so batches may be concatenated; DiffAugment
+    # draws every parameter per image, so augmenting the concatenation = augmenting each half)
+    logits = s.D(s.see(torch.cat([x, fake])), torch.cat([y, y_fake]) if y_fake is not None else None)
     loss = d_loss(logits[: len(x)], logits[len(x) :], s.loss)
     s.opt_d.zero_grad(set_to_none=True)
     loss.backward()
@@ -44,7 +52,7 @@ def discriminator_step(
 
 
 def generator_step(s: GanState, z: torch.Tensor, y_fake: torch.Tensor | None) -> float:
-    loss = g_loss(s.D(s.G(z, y_fake), y_fake), s.loss)
+    loss = g_loss(s.D(s.see(s.G(z, y_fake)), y_fake), s.loss)
     s.opt_g.zero_grad(set_to_none=True)
     loss.backward()  # also fills D's grads; they are cleared at D's next zero_grad
     s.opt_g.step()

@@ -62,7 +62,8 @@ def _worker_loop(config: dict) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
-    state = build_state(cfg, device, wrap=ray.train.torch.prepare_model if world > 1 else (lambda m: m))
+    wrap = ray.train.torch.prepare_model if world > 1 else (lambda m: m)
+    state = build_state(cfg, device, wrap=wrap, rank=rank)
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as d:

@@ -23,7 +23,7 @@ from genart import market
 from genart.config.generate import GenerateConfig, MarketConfig
 from genart.errors import ConfigError, DataError, JobRecordError, StorageError
 from genart.generation.job import record_config
-from genart.images import DECODE_ERRORS, decode, header_size
+from genart.images import DECODE_ERRORS, decode, flatten_alpha, header_size
 from genart.market.tokens import recorded_suffix
 from genart.storage import layout, safejson
 from genart.storage.commit import scan_metadata
@@ -309,11 +309,13 @@ def select(source: Source, class_id: int | None, wanted: dict[str, str], limit: 
 
 
 def _same_shape(images: list[np.ndarray]) -> np.ndarray:
-    """Stack images of possibly mixed channels/sizes: grayscale unless any is colour, the first one's size."""
+    """Stack images of possibly mixed channels/sizes: grayscale unless any is colour, the first one's size;
+    RGBA shown over a checkerboard."""
     colour = any(im.shape[2] >= 3 for im in images)
     h, w = images[0].shape[:2]
     out = []
     for im in images:
+        im = flatten_alpha(im)  # RGBA over a checkerboard, as viewers show transparency
         pil = Image.fromarray(im[..., 0] if im.shape[2] == 1 else im[..., :3])
         pil = pil.convert("RGB" if colour else "L")
         if pil.size != (w, h):

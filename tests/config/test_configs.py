@@ -80,7 +80,7 @@ def test_generate_set_keys_from_design_are_typed():
         ("train.steps=many", "train.steps: Input should be a valid integer"),
         ("train.stpes=10", "train.stpes: unknown key"),
         ("model.arch=gpt", "model: Input tag 'gpt' found using 'arch' does not match"),
-        ("model.image_size=48", "model.image_size: Input should be 32, 64 or 128"),
+        ("model.image_size=48", "model.image_size: Input should be 32, 64, 128 or 256"),
     ],
 )
 def test_bad_values_name_the_key(override, fragment):

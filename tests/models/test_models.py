@@ -76,3 +76,44 @@ def test_ema_update():
         b.weight.fill_(1.0)
     ema_update(a, b, decay=0.9)
     assert torch.allclose(a.weight, torch.full_like(a.weight, 0.1))
+
+
+@pytest.mark.parametrize("attention", [False, True])
+def test_gan_at_256_forward_and_backward(attention):
+    """image_size 256: six up/down-samplings; attention sits at 64x64 (not 128x128, 1 GB per image)."""
+    from genart.models.layers import attention_side, num_resamples
+
+    assert num_resamples(256) == 6 and attention_side(256) == 64 and attention_side(32) == 16
+    torch.manual_seed(0)
+    g = Generator(256, 4, latent_dim=8, num_classes=2, g_width=8, attention=attention)
+    d = Discriminator(256, 4, num_classes=2, d_width=8, attention=attention, spectral_norm=True)
+    seen = []
+    for m in [*g.modules(), *d.modules()]:
+        if isinstance(m, SelfAttention):
+            m.register_forward_hook(lambda mod, inp, out: seen.append(tuple(inp[0].shape[2:])))
+    z, y = torch.randn(2, 8), torch.tensor([0, 1])
+    img = g(z, y)
+    assert img.shape == (2, 4, 256, 256)
+    logits = d(img, y)
+    assert logits.shape == (2,)
+    logits.sum().backward()
+    assert all(p.grad is not None for p in [*g.parameters(), *d.parameters()])
+    assert seen == ([(64, 64), (64, 64)] if attention else [])  # once in G, once in D
+
+
+def test_vae_at_256_forward_and_backward():
+    torch.manual_seed(0)
+    vae = VAE(256, 4, latent_dim=4, num_classes=2, width=8)
+    x, y = torch.rand(2, 4, 256, 256) * 2 - 1, torch.tensor([0, 1])
+    recon, mu, logvar = vae(x, y)
+    assert recon.shape == x.shape
+    vae_loss(recon, x, mu, logvar, 1.0)[0].backward()
+    assert all(p.grad is not None for p in vae.parameters())
+
+
+@pytest.mark.parametrize("size", [4, 24, 96])
+def test_sizes_other_than_4_times_a_power_of_two_are_refused(size):
+    from genart.models.layers import num_resamples
+
+    with pytest.raises(ValueError, match=r"image_size must be 4 \* 2\^n \(32, 64, 128, 256\), got"):
+        num_resamples(size)

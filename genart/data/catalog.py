@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genart.data.labels import encode_string_labels, folder_class_names, int_label_names, nfc
-from genart.errors import DataError
+from genart.errors import ConfigError, DataError
 from genart.storage import hf
 from genart.storage.fs import exists, get_fs, list_dir, redact
 
@@ -76,8 +76,8 @@ class Catalog:
 def list_source(
     source: str, storage_options: dict | None, image_column: str = "image", label_column: str | None = "label"
 ) -> Catalog:
-    """The Catalog of `source` (a folder, glob or Parquet URI). Raises DataError when nothing is there, a
-    class folder is empty, metadata is malformed or labels are unusable; StorageError when unreachable."""
+    """The Catalog of `source` (a folder, glob or Parquet URI). Raises ConfigError when nothing is there;
+    DataError when a class folder is empty, metadata is malformed or labels are unusable; StorageError when unreachable."""
     from glob import has_magic
 
     fs, path = get_fs(source, storage_options)
@@ -88,8 +88,8 @@ def list_source(
             return list_parquet(fs, [path], source, image_column, label_column)
         return _files_catalog(fs, [path], posixpath.dirname(path))
     matches = sorted(p for p in fs.glob(path) if fs.isfile(p)) if has_magic(path) else []
-    if not matches:
-        raise DataError(
+    if not matches:  # the key points nowhere: a config error (exit 2)
+        raise ConfigError(
             f"data.source {redact(source)} does not exist; give `digits` or a folder, glob or Parquet URI"
         )
     if all(p.endswith(".parquet") for p in matches):

@@ -21,6 +21,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from genart.errors import ImageSkipped as Skipped
+
 SKIP_REASONS = ("not_an_image", "corrupt", "too_large", "missing_file", "unreadable_uri")
 _TRANSPARENT_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
 
@@ -36,14 +38,6 @@ class DecodeSpec:
     fit: Literal["crop", "pad"] = "crop"
     background: tuple[int, int, int] = (255, 255, 255)
     max_pixels: int = 100_000_000
-
-
-class Skipped(Exception):
-    """One item cannot be decoded; `reason` is one of SKIP_REASONS."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
 
 
 def decode_image(data: bytes, spec: DecodeSpec) -> tuple[np.ndarray, tuple[str, ...]]:

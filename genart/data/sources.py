@@ -50,7 +50,9 @@ def build_dataset(cfg: TrainConfig):
     if report.count == 0:
         raise DataError(no_images_message(d.source, report))
     (log.warning if report.skipped else log.info)(report.line(shown))
-    good = decoded.filter(expr="ok").select_columns(["image", "label"]).materialize()
+    from ray.data.expressions import col
+
+    good = decoded.filter(expr=col("ok") == True).select_columns(["image", "label"]).materialize()  # noqa: E712
     info = {
         "source": shown,
         "count": report.count,
@@ -97,8 +99,8 @@ def _decoded(catalog: Catalog, spec, cfg: TrainConfig):
     columns = parquet_columns(catalog, cfg.data.image_column, cfg.data.label_column)
     wanted = [c for c in (columns["image"], columns["label"]) if c]
     ds = ray.data.read_parquet(
-        list(catalog.parquet_files), filesystem=_pyarrow_fs(catalog.fs), columns=wanted, include_paths=True
-    )
+        list(catalog.parquet_files), filesystem=_pyarrow_fs(catalog.fs), include_paths=True
+    ).select_columns([*wanted, "path"])
     kwargs = {"fs": catalog.fs, "spec": spec, "columns": {**columns, "file": "path"}, "storage_options": opts}
     return ds.map_batches(parquet_batch, fn_kwargs=kwargs, batch_format="numpy", batch_size=64)
 

@@ -65,7 +65,13 @@ def test_read_images_labels_pixels_and_report(classes):
     assert got.labels.tolist() == [0, 0, 1, 2, 3, 4] and got.labels.dtype == np.int64
     assert got.images.dtype == np.uint8 and got.images.shape == (6, 4, 4, 1)
     assert got.images[:, 0, 0, 0].tolist() == [30, 31, 20, 10, 40, 50]
-    assert got.report.per_class == {"Animals": 2, "Animals & Nature": 1, "Food & Drink": 1, "zebra": 1, "Émoji": 1}
+    assert got.report.per_class == {
+        "Animals": 2,
+        "Animals & Nature": 1,
+        "Food & Drink": 1,
+        "zebra": 1,
+        "Émoji": 1,
+    }
     assert got.report.skipped == {"hidden": 4, "outside_class_folder": 1, "extension": 1}
 
 
@@ -107,7 +113,9 @@ def test_missing_source_is_a_config_error(tmp_path):
         genart.read_images(str(tmp_path / "nope"), 8, 3)
 
 
-@pytest.mark.parametrize("bad", [{"image_size": 0}, {"channels": 2}, {"fit": "stretch"}, {"background": "nope"}])
+@pytest.mark.parametrize(
+    "bad", [{"image_size": 0}, {"channels": 2}, {"fit": "stretch"}, {"background": "nope"}]
+)
 def test_read_images_checks_its_arguments(tmp_path, bad):
     args = {"image_size": 8, "channels": 3, "fit": "crop", "background": "white", **bad}
     key = next(iter(bad))
@@ -122,7 +130,9 @@ def _meta_folder(tmp_path, meta_name: str, rows: list[dict]):
     root = tmp_path / "meta"
     for i, name in enumerate(["a.png", "sub/b.png", "c.png"]):
         _write(root / name, solid(10 * (i + 1), 4, "L"))
-    _write(root / "Food & Drink" / "d.png", solid(40, 4, "L"))  # a folder label is ignored when metadata exists
+    _write(
+        root / "Food & Drink" / "d.png", solid(40, 4, "L")
+    )  # a folder label is ignored when metadata exists
     if meta_name.endswith(".csv"):
         text = "file_name,label\n" + "".join(f"{r['file_name']},{r['label']}\n" for r in rows)
     else:

@@ -48,11 +48,16 @@ def test_a_bad_source_exits_2_with_one_line_naming_data_source(tmp_path):
     cfg = _config(tmp_path, str(tmp_path / "missing"))
     result = CliRunner().invoke(main, ["data", "preview", cfg, "--out", str(tmp_path / "s.png")])
     assert result.exit_code == 2
-    assert result.output == f"error: data.source {tmp_path / 'missing'} does not exist; give `digits` or a folder, glob or Parquet URI\n"
+    assert (
+        result.output
+        == f"error: data.source {tmp_path / 'missing'} does not exist; give `digits` or a folder, glob or Parquet URI\n"
+    )
     assert not (tmp_path / "s.png").exists()
 
 
 def test_a_bad_data_key_exits_2(tmp_path):
     cfg = _config(tmp_path, "digits")
-    result = CliRunner().invoke(main, ["data", "preview", cfg, "--out", str(tmp_path / "s.png"), "--set", "data.fit=stretch"])
+    result = CliRunner().invoke(
+        main, ["data", "preview", cfg, "--out", str(tmp_path / "s.png"), "--set", "data.fit=stretch"]
+    )
     assert result.exit_code == 2 and "data.fit" in result.output and "Traceback" not in result.output

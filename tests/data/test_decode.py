@@ -36,7 +36,9 @@ def test_exif_orientation_is_applied(fmt, orientation):
     top_left, bottom_right = ORIENTED[orientation]
     assert out.shape == (16, 16, 3) and "exif_rotated" in notes
     assert close(out[2, 2], top_left, 3) and close(out[13, 13], bottom_right, 3)
-    if orientation != 3:  # rotated by 90 degrees: the stored rows are columns now, the centre crop is cut across
+    if (
+        orientation != 3
+    ):  # rotated by 90 degrees: the stored rows are columns now, the centre crop is cut across
         assert close(out[2, 13], top_left, 3) and close(out[13, 2], bottom_right, 3)
 
 
@@ -104,7 +106,12 @@ def test_palette_with_an_integer_transparency_entry():
 
 def test_palette_with_transparency_as_bytes_gives_exact_rgba_and_no_warning():
     out, _ = dec(_palette(bytes([0, 128, 255])), 2, channels=4)  # dec() turns any warning into an error
-    assert out.reshape(-1, 4).tolist() == [[255, 255, 255, 0], [255, 0, 0, 128], [0, 0, 255, 255], [0, 0, 255, 255]]
+    assert out.reshape(-1, 4).tolist() == [
+        [255, 255, 255, 0],
+        [255, 0, 0, 128],
+        [0, 0, 255, 255],
+        [0, 0, 255, 255],
+    ]
 
 
 def test_rgb_with_a_trns_colour_key():
@@ -123,9 +130,16 @@ def test_16_bit_grey_is_scaled_not_clipped():
 
 
 def test_16_bit_rgba_and_la_written_by_hand():
-    rgba = np.array([[[65535, 0, 0, 65535], [0, 32896, 0, 32896]], [[0, 0, 65535, 0], [0, 0, 0, 65535]]], np.uint16)
+    rgba = np.array(
+        [[[65535, 0, 0, 65535], [0, 32896, 0, 32896]], [[0, 0, 65535, 0], [0, 0, 0, 65535]]], np.uint16
+    )
     out, _ = dec(png16(rgba, 6), 2, channels=4)
-    assert out.reshape(-1, 4).tolist() == [[255, 0, 0, 255], [0, 128, 0, 128], [255, 255, 255, 0], [0, 0, 0, 255]]
+    assert out.reshape(-1, 4).tolist() == [
+        [255, 0, 0, 255],
+        [0, 128, 0, 128],
+        [255, 255, 255, 0],
+        [0, 0, 0, 255],
+    ]
     la, _ = dec(png16(np.array([[[40000, 65535]]], np.uint16), 4), 1, channels=1)
     assert la.reshape(-1).tolist() == [156]
 
@@ -184,7 +198,11 @@ def test_crop_drops_the_sides_and_pad_keeps_them_on_the_background():
     assert (crop == (0, 255, 0)).all()
     pad, _ = dec(png(a), 8, fit="pad")
     assert (pad[:2] == 255).all() and (pad[6:] == 255).all()
-    assert pad[3, 0].tolist() == [255, 0, 0] and pad[3, 4].tolist() == [0, 255, 0] and pad[3, 7].tolist() == [0, 0, 255]
+    assert (
+        pad[3, 0].tolist() == [255, 0, 0]
+        and pad[3, 4].tolist() == [0, 255, 0]
+        and pad[3, 7].tolist() == [0, 0, 255]
+    )
     on_black, _ = dec(png(a), 8, fit="pad", background=BLACK)
     assert (on_black[:2] == 0).all() and on_black[3, 4].tolist() == [0, 255, 0]
 

@@ -97,9 +97,15 @@ def test_a_file_written_by_datasets_to_parquet(tmp_path, monkeypatch):
     (tmp_path / "imgs" / "Food & Drink").mkdir(parents=True)
     (tmp_path / "imgs" / "Food & Drink" / "a.png").write_bytes(solid(200, 4, "L"))
     (tmp_path / "imgs" / "b.png").write_bytes(solid(100, 4, "L"))
-    monkeypatch.chdir(tmp_path)  # datasets keeps relative paths as typed: relative to here = the Parquet's folder
-    feats = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["Flags", "Food & Drink"])})
-    ds = datasets.Dataset.from_dict({"image": ["imgs/Food & Drink/a.png", "imgs/b.png"], "label": [1, 0]}, features=feats)
+    monkeypatch.chdir(
+        tmp_path
+    )  # datasets keeps relative paths as typed: relative to here = the Parquet's folder
+    feats = datasets.Features(
+        {"image": datasets.Image(), "label": datasets.ClassLabel(names=["Flags", "Food & Drink"])}
+    )
+    ds = datasets.Dataset.from_dict(
+        {"image": ["imgs/Food & Drink/a.png", "imgs/b.png"], "label": [1, 0]}, features=feats
+    )
     ds.to_parquet(str(tmp_path / "p.parquet"))
     meta = json.loads(pq.read_schema(tmp_path / "p.parquet").metadata[b"huggingface"])
     assert meta["info"]["features"]["label"]["names"] == ["Flags", "Food & Drink"]

@@ -49,7 +49,10 @@ def test_counts_by_reason_with_at_most_three_examples_and_one_log_line(tmp_path,
 
 def test_nothing_readable_is_one_clear_error(tmp_path):
     (tmp_path / "a.png").write_bytes(b"junk")
-    with pytest.raises(DataError, match=r"holds no readable images \(1 files, all unreadable\); skipped: not_an_image 1 \(a.png\)"):
+    with pytest.raises(
+        DataError,
+        match=r"holds no readable images \(1 files, all unreadable\); skipped: not_an_image 1 \(a.png\)",
+    ):
         genart.read_images(str(tmp_path), 4, 3)
 
 

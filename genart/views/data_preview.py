@@ -6,6 +6,7 @@ images; below, what was converted and skipped, by reason, with example names."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from genart.images import encode, to_pil
 from genart.storage.fs import redact
 from genart.views.preview import write_bytes
 
+log = logging.getLogger(__name__)
 TEXT_H = 14  # PIL's default bitmap font is about 11 px high
 LABEL_W = 200
 CHECKER = (204, 204, 204)
@@ -40,6 +42,7 @@ def data_preview(cfg: TrainConfig, out: str, per_class: int = 8) -> DataSheet:
     m, d = cfg.model, cfg.data
     if d.source == "digits":
         images, labels, names, report = _digits(m.image_size)
+        log.info(report.line("digits"))
     else:
         got = read_images(
             d.source,

@@ -160,3 +160,19 @@ def test_metadata_paths_outside_the_folder_are_refused(tmp_path, path):
     root = _meta_folder(tmp_path, "metadata.jsonl", [{"file_name": path, "label": "a"}])
     with pytest.raises(DataError, match=r"metadata.jsonl: file_name .* must be a path inside the folder"):
         genart.read_images(str(root), 4, 1)
+
+
+def test_read_images_is_exported_lazily():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, genart; assert 'genart.data.read' not in sys.modules; print(genart.read_images.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "read_images"
+
+
+def test_limit_counts_listed_items_in_class_order(classes):
+    got = genart.read_images(str(classes), 4, 1, limit=3)
+    assert got.labels.tolist() == [0, 0, 1] and got.report.count == 3

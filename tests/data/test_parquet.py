@@ -113,3 +113,18 @@ def test_a_file_written_by_datasets_to_parquet(tmp_path, monkeypatch):
     got = genart.read_images(str(tmp_path / "p.parquet"), 4, 1)
     assert got.images[:, 0, 0, 0].tolist() == [200, 100] and got.labels.tolist() == [1, 0]
     assert got.class_names == ("Flags", "Food & Drink")
+
+
+def test_image_column_and_limit(tmp_path):
+    from genart.errors import DataError
+
+    rows = [{"bytes": solid(v, 4, "L"), "path": None} for v in range(1, 131)]
+    pq.write_table(_table(rows, [0] * 130), tmp_path / "p.parquet")
+    got = genart.read_images(str(tmp_path / "p.parquet"), 4, 1, limit=70)
+    assert got.images[:, 0, 0, 0].tolist() == list(range(1, 71))
+    with pytest.raises(
+        DataError, match=r"^data.image_column 'img' is not a column of .* \(columns: image, label\)"
+    ):
+        genart.read_images(str(tmp_path / "p.parquet"), 4, 1, image_column="img")
+    unlabelled = genart.read_images(str(tmp_path / "p.parquet"), 4, 1, label_column=None, limit=3)
+    assert unlabelled.class_names is None and unlabelled.labels.tolist() == [-1, -1, -1]

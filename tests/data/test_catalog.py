@@ -176,3 +176,15 @@ def test_read_images_is_exported_lazily():
 def test_limit_counts_listed_items_in_class_order(classes):
     got = genart.read_images(str(classes), 4, 1, limit=3)
     assert got.labels.tolist() == [0, 0, 1] and got.report.count == 3
+
+
+def test_class_folders_on_s3(s3_bucket):
+    from genart.storage.fs import get_fs
+
+    fs, root = get_fs(s3_bucket)
+    for name, v in (("Food & Drink", 10), ("Flags", 20), (".ipynb_checkpoints", 99)):
+        fs.pipe_file(f"{root}/art/{name}/a b.png", solid(v, 4, "L"))
+    got = genart.read_images(f"{s3_bucket}/art", 4, 1)
+    assert got.class_names == ("Flags", "Food & Drink") and got.labels.tolist() == [0, 1]
+    assert got.images[:, 0, 0, 0].tolist() == [20, 10] and got.report.skipped == {"hidden": 1}
+    assert got.report.examples["hidden"] == [".ipynb_checkpoints/"]

@@ -42,13 +42,14 @@ class DecodeSpec:
 
 def decode_image(data: bytes, spec: DecodeSpec) -> tuple[np.ndarray, tuple[str, ...]]:
     """Image file bytes -> (uint8 (S, S, C) array, notes on what was converted). Raises Skipped."""
-    img, notes = _open(data, spec.max_pixels)
+    img, notes = _open(data, spec.max_pixels, 2 * spec.image_size)
     img = _fit(img, spec)
     return _to_array(img, spec), tuple(notes)
 
 
-def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, list[str]]:
-    """bytes -> RGB or RGBA image upright, in 8 bits. Raises Skipped."""
+def _open(data: bytes, max_pixels: int, draft: int) -> tuple[Image.Image, list[str]]:
+    """bytes -> RGB or RGBA image upright, in 8 bits; a JPEG at least `draft` px on its short side is decoded
+    at a reduced scale (DCT scaling), still at least `draft` px. Raises Skipped."""
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
@@ -60,7 +61,7 @@ def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, list[str]]:
                 notes.append("animated_first_frame")
                 img.seek(0)
             if img.format == "JPEG":  # DCT scaling: a 12 MP photo decodes at a fraction of its size
-                img.draft("RGB", (2048, 2048))
+                img.draft(img.mode, (draft, draft))
             img.load()
     except Skipped:
         raise

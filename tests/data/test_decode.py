@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 
 import numpy as np
@@ -227,3 +228,15 @@ def test_decode_batch_turns_problems_into_data():
     assert out["reason"].tolist() == ["", "not_an_image", "missing_file"]
     assert out["notes"].tolist() == ["alpha", "", ""] and out["label"].dtype == np.int64
     assert out["image"].shape == (3, 4, 4, 3) and out["image"][0, 0, 0].tolist() == [255, 255, 255]
+
+
+def test_a_large_jpeg_decodes_at_a_reduced_scale_with_the_same_picture():
+    a = np.zeros((1500, 2000, 3), np.uint8)
+    a[:, :1000] = (255, 0, 0)
+    a[:, 1000:] = (0, 0, 255)
+    data = enc(Image.fromarray(a), "JPEG", quality=95)
+    img = Image.open(io.BytesIO(data))
+    img.draft(img.mode, (32, 32))
+    assert img.size == (250, 188)  # what the decoder asks for at image_size 16: 1/8 scale, not 2000x1500
+    out, _ = dec(data, 16)
+    assert close(out[8, 2], (255, 0, 0), 3) and close(out[8, 13], (0, 0, 255), 3)

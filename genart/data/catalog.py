@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from genart.data.labels import encode_string_labels, folder_class_names, int_label_names, nfc
+from genart.data.labels import (
+    check_num_classes,
+    encode_string_labels,
+    folder_class_names,
+    int_label_names,
+    nfc,
+)
 from genart.errors import ConfigError, DataError
 from genart.storage import hf
 from genart.storage.fs import exists, get_fs, list_dir, redact
@@ -254,3 +260,26 @@ def resolve_image_path(path: str, parquet_dir: str) -> str:
     if "://" in path or "::" in path or path.startswith("/"):
         return path
     return posixpath.join(parquet_dir, path)
+
+
+def class_names_for(catalog: Catalog, num_classes: int, shown: str) -> list[str] | None:
+    """The bundle's class names: the data's, checked against model.num_classes (None when unconditional).
+    Raises DataError for a conditional model on unlabelled data, ConfigError for a count mismatch."""
+    if not num_classes:
+        return None
+    if not catalog.labelled:
+        what = (
+            "an image folder, which carries no labels"
+            if catalog.kind != "parquet"
+            else "Parquet without a label column"
+        )
+        raise DataError(
+            f"data.source {shown} is {what}, but model.num_classes is {num_classes}: train an unconditional "
+            "model (--set model.num_classes=0), put the images in one subfolder per class, or give Parquet "
+            "with a label column (data.label_column)"
+        )
+    names = catalog.class_names
+    if names == tuple(str(i) for i in range(len(names))) and len(names) < num_classes:
+        names = tuple(str(i) for i in range(num_classes))  # unnamed ids: the data need not hold every class
+    check_num_classes(num_classes, names, shown)
+    return list(names)

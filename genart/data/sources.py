@@ -8,10 +8,9 @@ from __future__ import annotations
 import logging
 
 from genart.config.train import TrainConfig
-from genart.data.catalog import Catalog, list_source
+from genart.data.catalog import Catalog, class_names_for, list_source
 from genart.data.digits import CLASS_NAMES, load_digits_arrays
 from genart.data.fetch import parquet_batch, refs_batch
-from genart.data.labels import check_num_classes
 from genart.data.read import decode_spec, no_images_message
 from genart.data.report import ReportBuilder
 from genart.errors import DataError
@@ -61,29 +60,6 @@ def build_dataset(cfg: TrainConfig):
         "report": report.as_dict(),
     }
     return good, info
-
-
-def class_names_for(catalog: Catalog, num_classes: int, shown: str) -> list[str] | None:
-    """The bundle's class names: the data's, checked against model.num_classes (None when unconditional).
-    Raises DataError for a conditional model on unlabelled data, ConfigError for a count mismatch."""
-    if not num_classes:
-        return None
-    if not catalog.labelled:
-        what = (
-            "an image folder, which carries no labels"
-            if catalog.kind != "parquet"
-            else "Parquet without a label column"
-        )
-        raise DataError(
-            f"data.source {shown} is {what}, but model.num_classes is {num_classes}: train an unconditional "
-            "model (--set model.num_classes=0), put the images in one subfolder per class, or give Parquet "
-            "with a label column (data.label_column)"
-        )
-    names = catalog.class_names
-    if names == tuple(str(i) for i in range(len(names))) and len(names) < num_classes:
-        names = tuple(str(i) for i in range(num_classes))  # unnamed ids: the data need not hold every class
-    check_num_classes(num_classes, names, shown)
-    return list(names)
 
 
 def _decoded(catalog: Catalog, spec, cfg: TrainConfig):

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from genart.config.train import TrainConfig
+from genart.data.labels import check_num_classes
 from genart.data.report import DecodeReport
 from genart.images import encode, to_pil
 from genart.storage.fs import redact
@@ -36,7 +37,8 @@ class DataSheet:
 
 def data_preview(cfg: TrainConfig, out: str, per_class: int = 8) -> DataSheet:
     """Decode cfg.data as training does and write the sheet PNG to `out` (a path or URI). Raises ConfigError
-    when data.source does not exist or a data key is invalid, DataError when it yields no image."""
+    when data.source does not exist, a data key is invalid or model.num_classes does not match the classes
+    found; DataError when it yields no image."""
     from genart.data.read import read_images
 
     m, d = cfg.model, cfg.data
@@ -55,6 +57,8 @@ def data_preview(cfg: TrainConfig, out: str, per_class: int = 8) -> DataSheet:
             storage_options=cfg.storage.options,
         )
         images, labels, names, report = got.images, got.labels, got.class_names, got.report
+        if names is not None:  # training would refuse it: say so now
+            check_num_classes(m.num_classes, names, redact(d.source))
     sheet = draw_sheet(images, labels, names, report, redact(d.source), per_class)
     write_bytes(out, encode(np.asarray(sheet)))
     return DataSheet(out, sheet.size, report, names)

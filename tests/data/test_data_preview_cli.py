@@ -61,3 +61,16 @@ def test_a_bad_data_key_exits_2(tmp_path):
         main, ["data", "preview", cfg, "--out", str(tmp_path / "s.png"), "--set", "data.fit=stretch"]
     )
     assert result.exit_code == 2 and "data.fit" in result.output and "Traceback" not in result.output
+
+
+def test_num_classes_that_training_would_refuse_exits_2(tmp_path):
+    for name in ("A & B", "C D", "E"):
+        (tmp_path / "art" / name).mkdir(parents=True)
+        (tmp_path / "art" / name / "x.png").write_bytes(sticker(8))
+    cfg = _config(tmp_path, str(tmp_path / "art"))
+    result = CliRunner().invoke(main, ["data", "preview", cfg, "--out", str(tmp_path / "s.png")])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        f"error: model.num_classes is 2 but data.source {tmp_path / 'art'} has 3 classes ('A & B', 'C D', 'E'); "
+        "set model.num_classes=3 (or 0 for an unconditional model)"
+    )

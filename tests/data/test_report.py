@@ -10,9 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import genart
-from genart.data.catalog import list_source
+from genart.data.catalog import class_names_for, list_source
 from genart.data.labels import encode_string_labels, folder_class_names
-from genart.data.sources import class_names_for
 from genart.errors import ConfigError, DataError
 from genart.storage.hf import schema_metadata
 from tests.data.imgs import sticker

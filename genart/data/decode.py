@@ -7,7 +7,8 @@ fit to a square (`crop`: centre crop; `pad`: transparent margins) -> C=3/1: comp
 RGBA premultiplied, so colours hidden under alpha 0 never bleed into visible pixels.
 
 Per-item problems are data: `decode_image` raises `Skipped(reason)`, `decode_batch` turns it into the
-`ok`/`reason` columns. Reasons: not_an_image, corrupt, too_large, missing_file, unreadable_uri. Notes on
+`ok`/`reason` columns. Reasons: not_an_image, corrupt, too_large, unsupported (a mode that has no RGB
+conversion), missing_file, unreadable_uri. Notes on
 converted files: exif_rotated, alpha, 16bit, float, palette, cmyk, animated_first_frame.
 """
 
@@ -23,7 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from genart.errors import ImageSkipped as Skipped
 
-SKIP_REASONS = ("not_an_image", "corrupt", "too_large", "missing_file", "unreadable_uri")
+SKIP_REASONS = ("not_an_image", "corrupt", "too_large", "unsupported", "missing_file", "unreadable_uri")
 _TRANSPARENT_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
 
 
@@ -71,6 +72,14 @@ def _open(data: bytes, max_pixels: int, draft: int) -> tuple[Image.Image, list[s
         raise Skipped("not_an_image") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise Skipped("corrupt", str(exc)) from exc
+    try:
+        return _upright_8bit(img, notes)
+    except (OSError, ValueError, SyntaxError) as exc:  # a mode Pillow cannot convert (LAB, HSV...), bad EXIF
+        raise Skipped("unsupported", f"{img.mode}: {exc}") from exc
+
+
+def _upright_8bit(img: Image.Image, notes: list[str]) -> tuple[Image.Image, list[str]]:
+    """EXIF orientation applied, 8 bits, RGBA when the image has any transparency else RGB; `notes` grows."""
     if img.getexif().get(0x0112, 1) not in (0, 1):
         img = ImageOps.exif_transpose(img)
         notes.append("exif_rotated")

@@ -35,8 +35,9 @@ class DataSheet:
     class_names: tuple[str, ...] | None
 
 
-def data_preview(cfg: TrainConfig, out: str, per_class: int = 8) -> DataSheet:
-    """Decode cfg.data as training does and write the sheet PNG to `out` (a path or URI). Raises ConfigError
+def data_preview(cfg: TrainConfig, out: str, per_class: int = 8, limit: int | None = None) -> DataSheet:
+    """Decode cfg.data as training does and write the sheet PNG to `out` (a path or URI); `limit`: read only
+    the first listed images (class by class), for a quick look at a big source. Raises ConfigError
     when data.source does not exist, a data key is invalid or model.num_classes does not match the classes
     found; DataError when it yields no image."""
     from genart.data.read import read_images
@@ -55,6 +56,7 @@ def data_preview(cfg: TrainConfig, out: str, per_class: int = 8) -> DataSheet:
             label_column=d.label_column,
             image_column=d.image_column,
             storage_options=cfg.storage.options,
+            limit=limit,
         )
         images, labels, names, report = got.images, got.labels, got.class_names, got.report
         if names is not None:  # training would refuse it: say so now

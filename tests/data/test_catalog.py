@@ -107,9 +107,20 @@ def test_a_mixed_folder_decodes_to_one_array(tmp_path):
     got = genart.read_images(str(tmp_path / "mixed"), 6, 3)
     assert got.images.shape == (6, 6, 6, 3) and got.report.count == 6
     rgba = genart.read_images(str(tmp_path / "mixed"), 6, 4)
-    assert rgba.images.shape == (6, 6, 6, 4) and rgba.report.converted == {"alpha": 2, "cmyk": 1, "palette": 1}
+    assert rgba.images.shape == (6, 6, 6, 4) and rgba.report.converted == {
+        "alpha": 2,
+        "cmyk": 1,
+        "palette": 1,
+    }
     alpha = dict(zip(sorted(files), rgba.images[:, 0, 0, 3].tolist()))  # listing order: sorted names
-    assert alpha == {"cmyk.jpg": 255, "l.png": 255, "la.png": 255, "p.gif": 255, "rgb.jpg": 255, "rgba.png": 0}
+    assert alpha == {
+        "cmyk.jpg": 255,
+        "l.png": 255,
+        "la.png": 255,
+        "p.gif": 255,
+        "rgb.jpg": 255,
+        "rgba.png": 0,
+    }
 
 
 def test_missing_source_is_a_config_error(tmp_path):

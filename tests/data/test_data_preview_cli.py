@@ -74,3 +74,17 @@ def test_num_classes_that_training_would_refuse_exits_2(tmp_path):
         f"error: model.num_classes is 2 but data.source {tmp_path / 'art'} has 3 classes ('A & B', 'C D', 'E'); "
         "set model.num_classes=3 (or 0 for an unconditional model)"
     )
+
+
+def test_limit_reads_only_the_first_listed_images(tmp_path):
+    for name in ("A & B", "C D"):
+        (tmp_path / "art" / name).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "art" / name / f"{i}.png").write_bytes(sticker(8))
+    cfg = _config(tmp_path, str(tmp_path / "art"))
+    out = tmp_path / "s.png"
+    result = CliRunner().invoke(
+        main, ["data", "preview", cfg, "--out", str(out), "--limit", "2", "--per-class", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == f"{out} (344x192)"

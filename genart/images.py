@@ -1,10 +1,16 @@
-"""uint8 (H, W, C) arrays -> PNG / WebP / JPEG bytes, and their sha256. Plain functions (PIL), no IO."""
+"""uint8 (H, W, C) arrays -> PNG / WebP / JPEG bytes, and their sha256. Plain functions (PIL), no IO.
+
+`Batch` is the record one batch of items travels in through a generate job: FilteredDraw -> replica ->
+EncodePool -> ShardWrite.add and TokenWriter.write.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -81,3 +87,52 @@ def grid_png(imgs: np.ndarray, cols: int = 10, pad: int = 2) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(canvas[..., 0] if c == 1 else canvas).save(buf, format="PNG")
     return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of N generated items, all arrays in the same item order (not necessarily id order).
+
+    - ids: int64 (N,), the items' global ids;
+    - seeds: int64 (N,), the seed of the draw each image came from (what the metadata stores);
+    - class_ids: int (N,) requested classes, or None for an unconditional model;
+    - images: uint8 (N, H, W, C), C in 1, 3, 4, the pixels as generated;
+    - blobs: the N encoded images (file bytes in the job's format), or None until encoded;
+    - score: float32 (N,) quality scores in [0, 1], or None when nothing scores the items;
+    - phash: uint64 (N,) 64-bit perceptual hashes (of the stored pixels), or None;
+    - judged: bool (N,) whether an independent classifier agrees with class_ids (synthesize's candidates
+      of digits models), or None.
+
+    Frozen: `replace` gives a changed copy; `batch[lo:hi]` slices every per-item field.
+    """
+
+    ids: np.ndarray
+    seeds: np.ndarray
+    class_ids: np.ndarray | None
+    images: np.ndarray
+    blobs: list[bytes] | None = None
+    score: np.ndarray | None = None
+    phash: np.ndarray | None = None
+    judged: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, sl: slice) -> Batch:
+        """The items `sl` selects (a slice), every per-item field alike. Raises TypeError for a non-slice."""
+        if not isinstance(sl, slice):
+            raise TypeError(f"a Batch is sliced with a slice, not {type(sl).__name__}")
+        return Batch(**{f.name: _part(getattr(self, f.name), sl) for f in dataclasses.fields(self)})
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of every image, in pixels."""
+        return self.images.shape[2], self.images.shape[1]
+
+    def replace(self, **changes) -> Batch:
+        """A copy with `changes` (field name -> value)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _part(value, sl: slice):
+    return None if value is None else value[sl]

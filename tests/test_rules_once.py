@@ -124,7 +124,7 @@ def test_score_decodes_like_images_decode():
         ("genart.images", "encode_batch"),
         ("genart.filters.dedupe", "greedy_unique"),
         ("genart.synthesis.splits", "split_counts"),
-        ("genart.storage.writer", "committed_shards"),
+        ("genart.storage.commit", "committed_shards"),
     ],
 )
 def test_dead_code_is_gone(module, name):

@@ -11,6 +11,7 @@ from genart.errors import ConfigError, StorageError
 from genart.generation.job import job_record, prepare_output
 from genart.generation.ledger import ByteLedger
 from genart.storage import safejson
+from genart.storage.output import Output
 from genart.views.evaluate import _training_metrics
 
 HUGE_INT = b'{"job_id": ' + b"9" * 5000 + b"}"
@@ -27,7 +28,7 @@ def test_a_hostile_job_record_is_a_config_error(tmp_path, blob):
     (tmp_path / "_job.json").write_bytes(blob)
     cfg = _cfg(tmp_path)
     with pytest.raises(ConfigError) as err:
-        prepare_output(fsspec.filesystem("file"), str(tmp_path), cfg, {"model_id": "x"}, False, "j")
+        prepare_output(Output.open(cfg.output), cfg, {"model_id": "x"}, False, "j")
     msg = str(err.value)
     assert msg.startswith(f"{tmp_path}/_job.json is not valid JSON (")
     assert msg.endswith("); pass --overwrite to start this output afresh") and len(msg) < 400
@@ -36,11 +37,10 @@ def test_a_hostile_job_record_is_a_config_error(tmp_path, blob):
 @pytest.mark.parametrize("blob", HOSTILE)
 def test_a_hostile_success_file_resumes_the_job(tmp_path, blob):
     cfg = _cfg(tmp_path)
-    fs = fsspec.filesystem("file")
-    rec, done = prepare_output(fs, str(tmp_path), cfg, {"model_id": "x"}, False, "j")
+    rec, done = prepare_output(Output.open(cfg.output), cfg, {"model_id": "x"}, False, "j")
     assert done is None
     (tmp_path / "_SUCCESS").write_bytes(blob)
-    again, done = prepare_output(fs, str(tmp_path), cfg, {"model_id": "x"}, False, "j2")
+    again, done = prepare_output(Output.open(cfg.output), cfg, {"model_id": "x"}, False, "j2")
     assert (
         done is None and again["job_id"] == rec["job_id"] == job_record(cfg, {"model_id": "x"}, "j")["job_id"]
     )
@@ -49,7 +49,7 @@ def test_a_hostile_success_file_resumes_the_job(tmp_path, blob):
 @pytest.mark.parametrize("blob", HOSTILE)
 def test_a_hostile_progress_ledger_is_ignored(tmp_path, blob):
     (tmp_path / "_progress.json").write_bytes(blob)
-    ledger = ByteLedger(fsspec.filesystem("file"), str(tmp_path), 4)
+    ledger = ByteLedger(Output.at(fsspec.filesystem("file"), str(tmp_path)), 4)
     assert ledger._load() is None
     assert ledger.resume(set()) == set() and ledger.bytes == 0
 
@@ -81,7 +81,7 @@ def test_a_hostile_synthesize_success_file_is_a_config_error(tmp_path, blob):
     (tmp_path / "_SUCCESS").write_bytes(blob)
     cfg = SynthesizeConfig(kind="synthesize", model="m", output=str(tmp_path))
     with pytest.raises(ConfigError) as err:
-        _prepare(fsspec.filesystem("file"), str(tmp_path), cfg, {"model_id": "x"}, False)
+        _prepare(Output.open(cfg.output), cfg, {"model_id": "x"}, False)
     msg = str(err.value)
     assert msg.startswith(f"{tmp_path}/_SUCCESS is not valid JSON (")
     assert msg.endswith("pass --overwrite to replace it") and len(msg) < 400

@@ -114,8 +114,8 @@ def _genart_generate(bundle_uri: str, count: int, out: str, replicas: int) -> tu
     summary = generate(cfg, progress=False)
     total = time.perf_counter() - t0
     # steady state: what follows the first committed shard (Ray start-up and bundle loading excluded)
-    steady = (count - cfg.shard_size) / max(total - summary["first_commit_s"], 1e-9)
-    return count / total, summary["first_commit_s"], steady
+    steady = (count - cfg.shard_size) / max(total - summary.first_commit_s, 1e-9)
+    return count / total, summary.first_commit_s, steady
 
 
 def _limit_per_core(bundle_uri: str, n: int = 4096, batch: int = 256) -> float:

@@ -106,7 +106,7 @@ def _replica_main(cfg, job_id: str, model_id: str, shards: list[int], barrier, r
         replica_mod.encode = rep.times.timed("encode", replica_mod.encode)  # split encode from write
         barrier.wait()
         t0 = time.perf_counter()
-        n = sum(rep.run_shard(plan.shard(s))["n"] for s in shards)
+        n = sum(rep.run_shard(plan.shard(s)).n for s in shards)
         results.put({"n": n, "seconds": time.perf_counter() - t0, "times": rep.times.snapshot()})
     except BaseException as exc:  # the parent reports it; a broken barrier releases the others
         barrier.abort()

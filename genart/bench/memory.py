@@ -79,8 +79,8 @@ def driver_peak(count: int, bundle: str, out: str, shard_size: int = 1000) -> di
         "count": count,
         "rss_before_mb": base / 2**20,
         "peak_rss_mb": peak[0] / 2**20,
-        "images_per_s": summary["images_per_s"],
-        "seconds": summary["seconds"],
+        "images_per_s": summary.images_per_s,
+        "seconds": summary.seconds,
     }
 
 
@@ -209,8 +209,8 @@ def replica_rss(shards: int, shard_size: int, bundle: str, out: str, interval_s:
     return {
         "shards": shards,
         "shard_size": shard_size,
-        "images_per_s": summary["images_per_s"],
-        "seconds": summary["seconds"],
+        "images_per_s": summary.images_per_s,
+        "seconds": summary.seconds,
         **rss_growth(samples, shards),
     }
 
@@ -250,7 +250,7 @@ def bench_resume_listing(shards: int = 100_000) -> dict:
     from genart.config.generate import ClassesConfig
     from genart.generation.plan import Plan
     from genart.storage import layout
-    from genart.storage.writer import scan_metadata
+    from genart.storage.commit import scan_metadata
 
     with tempfile.TemporaryDirectory(prefix="genart-resume-") as tmp:
         meta = os.path.join(tmp, layout.METADATA_DIR)

@@ -113,7 +113,7 @@ def run_demo(out: str, steps: int = 1200, count: int = 1000) -> dict:
         f"demo finished in {time.perf_counter() - start:.0f}s",
         f"  model bundle     {result.bundle_uri}",
         f"  training grid    {train_cfg.output}/train/checkpoint_*/samples.png",
-        f"  collection       {gen_cfg.output}  ({summary['count']} images, {summary['images_per_s']:.0f} images/s)",
+        f"  collection       {gen_cfg.output}  ({summary.count} images, {summary.images_per_s:.0f} images/s)",
         f"  metadata         {gen_cfg.output}/metadata/part-*.parquet",
         f"  contact sheet    {sheet}",
         f"  check it         genart verify {gen_cfg.output}",

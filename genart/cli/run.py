@@ -67,7 +67,7 @@ def generate(config: str, overrides: tuple[str, ...], address: str | None, overw
     if address:
         cfg.address = address
     summary = run_generate(cfg, overwrite=overwrite)
-    click.echo(json.dumps(summary))
+    click.echo(json.dumps(summary.as_dict()))
 
 
 @main.command()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_serializer, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_serializer, model_validator
 
 from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, RunResources, Seed, Strict
 from genart.config.filters import DedupeConfig, GenerateFilter
@@ -151,6 +151,21 @@ class GenerateConfig(RunResources):
     classes: ClassesConfig = Field(default_factory=ClassesConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    # synthesize's candidate rounds: what the replicas measure per item as extra columns (a
+    # genart.filters.measure.Measures, holding the driver's fitted scorers). Private, so never a config key,
+    # never in _job.json or the job's identity; it travels to the replicas with the config object.
+    _measures: Any = PrivateAttr(None)
+
+    def with_measures(self, measures) -> GenerateConfig:
+        """A copy whose replicas record `measures` (a genart.filters.measure.Measures, or None) as columns."""
+        out = self.model_copy()
+        out._measures = measures
+        return out
+
+    @property
+    def measures(self):
+        """The Measures `with_measures` set, or None (every job but synthesize's candidate rounds)."""
+        return self._measures
 
     @model_validator(mode="after")
     def _shards_fit(self) -> GenerateConfig:

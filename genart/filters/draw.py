@@ -15,6 +15,7 @@ import numpy as np
 from genart.errors import FilterExhausted
 from genart.filters.score import phash64
 from genart.ids import derived_seeds
+from genart.images import Batch
 
 _ATTEMPT_SALT = np.uint64(0xA77E4D7A5EED0001)
 
@@ -29,14 +30,14 @@ def attempt_seeds(seeds: np.ndarray, attempt: int) -> np.ndarray:
     return derived_seeds(seeds, salt)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Drawn:
-    """One batch after filtering: the kept images and what the metadata records about them."""
+    """One batch after filtering: the kept items (ids and class ids as asked; seeds of the kept draws; uint8
+    (N, H, W, C) images; float32 scores when the quality filter runs, uint64 phashes when the near-duplicate
+    filter runs; for lossy formats with the near-duplicate filter, the encoded images too) and how many
+    draws each filter rejected."""
 
-    images: np.ndarray  # uint8 (N, H, W, C)
-    seeds: np.ndarray  # int64: the seed of each kept draw
-    scores: np.ndarray | None  # float32 when the quality filter runs
-    phash: np.ndarray | None  # uint64 when the near-duplicate filter runs
+    batch: Batch
     rejected_score: int = 0
     rejected_duplicate: int = 0
 
@@ -46,8 +47,9 @@ class FilteredDraw:
 
     `scorer(images, class_ids) -> float32` runs when min_score is set; `claim(ids, hashes) -> [bool]` (a
     HashIndex's claim, local or behind a Ray actor) decides near-duplicates when max_distance is set. Items
-    that pass the score are claimed in id order; both filters see every redraw. `stored(images)` gives the
-    pixels the output will hold (JPEG/WebP change them), so the hash is always that of the stored image.
+    that pass the score are claimed in id order; both filters see every redraw. `stored(images) -> (blobs,
+    pixels)` encodes images as the output will hold them and gives the pixels those bytes decode to (JPEG/WebP
+    change them), so the hash is always that of the stored image and a kept item's bytes are encoded once.
     """
 
     def __init__(
@@ -65,7 +67,7 @@ class FilteredDraw:
             raise ValueError("min_score needs a scorer and max_distance a claim function")
         self.generate, self.min_score, self.scorer = generate, min_score, scorer
         self.max_distance, self.claim, self.max_attempts = max_distance, claim, max_attempts
-        self.stored = stored  # images -> the pixels the output will hold (lossy formats: after encoding)
+        self.stored = stored  # images -> (file bytes, the pixels they hold) for lossy formats
 
     @property
     def active(self) -> bool:
@@ -74,12 +76,15 @@ class FilteredDraw:
     def __call__(
         self, ids: np.ndarray, seeds: np.ndarray, class_ids: np.ndarray | None, attempt: int = 0
     ) -> Drawn:
-        """Draw until every item passes (or max_attempts). `attempt`: the shard attempt, passed to claim."""
+        """Draw until every item passes (or max_attempts). ids, seeds: int64 (N,); class_ids: int (N,) or
+        None; `attempt`: the shard attempt, passed to claim. Returns the kept batch in the order of `ids`.
+        Raises FilterExhausted naming the first item that found no acceptable draw."""
         ids, seeds = np.asarray(ids, dtype=np.int64), np.asarray(seeds, dtype=np.int64)
         n = len(ids)
         kept_seeds = seeds.copy()
         scores = np.zeros(n, np.float32) if self.scorer is not None else None
         hashes = np.zeros(n, np.uint64) if self.claim is not None else None
+        blobs: list[bytes] | None = [b""] * n if self.claim is not None and self.stored else None
         images = None
         todo = np.arange(n)
         rej_score = rej_dup = 0
@@ -98,16 +103,26 @@ class FilteredDraw:
                 rej_score += int((~ok).sum())
                 scores[todo[ok]] = sc[ok]
             if self.claim is not None and ok.any():
-                ph = phash64(imgs[ok] if self.stored is None else self.stored(imgs[ok]))
-                claimed = np.asarray(self.claim(ids[todo[ok]], ph, attempt), dtype=bool)
+                passed = todo[ok]
+                if self.stored is None:
+                    ph = phash64(imgs[ok])
+                else:
+                    encoded, pixels = self.stored(imgs[ok])
+                    ph = phash64(pixels)
+                claimed = np.asarray(self.claim(ids[passed], ph, attempt), dtype=bool)
                 rej_dup += int((~claimed).sum())
-                hashes[todo[ok][claimed]] = ph[claimed]
+                hashes[passed[claimed]] = ph[claimed]
+                if blobs is not None:
+                    for k in np.flatnonzero(claimed):
+                        blobs[passed[k]] = encoded[k]
                 ok[np.flatnonzero(ok)[~claimed]] = False
             images[todo[ok]] = imgs[ok]
             kept_seeds[todo[ok]] = cur[ok]
             todo = todo[~ok]
             if not len(todo):
-                return Drawn(images, kept_seeds, scores, hashes, rej_score, rej_dup)
+                cls_all = None if class_ids is None else np.asarray(class_ids)
+                batch = Batch(ids, kept_seeds, cls_all, images, blobs=blobs, score=scores, phash=hashes)
+                return Drawn(batch, rej_score, rej_dup)
         raise FilterExhausted(self._exhausted(ids[todo], class_ids, todo, rej_score, rej_dup, seen))
 
     def _exhausted(self, stuck_ids, class_ids, todo, rej_score, rej_dup, seen) -> str:

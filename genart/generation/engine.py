@@ -187,9 +187,9 @@ class Engine:
 
 class EncodePool:
     """Spreads each batch over `workers` threads: `submit(fn, shared, *per_item)` runs
-    `fn(shared, *slices)` on contiguous slices of the per-item arrays (None stays None) and returns one
-    Future for the whole batch (its exception is the first failing slice's). A dict argument is sliced
-    value by value. Rows may reach the shard in any order: ShardWrite sorts by id at commit.
+    `fn(shared, *slices)` on contiguous slices of the per-item values (a `Batch`, whose slice slices every
+    field, or arrays; None stays None) and returns one Future for the whole batch (its exception is the
+    first failing slice's). Rows may reach the shard in any order: ShardWrite sorts by id at commit.
 
     PIL's zlib/libwebp and torch release the GIL, so threads use several cores; the Python between
     images does not, which is why a GPU is better shared by several replicas (processes) than fed by
@@ -220,11 +220,7 @@ class EncodePool:
 
 
 def _slice(a, lo: int, hi: int):
-    if a is None:
-        return None
-    if isinstance(a, dict):
-        return {k: _slice(v, lo, hi) for k, v in a.items()}
-    return a[lo:hi]
+    return None if a is None else a[lo:hi]
 
 
 def _all_of(futures: list[Future]) -> Future:

@@ -19,7 +19,7 @@ from genart.config.generate import GenerateConfig
 from genart.generation.plan import Plan
 from genart.ids import num_shards
 from genart.images import encode
-from genart.storage.writer import SCHEMA
+from genart.storage.commit import SCHEMA
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,10 @@ from genart.config.identity import differing_keys, record_exclude, same_job
 from genart.config.loader import config_hash
 from genart.errors import ConfigError, JobRecordError
 from genart.storage import layout, safejson
-from genart.storage.fs import exists, join, redact, remove_parts
-from genart.storage.writer import retry, scan_metadata
+from genart.storage.commit import scan_metadata
+from genart.storage.fs import exists, redact, remove_parts
+from genart.storage.output import Output
+from genart.storage.retry import retry
 
 log = logging.getLogger(__name__)
 
@@ -65,77 +67,78 @@ def job_record(cfg: GenerateConfig, meta: dict, job_id: str) -> dict:
     return record
 
 
-def _read_record(fs, job_path: str, cfg: GenerateConfig) -> dict:
+def _read_record(out: Output) -> dict:
     """_job.json as a dict; ConfigError when it is not a JSON object."""
     try:
-        old = safejson.loads(fs.cat_file(job_path))
+        old = safejson.loads(out.fs.cat_file(out.path(layout.JOB)))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(
-            f"{redact(cfg.output)}/{layout.JOB} is not valid JSON ({exc}); "
-            "pass --overwrite to start this output afresh"
+            f"{out.name}/{layout.JOB} is not valid JSON ({exc}); pass --overwrite to start this output afresh"
         ) from None
     if not isinstance(old, dict):
         raise ConfigError(
-            f"{redact(cfg.output)}/{layout.JOB} is not a job record (a JSON object); "
+            f"{out.name}/{layout.JOB} is not a job record (a JSON object); "
             "pass --overwrite to start this output afresh"
         )
     return old
 
 
-def _read_success(fs, success: str) -> dict | None:
+def _read_success(out: Output) -> dict | None:
     """The _SUCCESS summary, or None when it is missing or unreadable (then the job is resumed)."""
-    if not exists(fs, success):
+    success = out.path(layout.SUCCESS)
+    if not exists(out.fs, success):
         return None
     try:
-        done = safejson.loads(fs.cat_file(success))
+        done = safejson.loads(out.fs.cat_file(success))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         log.warning("%s is unreadable (%s); resuming the job to rewrite it", layout.SUCCESS, exc)
         return None
     return done if isinstance(done, dict) else None
 
 
-def prepare_output(fs, root: str, cfg: GenerateConfig, meta: dict, overwrite: bool, job_id: str):
+def prepare_output(out: Output, cfg: GenerateConfig, meta: dict, overwrite: bool, job_id: str):
     """Compare with what the output already holds; write _job.json for a new job.
 
     Returns (job record, the _SUCCESS summary when the job is already complete, else None). A different
-    config is refused (ConfigError naming the differing keys) and nothing at the output changes. With
+    config is refused (ConfigError naming the differing keys) and nothing at the output changes; a
+    _job.json that cannot be written after the retries is a StorageError. With
     `overwrite` nothing is read or written here: `replace_output` clears the output once the job is known
     to run.
     """
     new = job_record(cfg, meta, job_id)
-    job_path, success = join(root, layout.JOB), join(root, layout.SUCCESS)
     if overwrite:
         return new, None
-    if exists(fs, job_path):
-        old = _read_record(fs, job_path, cfg)
+    if exists(out.fs, out.path(layout.JOB)):
+        old = _read_record(out)
         if not same_job(old, cfg, meta["model_id"]):
             keys = differing_keys(old, new)
             raise ConfigError(
-                f"{redact(cfg.output)} holds a different job (job {old.get('job_id')}); differing keys: "
+                f"{out.name} holds a different job (job {old.get('job_id')}); differing keys: "
                 f"{', '.join(keys) or 'unknown'}. Pass --overwrite to replace it, or choose another output"
             )
-        return old, _read_success(fs, success)
-    if exists(fs, success) or scan_metadata(fs, root)[0]:
+        return old, _read_success(out)
+    if exists(out.fs, out.path(layout.SUCCESS)) or scan_metadata(out.fs, out.root)[0]:
         raise ConfigError(
-            f"{redact(cfg.output)} holds generated shards but no {layout.JOB}; "
+            f"{out.name} holds generated shards but no {layout.JOB}; "
             "pass --overwrite to replace them, or choose another output"
         )
-    write_record(fs, root, cfg, new)
+    write_record(out, new)
     return new, None
 
 
-def write_record(fs, root: str, cfg: GenerateConfig, job: dict) -> None:
+def write_record(out: Output, job: dict) -> None:
+    """_job.json, written with the storage retry policy; StorageError when that still fails."""
     retry(
-        lambda: fs.pipe_file(join(root, layout.JOB), json.dumps(job, indent=2).encode()),
-        f"writing {redact(cfg.output)}/{layout.JOB}",
+        lambda: out.fs.pipe_file(out.path(layout.JOB), json.dumps(job, indent=2).encode()),
+        f"writing {out.name}/{layout.JOB}",
     )
 
 
-def replace_output(fs, root: str, cfg: GenerateConfig, job: dict) -> None:
+def replace_output(out: Output, job: dict) -> None:
     """--overwrite, once every cheap check passed: delete what the output holds (each part literally,
     _job.json last), then write the new job's record. Raises StorageError saying what is left."""
-    remove_parts(fs, root, OUTPUT_PARTS, redact(cfg.output))
-    write_record(fs, root, cfg, job)
+    remove_parts(out.fs, out.root, OUTPUT_PARTS, out.name)
+    write_record(out, job)
 
 
 def _lookup(d: dict, dotted: str):

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from genart.storage import layout, safejson
-from genart.storage.fs import join
-from genart.storage.writer import BYTES_KEY
+from genart.storage.commit import BYTES_KEY
+from genart.storage.output import Output
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +30,15 @@ SAVE_EVERY_S = 30.0
 FOOTER_READERS = 32
 
 
-def footer_bytes(fs, root: str, shards) -> tuple[int, set[int]]:
+def footer_bytes(out: Output, shards) -> tuple[int, set[int]]:
     """Image bytes of committed shards from each part's Parquet footer (small ranged reads, concurrent),
     and the shards whose part is unreadable (truncated or corrupt): a resume redoes those."""
     import pyarrow.parquet as pq
 
     def one(k: int) -> int | None:
-        path = join(root, layout.metadata_path(k))
+        path = out.path(layout.metadata_path(k))
         try:
-            with fs.open(path, "rb") as f:
+            with out.fs.open(path, "rb") as f:
                 kv = pq.read_metadata(f).metadata or {}
             return int(kv.get(BYTES_KEY, b"0"))
         except FileNotFoundError:
@@ -55,8 +55,8 @@ def footer_bytes(fs, root: str, shards) -> tuple[int, set[int]]:
 
 
 class ByteLedger:
-    def __init__(self, fs, root: str, num_shards: int):
-        self.fs, self.root, self.path, self.num_shards = fs, root, join(root, LEDGER), num_shards
+    def __init__(self, out: Output, num_shards: int):
+        self.out, self.fs, self.path, self.num_shards = out, out.fs, out.path(LEDGER), num_shards
         self.bits = np.zeros(num_shards, dtype=bool)  # 1 byte per shard: 10 MB for 10^7 shards
         self.bytes = 0
         self._saved_at = time.monotonic()
@@ -103,7 +103,7 @@ class ByteLedger:
         missing = [k for k in committed if not self.bits[k]]
         bad: set[int] = set()
         if missing:
-            nbytes, bad = footer_bytes(self.fs, self.root, missing)
+            nbytes, bad = footer_bytes(self.out, missing)
             self.bytes += nbytes
             self.bits[[k for k in missing if k not in bad]] = True
         log.info("resume: %d committed shards, %d footers read", len(committed), len(missing))

@@ -1,6 +1,6 @@
 """GeneratorReplica: holds one generator resident on its device and turns shard specs into committed shards.
 
-A plain Python class (unit tests use it without Ray); runner.py makes it a Ray actor in one place.
+A plain Python class (unit tests use it without Ray); scheduler.py makes it a Ray actor in one place.
 Generation of batch k+1 overlaps with encoding and writing of batch k in a helper thread (torch and
 PIL's zlib both release the GIL), with at most two batches pending so memory stays flat.
 """
@@ -20,11 +20,13 @@ from genart.filters.draw import FilteredDraw
 from genart.filters.score import make_scorer
 from genart.generation.engine import EncodePool, Engine, StageTimes, choose_device
 from genart.generation.plan import ShardSpec
-from genart.images import decode, encode, sha256_hex
+from genart.generation.records import ShardResult
+from genart.images import Batch, decode, encode
 from genart.market import TokenWriter
+from genart.storage.commit import ShardFormat, ShardWrite, ShardWriter
 from genart.storage.fs import redact
 from genart.storage.hf import class_names_of
-from genart.storage.writer import ShardWrite, ShardWriter
+from genart.storage.output import Output
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +34,13 @@ PENDING_BATCHES = 2
 
 
 def filter_columns(cfg: GenerateConfig) -> tuple[str, ...]:
-    """The metadata columns the job's filters add: `score` (quality filter), `phash` (near-duplicates)."""
-    return (("score",) if cfg.filter.min_score is not None else ()) + (
+    """The metadata columns the job's filters add: `score` (quality filter), `phash` (near-duplicates), and
+    the columns synthesize's candidate rounds measure (`cfg.measures`: score, phash, judged), in that order."""
+    names = (("score",) if cfg.filter.min_score is not None else ()) + (
         ("phash",) if cfg.dedupe.max_distance is not None else ()
     )
+    measured = cfg.measures.columns() if cfg.measures is not None else ()
+    return tuple(n for n in ("score", "phash", "judged") if n in names or n in measured)
 
 
 class GeneratorReplica:
@@ -56,23 +61,18 @@ class GeneratorReplica:
                 f"(model_id {self.bundle.model_id[:12]}..., "
                 f"the job started with {model_id[:12]}...); re-run with --overwrite to use the new model"
             )
-        self.writer = ShardWriter(
-            cfg.output,
-            cfg.storage.options,
-            job_id=job_id,
-            model_id=model_id,
-            fmt=cfg.image.format,
-            layout_name=cfg.layout,
-            filter_columns=filter_columns(cfg),
-            class_names=class_names_of(self.bundle.meta),
-        )
+        out = Output.open(cfg.output, cfg.storage.options)  # once per replica (it runs in its own process)
+        names = class_names_of(self.bundle.meta)
+        shape = ShardFormat(job_id, model_id, cfg.image.format, cfg.layout, filter_columns(cfg), names)
+        self.writer = ShardWriter(out, shape)
         # bf16 / channels_last / compile and pinned copies (accel.Engine); seconds per stage in self.times
         self.times = StageTimes()
         self.bundle.engine = Engine(self.bundle.generator, device, cfg.inference, self.times)
         # each batch is encoded and written by all the workers at once (one per CPU of the replica)
         workers = cfg.inference.encode_workers or max(1, int(round(cfg.cpus_per_replica)))
         self._pool = EncodePool(workers, self.times)
-        self.tokens = TokenWriter(cfg, self.bundle.meta)  # tokens/{id}.json when market.standard: opensea
+        # tokens/{id}.json when market.standard: opensea
+        self.tokens = TokenWriter(cfg, self.bundle.meta, out)
         self.draw = FilteredDraw(
             self._generate,
             min_score=cfg.filter.min_score,
@@ -84,27 +84,33 @@ class GeneratorReplica:
             max_attempts=cfg.filter.max_attempts,
             stored=None if cfg.image.format == "png" else self._as_stored,
         )
+        self._measure = cfg.measures  # synthesize's candidates: score, phash, judged columns (or None)
         log.info("replica pid %d: bundle %s loaded on %s", os.getpid(), self.bundle.model_id[:12], device)
 
-    def _as_stored(self, images: np.ndarray) -> np.ndarray:
-        """The pixels a lossy format (jpeg, webp) will store: what the near-duplicate hash must see."""
+    def _as_stored(self, images: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+        """uint8 (N, H, W, C) -> (the N file bytes a lossy format (jpeg, webp) stores, the uint8 pixels they
+        decode to): the near-duplicate hash must see the stored pixels, and the bytes are kept for the write."""
         fmt, quality = self.cfg.image.format, self.cfg.image.quality
-        return np.stack([decode(encode(im, fmt, quality)) for im in images])
+        blobs = [encode(im, fmt, quality) for im in images]
+        return blobs, np.stack([decode(b) for b in blobs])
 
     def _generate(self, seeds, class_ids) -> np.ndarray:
         return self.bundle.generate(seeds, class_ids, truncation=self.cfg.truncation)
 
-    def _encode_and_write(
-        self, out: ShardWrite, ids, seeds, class_ids, images: np.ndarray, extra=None
-    ) -> None:
-        fmt, quality = self.cfg.image.format, self.cfg.image.quality
-        blobs = [encode(img, fmt, quality) for img in images]
-        size = (images.shape[2], images.shape[1])
-        out.add(ids, seeds, class_ids, blobs, [sha256_hex(b) for b in blobs], size, extra)
-        self.tokens.write(out.shard, ids, seeds, class_ids, images)  # before the shard's commit
+    def _encode_and_write(self, out: ShardWrite, batch: Batch) -> None:
+        """Measure (synthesize's candidates), encode (unless the draw already did), write and add the
+        tokens of one batch (or a slice of it), on an encode thread. Raises StorageError from the writes."""
+        if self._measure is not None:
+            batch = self._measure(batch)
+        if batch.blobs is None:
+            fmt, quality = self.cfg.image.format, self.cfg.image.quality
+            batch = batch.replace(blobs=[encode(img, fmt, quality) for img in batch.images])
+        out.add(batch)
+        self.tokens.write(out.shard, batch)  # before the shard's commit
 
-    def run_shard(self, spec: ShardSpec) -> dict:
-        """Generate, encode and write every item of the shard, then commit its metadata. Returns a summary."""
+    def run_shard(self, spec: ShardSpec) -> ShardResult:
+        """Generate, encode and write every item of the shard, then commit its metadata. Raises StorageError
+        when a write still fails after its retries."""
         t0 = time.perf_counter()
         out = self.writer.open_shard(spec.shard)
         ids = spec.ids
@@ -115,21 +121,20 @@ class GeneratorReplica:
             sl = slice(lo, lo + bs)
             # a copy: Ray hands the driver's arrays over read-only, torch wants writable ones
             cls = None if spec.class_ids is None else np.array(spec.class_ids[sl])
-            seeds, extra = spec.seeds[sl], None
             if self.draw.active:  # rejection sampling: rejected items are redrawn from derived seeds
-                drawn = self.draw(ids[sl], seeds, cls, attempt=spec.attempt)
-                images, seeds = drawn.images, drawn.seeds
-                extra = {"score": drawn.scores, "phash": drawn.phash}
+                drawn = self.draw(ids[sl], spec.seeds[sl], cls, attempt=spec.attempt)
+                batch = drawn.batch
                 rejected["score"] += drawn.rejected_score
                 rejected["duplicate"] += drawn.rejected_duplicate
             else:
-                images = self._generate(seeds, cls)
+                seeds = spec.seeds[sl]
+                batch = Batch(ids[sl], seeds, cls, self._generate(seeds, cls))
             if len(pending) >= PENDING_BATCHES:
                 pending.pop(0).result()
-            pending.append(self._pool.submit(self._encode_and_write, out, ids[sl], seeds, cls, images, extra))
+            pending.append(self._pool.submit(self._encode_and_write, out, batch))
         for fut in pending:
             fut.result()  # re-raises a StorageError from the writer thread
         nbytes = out.commit()
         seconds = time.perf_counter() - t0
         log.debug("shard %d: %d images, %d bytes in %.2fs", spec.shard, spec.n, nbytes, seconds)
-        return {"shard": spec.shard, "n": spec.n, "bytes": nbytes, "seconds": seconds, "rejected": rejected}
+        return ShardResult(spec.shard, spec.n, nbytes, seconds, rejected["score"], rejected["duplicate"])

@@ -50,8 +50,8 @@ from genart.images import sha256_hex
 from genart.market import OPENSEA, READ_CHUNK, item_url, token_name
 from genart.market.tokens import recorded_suffix
 from genart.storage import layout, packing, safejson
+from genart.storage.commit import FILTER_COLUMNS, SCHEMA, scan_metadata
 from genart.storage.fs import cat_files, get_fs, join, redact
-from genart.storage.writer import FILTER_COLUMNS, SCHEMA, scan_metadata
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,9 @@ from genart.market.tokens import (
     read_tokens,
 )
 from genart.storage import layout, safejson
-from genart.storage.fs import cat_files, get_fs, join, redact
-from genart.storage.writer import retry
+from genart.storage.fs import cat_files, join
+from genart.storage.output import Output
+from genart.storage.retry import retry
 
 log = logging.getLogger(__name__)
 
@@ -144,19 +145,21 @@ def trait_counts(
     return counts
 
 
-def write_collection(cfg: GenerateConfig, job: dict) -> dict | None:
+def write_collection(cfg: GenerateConfig, job: dict, out: Output | None = None) -> dict | None:
     """collection.json from the shards' trait summaries (None, and nothing written, unless standard is
-    opensea)."""
+    opensea). `out`: cfg.output already opened (the driver's); opened here when None. StorageError when a
+    token or summary cannot be read, or the write still fails after its retries."""
     if cfg.market.standard != OPENSEA:
         return None
-    fs, root = get_fs(cfg.output, cfg.storage.options)
+    out = out or Output.open(cfg.output, cfg.storage.options)
+    fs, root = out.fs, out.root
     n = cfg.count
     table = rarity_table(n, trait_counts(fs, root, n, cfg.shard_size, cfg.market.token_suffix))
     record = collection_record(cfg.market, n, table, job)
     data = json.dumps(record, indent=2, ensure_ascii=False).encode()
     retry(
         lambda: fs.pipe_file(join(root, layout.COLLECTION), data, **json_put_options(fs)),
-        f"writing {redact(cfg.output)}/collection.json",
+        f"writing {out.name}/collection.json",
     )
     log.info("collection.json: %d items, traits %s", n, ", ".join(table))
     return record

@@ -16,10 +16,12 @@ import numpy as np
 from genart.config.generate import GenerateConfig, MarketConfig
 from genart.errors import StorageError
 from genart.ids import shard_range
+from genart.images import Batch
 from genart.market.traits import pixel_traits
 from genart.storage import layout, safejson
-from genart.storage.fs import cat_files, get_fs, join, redact
-from genart.storage.writer import retry
+from genart.storage.fs import cat_files, join, redact
+from genart.storage.output import Output
+from genart.storage.retry import retry
 
 log = logging.getLogger(__name__)
 
@@ -175,24 +177,29 @@ class _ShardTally:
 class TokenWriter:
     """Writes tokens/{id}.json for a replica's batches; does nothing unless `market.standard` is opensea."""
 
-    def __init__(self, cfg: GenerateConfig, bundle_meta: dict):
+    def __init__(self, cfg: GenerateConfig, bundle_meta: dict, out: Output | None = None):
+        """`out`: cfg.output already opened (the replica's); opened here when None."""
         self.enabled = cfg.market.standard == OPENSEA
         self.fmt, self.layout, self.suffix = cfg.image.format, cfg.layout, cfg.market.token_suffix
-        self.uri = redact(cfg.output)
+        self.uri = redact(cfg.output) if out is None else out.name
         if self.enabled:
-            self.fs, self.root = get_fs(cfg.output, cfg.storage.options)
+            out = out or Output.open(cfg.output, cfg.storage.options)
+            self.fs, self.root = out.fs, out.root
             self.collection = Collection.from_bundle_meta(cfg.market, bundle_meta)
             self.count, self.shard_size = cfg.count, cfg.shard_size
             self._tallies: dict[int, _ShardTally] = {}  # shard -> its traits until complete, oldest first
             self._lock = threading.Lock()  # write() may run on several encode threads at once
 
-    def write(self, shard: int, ids, seeds, class_ids, images: np.ndarray) -> None:
-        """Token files of one batch (one request per file, concurrent where the backend allows); with the
-        batch that completes the shard, also the shard's trait summary (tokens/_traits/part-NNNNN.json)."""
+    def write(self, shard: int, batch: Batch) -> None:
+        """Token files of one batch of shard `shard` (its ids, seeds, class_ids and uint8 (N, H, W, C)
+        images; one request per file, concurrent where the backend allows); with the batch that completes
+        the shard, also the shard's trait summary (tokens/_traits/part-NNNNN.json). Raises StorageError once
+        the bounded retries are spent."""
         if not self.enabled:
             return
+        ids, seeds, class_ids = batch.ids, batch.seeds, batch.class_ids
         files, ranked = {}, []
-        for k, pixels in enumerate(pixel_traits(images)):
+        for k, pixels in enumerate(pixel_traits(batch.images)):
             item_id = int(ids[k])
             traits = self.collection.traits(seeds[k], None if class_ids is None else class_ids[k], pixels)
             token = self.collection.token(

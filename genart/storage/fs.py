@@ -97,8 +97,13 @@ def _mask_params(text: str) -> str:
 
 
 def check_writable(uri: str, storage_options: dict | None = None) -> None:
-    """Fail early (before any training or generation) when `uri` cannot be written."""
+    """Fail early (before any training or generation) when `uri` cannot be written: StorageError."""
     fs, path = get_fs(uri, storage_options)
+    probe_writable(fs, path, redact(uri))
+
+
+def probe_writable(fs, path: str, name: str) -> None:
+    """Write and remove a probe file under `path`; StorageError naming `name` (a redacted URI) when that fails."""
     probe = join(path, ".genart-write-check")
     try:
         fs.makedirs(path, exist_ok=True)
@@ -107,7 +112,7 @@ def check_writable(uri: str, storage_options: dict | None = None) -> None:
         fs.rm_file(probe)  # rm would read `[ ] * ?` in the path as a pattern
     except Exception as exc:  # noqa: BLE001 - any backend error means "not writable"; re-raised typed
         raise StorageError(
-            f"output {redact(uri)} is not writable ({type(exc).__name__}: {exc}); "
+            f"output {name} is not writable ({type(exc).__name__}: {exc}); "
             "choose a writable location or fix its permissions/credentials"
         ) from exc
 

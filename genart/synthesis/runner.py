@@ -28,14 +28,18 @@ from genart.config.identity import SYNTHESIZE_EXECUTION_KEYS as EXECUTION_KEYS
 from genart.config.loader import config_hash
 from genart.config.synthesize import MAX_ITEMS, SPLITS, SynthesizeConfig
 from genart.errors import ConfigError, JobFailed
-from genart.filters.score import decode_images, is_digits_model, make_scorer, phash64
+from genart.filters.measure import Measures
+from genart.filters.score import decode_images, digit_classifier, is_digits_model, make_scorer
 from genart.generation.runner import generate
+from genart.images import Batch
 from genart.ray_session import ray_session, require_resources
 from genart.storage import layout, safejson
-from genart.storage.fs import check_writable, exists, get_fs, join, redact, remove, remove_parts
-from genart.storage.writer import retry, scan_metadata
+from genart.storage.commit import scan_metadata
+from genart.storage.fs import exists, join, redact, remove, remove_parts
+from genart.storage.output import Output
+from genart.storage.retry import retry
 from genart.synthesis import card, write
-from genart.synthesis.select import Candidates, Selection, class_schedule, round_plan
+from genart.synthesis.select import SAMPLES, Candidates, Selection, class_schedule, round_plan
 from genart.synthesis.splits import assign_splits
 
 log = logging.getLogger(__name__)
@@ -77,8 +81,21 @@ def round_dir(root: str, r: int) -> str:
     return join(root.rstrip("/"), write.CANDIDATES_DIR, f"round-{r:02d}")
 
 
-def candidate_config(cfg: SynthesizeConfig, r: int, schedule: list[int]) -> GenerateConfig:
-    """The `kind: generate` job of round r. A schedule that cycles over its classes is given as that cycle."""
+def candidate_measures(cfg: SynthesizeConfig, meta: dict, opts: dict | None) -> Measures:
+    """What every candidate's metadata records for the selection: its phash always; its score by the
+    filter's scorer when filter.min_score is set; and then, for digits models, whether eval's SVC (an
+    independent judge of what the filter bought) agrees with its class. The scorer and the judge are
+    fitted here, in the driver, once. Raises ConfigError for a filter this bundle cannot serve."""
+    scorer = make_scorer(cfg.filter, meta, cfg.model, opts)
+    judge = digit_classifier() if scorer is not None and is_digits_model(meta) else None
+    return Measures(scorer=scorer, phash=True, judge=judge)
+
+
+def candidate_config(
+    cfg: SynthesizeConfig, r: int, schedule: list[int], measures: Measures | None = None
+) -> GenerateConfig:
+    """The `kind: generate` job of round r. A schedule that cycles over its classes is given as that cycle.
+    `measures`: the columns its replicas record (not part of the job's config or identity)."""
     classes = sorted(set(schedule))
     ids = classes if schedule == classes * (len(schedule) // len(classes)) else schedule
     return GenerateConfig(
@@ -97,7 +114,7 @@ def candidate_config(cfg: SynthesizeConfig, r: int, schedule: list[int]) -> Gene
         classes=ClassesConfig(mode="list", ids=ids),
         storage=cfg.storage,
         address=cfg.address,
-    )
+    ).with_measures(measures)
 
 
 def round_parts(fs, root: str) -> list[str]:
@@ -116,35 +133,58 @@ def _read_part(fs, root: str, path: str) -> tuple[pa.Table, list[bytes]]:
     return t, blobs
 
 
-def iter_round(fs, root: str, offset: int, scorer, judge=None):
-    """A finished round's candidates one metadata part at a time, in id order (ids offset to be unique across
-    rounds), decoded, hashed and scored: (Candidates, the independent judge's verdicts or None). Only one
-    part's images are in memory at a time."""
-    from genart.data.digits import pool_to_8x8
-
-    for path in round_parts(fs, root):
-        t, blobs = _read_part(fs, root, path)
-        images = decode_images(blobs)
-        labels = t.column("class_id").to_numpy().astype(np.int64)
+def iter_round(fs, gcfg: GenerateConfig, offset: int):
+    """A finished round's candidates (the round's generate config `gcfg`, with its measures) one metadata
+    part at a time, in id order (ids offset to be unique across rounds): (Candidates, the independent
+    judge's verdicts (bool (N,)) or None). Reads only the columns the selection needs (id, seed, class_id
+    and the measures: score float32, phash uint64, judged bool); a part written before the replicas
+    recorded them (a round resumed from an older version) is decoded and measured here, by the same
+    scorer. Raises StorageError (retries spent) or pyarrow's errors for an unreadable part."""
+    measures = gcfg.measures
+    cols = ["id", "seed", "class_id", *measures.columns()]
+    for path in round_parts(fs, gcfg.output):
+        t = _read_columns(fs, path, cols)
+        if t is None:
+            t, blobs = _read_part(fs, gcfg.output, path)
+            labels = t.column("class_id").to_numpy().astype(np.int64)
+            seeds = t.column("seed").to_numpy()
+            batch = measures(Batch(t.column("id").to_numpy(), seeds, labels, decode_images(blobs)))
+            score, phash, judged = batch.score, batch.phash, batch.judged
+        else:
+            score = t.column("score").to_numpy() if measures.scorer is not None else None
+            phash = t.column("phash").to_numpy()
+            judged = t.column("judged").to_numpy(zero_copy_only=False) if measures.judge is not None else None
         cand = Candidates(
             ids=t.column("id").to_numpy().astype(np.int64) + offset,
             seeds=t.column("seed").to_numpy().astype(np.int64),
-            labels=labels,
-            blobs=blobs,
-            phash=phash64(images),
-            score=None if scorer is None else scorer(images, labels),
+            labels=t.column("class_id").to_numpy().astype(np.int64),
+            blobs=None,
+            phash=phash,
+            score=score,
         )
-        yield cand, (None if judge is None else judge.predict(pool_to_8x8(images)) == labels)
+        yield cand, judged
 
 
-def kept_blobs(fs, root: str, offsets: list[int], kept: set[int]):
-    """(global id, encoded image) of the kept items, in ascending id order, streamed from the candidates."""
+def _read_columns(fs, path: str, cols: list[str]) -> pa.Table | None:
+    """Columns `cols` of one metadata part, sorted by id; None when the part lacks one of them."""
+    with fs.open(path, "rb") as f:
+        pf = pq.ParquetFile(f)
+        if not set(cols) <= set(pf.schema_arrow.names):
+            return None
+        return pf.read(columns=cols).sort_by("id")
+
+
+def kept_blobs(fs, root: str, offsets: list[int], kept: set[int], samples: dict[int, bytes] | None = None):
+    """(global id, encoded image) of the kept items, in ascending id order, streamed from the candidates.
+    `samples`: ids whose bytes are also kept there (id -> bytes) for samples.png."""
     for r, offset in enumerate(offsets):
         rroot = round_dir(root, r)
         for path in round_parts(fs, rroot):
             t, blobs = _read_part(fs, rroot, path)
             for i, blob in zip(t.column("id").to_pylist(), blobs, strict=True):
                 if i + offset in kept:
+                    if samples is not None and i + offset in samples:
+                        samples[i + offset] = blob
                     yield i + offset, blob
 
 
@@ -166,36 +206,37 @@ def _check(cfg: SynthesizeConfig, meta: dict) -> dict[int, int]:
     return wanted
 
 
-def _prepare(fs, root: str, cfg: SynthesizeConfig, meta: dict, overwrite: bool) -> dict | None:
-    """The summary of a finished identical job, else None; refuses a different finished job at the output.
-    With `overwrite` nothing is read: `_clear` empties the output once the job is known to run."""
-    success = join(root, write.SUCCESS)
-    if overwrite or not exists(fs, success):
+def _prepare(out: Output, cfg: SynthesizeConfig, meta: dict, overwrite: bool) -> dict | None:
+    """The summary of a finished identical job, else None; refuses a different finished job at the output
+    (ConfigError, also for an unreadable _SUCCESS). With `overwrite` nothing is read: `_clear` empties the
+    output once the job is known to run."""
+    success = out.path(write.SUCCESS)
+    if overwrite or not exists(out.fs, success):
         return None
     try:
-        done = safejson.loads(fs.cat_file(success))
+        done = safejson.loads(out.fs.cat_file(success))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(
-            f"{redact(cfg.output)}/{write.SUCCESS} is not valid JSON ({exc}); pass --overwrite to replace it"
+            f"{out.name}/{write.SUCCESS} is not valid JSON ({exc}); pass --overwrite to replace it"
         ) from None
     if not isinstance(done, dict):
-        raise ConfigError(f"{redact(cfg.output)}/{write.SUCCESS} is not a JSON object; pass --overwrite")
-    public = cfg.model_copy(update={"output": redact(cfg.output), "model": redact(cfg.model)})
+        raise ConfigError(f"{out.name}/{write.SUCCESS} is not a JSON object; pass --overwrite")
+    public = cfg.model_copy(update={"output": out.name, "model": redact(cfg.model)})
     same = done.get("model_id") == meta["model_id"] and done.get("identity") == dataset_identity(
         public, meta["model_id"]
     )
     if same or done.get("config_hash") == dataset_digest(public):  # 0.1.0 wrote no identity
         return done
     raise ConfigError(
-        f"{redact(cfg.output)} holds a dataset synthesized with a different config; pass --overwrite to "
+        f"{out.name} holds a dataset synthesized with a different config; pass --overwrite to "
         "replace it, or choose another output"
     )
 
 
-def _clear(fs, root: str, cfg: SynthesizeConfig) -> None:
+def _clear(out: Output) -> None:
     """--overwrite, once every cheap check passed: delete what the output holds, each part literally.
     Raises StorageError saying what is left."""
-    remove_parts(fs, root, OUTPUT_PARTS, redact(cfg.output))
+    remove_parts(out.fs, out.root, OUTPUT_PARTS, out.name)
 
 
 def _short_message(sel: Selection, rounds: int) -> str:
@@ -220,37 +261,31 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     opts = cfg.storage.options
     meta = read_meta(cfg.model, opts)
     wanted = _check(cfg, meta)
-    check_writable(cfg.output, opts)
-    fs, root = get_fs(cfg.output, opts)
-    public = cfg.model_copy(update={"output": redact(cfg.output), "model": redact(cfg.model)})
-    finished = _prepare(fs, root, cfg, meta, overwrite)
+    out = Output.open(cfg.output, opts)
+    out.check_writable()
+    fs, root = out.fs, out.root
+    public = cfg.model_copy(update={"output": out.name, "model": redact(cfg.model)})
+    finished = _prepare(out, cfg, meta, overwrite)
     if finished is not None:
-        log.info("%s is already complete; nothing to do", redact(cfg.output))
+        log.info("%s is already complete; nothing to do", out.name)
         return finished
-    scorer = make_scorer(cfg.filter, meta, cfg.model, opts)
-    judge = None
-    if scorer is not None and is_digits_model(
-        meta
-    ):  # independent check of what the filter bought (eval's SVC)
-        from genart.filters.score import digit_classifier
-
-        judge = digit_classifier()
+    measures = candidate_measures(cfg, meta, opts)
     sel = Selection(wanted, cfg.filter.min_score, cfg.dedupe.max_distance)
     offset, rounds, offsets = 0, 0, []
     with ray_session(cfg.address, dashboard=False):
         if overwrite:  # only now that the bundle, classes, scorer, output and cluster all check out
             load_bundle(cfg.model, opts)
             require_resources("synthesize", cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica)
-            _clear(fs, root, cfg)
+            _clear(out)
         for r in range(cfg.filter.max_attempts):
             counts = round_plan(sel, cfg.filter.oversample, first=r == 0)
             if not counts:
                 break
             schedule = class_schedule(counts)
             log.info("round %d: %d candidates for %d class(es)", r, len(schedule), len(counts))
-            gcfg = candidate_config(cfg, r, schedule)
+            gcfg = candidate_config(cfg, r, schedule, measures)
             generate(gcfg, progress=progress)
-            for cand, judged in iter_round(fs, round_dir(root, r), offset, scorer, judge):
+            for cand, judged in iter_round(fs, gcfg, offset):
                 sel.add_round(cand, judged)
             offsets.append(offset)
             offset += len(schedule)
@@ -265,12 +300,15 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     )
     split_rows = {s: [by_id[int(i)] for i in split_ids[s]] for s in SPLITS if s in split_ids}
     schema = write.dataset_schema(meta["class_names"], with_score=cfg.filter.min_score is not None)
-    blobs = kept_blobs(fs, root, offsets, set(by_id))  # streamed: one candidate part in memory at a time
+    samples = {row["id"]: b"" for c in sorted(sel.rows) for row in sel.rows[c][:SAMPLES]}
+    blobs = kept_blobs(fs, root, offsets, set(by_id), samples)  # streamed: one part in memory at a time
     files = write.write_splits(fs, root, split_rows, schema, cfg.shard_size, blobs)
+    for c in sel.rows:  # samples.png: the first SAMPLES kept items of each class
+        sel.samples[c] = [samples[row["id"]] for row in sel.rows[c][:SAMPLES]]
     _write_samples(fs, root, sel)
-    text = card.dataset_card(cfg, meta, sel, split_rows, files, rounds, judged=judge is not None)
+    text = card.dataset_card(cfg, meta, sel, split_rows, files, rounds, judged=measures.judge is not None)
     retry(lambda: fs.pipe_file(join(root, write.README), text.encode()), "writing README.md")
-    before, after = card.accuracy_lift(sel) if judge is not None else (None, None)
+    before, after = card.accuracy_lift(sel) if measures.judge is not None else (None, None)
     summary = {
         "items": len(rows),
         "splits": {s: len(v) for s, v in split_rows.items()},
@@ -290,8 +328,8 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     retry(lambda: fs.pipe_file(join(root, write.SUCCESS), blob), "writing _SUCCESS")
     if not cfg.keep_candidates and exists(fs, join(root, write.CANDIDATES_DIR)):
         # after _SUCCESS: a rerun never needs them
-        remove(fs, join(root, write.CANDIDATES_DIR), f"{redact(cfg.output)}/{write.CANDIDATES_DIR}")
-    log.info("dataset %s: %d items in %d round(s)", redact(cfg.output), len(rows), rounds)
+        remove(fs, join(root, write.CANDIDATES_DIR), f"{out.name}/{write.CANDIDATES_DIR}")
+    log.info("dataset %s: %d items in %d round(s)", out.name, len(rows), rounds)
     return summary
 
 

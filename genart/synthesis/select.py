@@ -22,7 +22,7 @@ class Candidates:
     ids: np.ndarray  # int64
     seeds: np.ndarray  # int64
     labels: np.ndarray  # int64, the requested class
-    blobs: list[bytes]  # encoded images (PNG); only samples.png's few are kept past add_round
+    blobs: list[bytes] | None  # encoded images (PNG), or None: the driver reads samples.png's few later
     phash: np.ndarray  # uint64
     score: np.ndarray | None  # float32, when the quality filter runs
 
@@ -52,7 +52,8 @@ class Selection:
     tree: BKTree = field(default_factory=BKTree)
     rows: dict[int, list[dict]] = field(default_factory=dict)  # kept items, without their bytes
     stats: dict[int, ClassStats] = field(default_factory=dict)
-    samples: dict[int, list[bytes]] = field(default_factory=dict)  # the first SAMPLES kept images per class
+    # the first SAMPLES kept images per class (from the candidates' blobs, or filled by the driver later)
+    samples: dict[int, list[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for c in self.wanted:
@@ -97,7 +98,7 @@ class Selection:
                     "score": score,
                 }
             )
-            if len(self.samples[c]) < SAMPLES:
+            if cand.blobs is not None and len(self.samples[c]) < SAMPLES:
                 self.samples[c].append(cand.blobs[i])
 
 

@@ -16,7 +16,7 @@ from genart.ids import num_shards
 from genart.storage import hf
 from genart.storage.fs import exists, join, remove
 from genart.storage.hf import IMAGE_TYPE
-from genart.storage.writer import retry
+from genart.storage.retry import retry
 
 DATA_DIR = "data"
 README = "README.md"

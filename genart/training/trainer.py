@@ -189,9 +189,19 @@ def export_bundle(cfg: TrainConfig, state_dict: dict, world_size: int, data_info
 def train(cfg: TrainConfig, overwrite: bool = False) -> TrainResult:
     """Train per `cfg` on a local Ray (or the cluster at cfg.address) and export OUTPUT/model.
 
+    Returns a TrainResult: `bundle_uri` (the exported bundle, OUTPUT/model), `steps` (optimizer steps taken,
+    resumed ones included), `world_size` (training workers), `seconds` (wall time of this call), `metrics`
+    (the rows of the last checkpoint's metrics.jsonl, one dict per logged step).
+
     An output already trained by a different config (genart.training.identity) is refused with a
     ConfigError unless `overwrite`, which deletes its training state and bundle once resources and data
-    are known to be there."""
+    are known to be there. Raises (all from `genart.errors`):
+    - ConfigError: the output holds a different training run (without `overwrite`);
+    - StorageError: the output is not writable, or its train record cannot be read or written;
+    - ClusterError: the Ray cluster cannot be joined or cannot host scaling.num_workers workers;
+    - DataError: data.source yields nothing usable (or does not match model.channels);
+    - JobFailed: Ray Train's fit failed (the cause chained) or produced no checkpoint.
+    Writing the exported bundle is not retried: a backend error there propagates as raised."""
     check_writable(cfg.output, cfg.storage.options)  # before any cluster or data work
     identity.check_same_job(cfg, overwrite)
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig

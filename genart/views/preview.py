@@ -26,8 +26,8 @@ from genart.generation.job import record_config
 from genart.images import DECODE_ERRORS, decode, header_size
 from genart.market.tokens import recorded_suffix
 from genart.storage import layout, safejson
+from genart.storage.commit import scan_metadata
 from genart.storage.fs import cat_files, get_fs, join, redact
-from genart.storage.writer import scan_metadata
 from genart.views.limits import MAX_HELD_PIXELS, MAX_IMAGE_PIXELS, MAX_SHEET_ITEMS
 
 log = logging.getLogger(__name__)

@@ -113,19 +113,20 @@ def test_filtered_draw_keeps_counts_and_regenerable_seeds(bundle):
         claim=index.claim,
         max_attempts=40,
     )
-    out = draw(ids, seeds, cls)
+    drawn = draw(ids, seeds, cls)
+    out = drawn.batch
     assert out.images.shape == (300, 32, 32, 1) and len(out.seeds) == 300
-    assert out.rejected_score >= 100 and (out.scores >= threshold).all()
+    assert drawn.rejected_score >= 100 and (out.score >= threshold).all()
     # every kept item regenerates from the seed the metadata would store
     assert np.array_equal(b.generate(out.seeds, cls), out.images)
     kept_first = plain >= threshold
-    assert np.array_equal(out.seeds[kept_first], seeds[kept_first]) or out.rejected_duplicate > 0
+    assert np.array_equal(out.seeds[kept_first], seeds[kept_first]) or drawn.rejected_duplicate > 0
     assert np.array_equal(out.phash, phash64(out.images))
     dist = np.bitwise_count(out.phash[:, None] ^ out.phash[None, :])
     np.fill_diagonal(dist, 65)
     assert dist.min() > 10 and len(index) == 300
     # the same call again is the same result (the index answers its owners the same)
-    again = draw(ids, seeds, cls)
+    again = draw(ids, seeds, cls).batch
     assert np.array_equal(again.seeds, out.seeds)
 
 

@@ -19,6 +19,7 @@ from genart.config.generate import GenerateConfig, InferenceConfig
 from genart.generation import engine as accel
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
+from genart.images import Batch
 
 BF16_MAX_DIFF = 4
 BF16_MEAN_DIFF = 0.5
@@ -100,7 +101,7 @@ def test_encode_workers_give_identical_shards(tiny_bundle, tmp_path, make_cfg):
         replica = GeneratorReplica(cfg, "job", meta["model_id"])
         assert replica._pool.workers == workers
         summary = replica.run_shard(Plan.from_config(cfg, 10).shard(1))
-        assert (summary["shard"], summary["n"]) == (1, 150)
+        assert (summary.shard, summary.n) == (1, 150)
         table = pq.read_table(out / "metadata" / "part-00001.parquet")
         assert table.column("id").to_pylist() == list(range(150, 300))
         digests.append(table.drop(["created_at"]).to_pylist())
@@ -110,22 +111,19 @@ def test_encode_workers_give_identical_shards(tiny_bundle, tmp_path, make_cfg):
     assert files[0] == files[1]
 
 
-def test_encode_pool_slices_batches_and_dicts():
+def test_encode_pool_slices_batches():
     seen = []
     pool = accel.EncodePool(3)
-    fut = pool.submit(
-        lambda shared, ids, cls, extra: seen.append((shared, list(ids), cls, extra)),
-        "s",
-        np.arange(60),
-        None,
-        {"score": np.arange(60) * 2, "phash": None},
-    )
+    ids = np.arange(60)
+    batch = Batch(ids, ids * 3, None, np.zeros((60, 2, 2, 1), np.uint8), score=ids * 2.0)
+    fut = pool.submit(lambda shared, part, cls: seen.append((shared, part, cls)), "s", batch, None)
     fut.result()
     pool.shutdown()
-    assert sorted(x for _, ids, _, _ in seen for x in ids) == list(range(60)) and len(seen) == 3
-    for shared, ids, cls, extra in seen:
-        assert shared == "s" and cls is None and extra["phash"] is None
-        assert list(extra["score"]) == [2 * i for i in ids]
+    assert sorted(x for _, part, _ in seen for x in part.ids) == list(range(60)) and len(seen) == 3
+    for shared, part, cls in seen:
+        assert shared == "s" and cls is None and part.phash is None and part.class_ids is None
+        assert list(part.score) == [2 * i for i in part.ids] and list(part.seeds) == [3 * i for i in part.ids]
+        assert part.images.shape == (len(part), 2, 2, 1)
 
 
 def test_encode_pool_reraises_a_slice_failure():

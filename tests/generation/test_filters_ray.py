@@ -67,7 +67,7 @@ def test_filtered_collection_two_replicas_then_resume(ray_local, make_cfg, score
         market={"standard": "opensea", "base_uri": "ipfs://bafy/", "name": "Filtered"},
     )
     summary = generate(cfg, progress=False)
-    assert summary["generated"] == 1000 and summary["rejected_score"] > 100
+    assert summary.generated == 1000 and summary.rejected_score > 100
     t = _rows(out)
     assert t.column("id").to_pylist() == list(range(1000))
     assert {"score", "phash"} <= set(t.column_names)
@@ -92,7 +92,7 @@ def test_filtered_collection_two_replicas_then_resume(ray_local, make_cfg, score
     for k in range(5, 10):
         (out / "metadata" / f"part-{k:05d}.parquet").unlink()
     again = generate(cfg, progress=False)
-    assert again["generated"] == 500 and again["resumed_shards"] == 5
+    assert again.generated == 500 and again.resumed_shards == 5
     assert {k: (out / "metadata" / f"part-{k:05d}.parquet").stat().st_mtime_ns for k in range(5)} == before
     t2 = _rows(out)
     assert t2.column("id").to_pylist() == list(range(1000))

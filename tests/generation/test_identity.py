@@ -18,6 +18,7 @@ from genart.generation.job import prepare_output
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
 from genart.storage.fs import get_fs
+from genart.storage.output import Output
 from genart.synthesis.runner import _prepare, dataset_digest, dataset_identity
 
 
@@ -31,7 +32,7 @@ def _write(cfg: GenerateConfig, finished: bool = True) -> dict:
     meta = read_meta(cfg.model, None)
     fs, root = get_fs(cfg.output)
     fs.makedirs(root, exist_ok=True)
-    job, _ = prepare_output(fs, root, cfg, meta, False, "job-1")
+    job, _ = prepare_output(Output.open(cfg.output), cfg, meta, False, "job-1")
     replica = GeneratorReplica(cfg, "job-1", meta["model_id"])
     for spec in Plan.from_config(cfg, meta["num_classes"]).pending():
         replica.run_shard(spec)
@@ -41,8 +42,7 @@ def _write(cfg: GenerateConfig, finished: bool = True) -> dict:
 
 
 def _again(cfg: GenerateConfig):
-    fs, root = get_fs(cfg.output)
-    return prepare_output(fs, root, cfg, read_meta(cfg.model, None), False, "job-2")
+    return prepare_output(Output.open(cfg.output), cfg, read_meta(cfg.model, None), False, "job-2")
 
 
 @pytest.fixture
@@ -144,19 +144,15 @@ def test_synthesize_identity_ignores_the_location(tmp_path, monkeypatch):
         (str(tmp_path / "ds"), "./bundle"),
         (f"file://{tmp_path}/copy", "b2"),
     ):
-        fs, root = get_fs(out)
-        assert (
-            _prepare(fs, root, _synth(out, model=model, replicas=3), {"model_id": "m1"}, False)["items"] == 1
-        )
-    fs, root = get_fs("ds")
+        cfg = _synth(out, model=model, replicas=3)
+        assert _prepare(Output.open(out), cfg, {"model_id": "m1"}, False)["items"] == 1
     with pytest.raises(ConfigError, match="holds a dataset synthesized with a different config"):
-        _prepare(fs, root, _synth("ds", seed=99), {"model_id": "m1"}, False)
+        _prepare(Output.open("ds"), _synth("ds", seed=99), {"model_id": "m1"}, False)
     with pytest.raises(ConfigError, match="holds a dataset synthesized with a different config"):
-        _prepare(fs, root, _synth("ds"), {"model_id": "m2"}, False)
+        _prepare(Output.open("ds"), _synth("ds"), {"model_id": "m2"}, False)
 
 
 def test_synthesize_datasets_of_0_1_0_resume_at_the_same_spelling(tmp_path):
     cfg = _synth(str(tmp_path / "ds"))
     _synth_success(tmp_path, cfg, legacy=True)
-    fs, root = get_fs(cfg.output)
-    assert _prepare(fs, root, cfg, {"model_id": "m1"}, False)["items"] == 1
+    assert _prepare(Output.open(cfg.output), cfg, {"model_id": "m1"}, False)["items"] == 1

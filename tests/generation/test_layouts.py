@@ -25,7 +25,7 @@ def _resume_after_losing_shard_2(cfg, out: Path, first: dict, packed: Path | Non
         p.name: p.stat().st_mtime_ns for p in (packed or out / "metadata").iterdir() if "00002" not in p.name
     }
     again = generate(cfg, progress=False)
-    assert (again["generated"], again["resumed_shards"], again["bytes"]) == (200, 4, first["bytes"])
+    assert (again.generated, again.resumed_shards, again.bytes) == (200, 4, first.bytes)
     assert {
         p.name: p.stat().st_mtime_ns for p in (packed or out / "metadata").iterdir() if p.name in others
     } == others
@@ -41,11 +41,11 @@ def test_webdataset_layout(ray_local, tiny_bundle, tmp_path, make_cfg):
     out = tmp_path / "out"
     cfg = make_cfg(tiny_bundle, str(out), count=1000, shard_size=200, layout="webdataset")
     first = generate(cfg, progress=False)
-    assert (first["generated"], first["shards"]) == (1000, 5)
+    assert (first.generated, first.shards) == (1000, 5)
     assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS", "_job.json", "metadata", "shards"]
     tars = sorted(str(p) for p in (out / "shards").iterdir())
     assert [Path(t).name for t in tars] == [f"{k:05d}.tar" for k in range(5)]
-    assert sum(Path(t).stat().st_size for t in tars) > first["bytes"]  # images + json + tar headers
+    assert sum(Path(t).stat().st_size for t in tars) > first.bytes  # images + json + tar headers
     assert verify(str(out)) == []
 
     rows = {r["id"]: r for r in pq.read_table(out / "metadata").to_pylist()}
@@ -79,7 +79,7 @@ def test_parquet_layout(ray_local, tiny_bundle, tmp_path, make_cfg):
     images = table.column("image").to_pylist()
     assert [im["path"] for im in images] == [f"{i:010d}.png" for i in range(1000)]
     assert [sha256_hex(im["bytes"]) for im in images] == table.column("sha256").to_pylist()
-    assert sum(len(im["bytes"]) for im in images) == first["bytes"]
+    assert sum(len(im["bytes"]) for im in images) == first.bytes
     row = table.slice(321, 1).to_pylist()[0]
     again = genart.load_bundle(tiny_bundle).generate([row["seed"]], [row["class_id"]])[0]
     assert np.abs(decode(row["image"]["bytes"]).astype(int) - again.astype(int)).max() <= 1
@@ -118,7 +118,7 @@ def test_packed_layout_on_s3(ray_local, s3_server, s3_bucket, tiny_bundle, make_
 
     out = f"{s3_bucket}/run"
     summary = generate(make_cfg(tiny_bundle, out, count=300, shard_size=100, layout=layout), progress=False)
-    assert summary["generated"] == 300
+    assert summary.generated == 300
     pages = boto3.client("s3", endpoint_url=s3_server).get_paginator("list_objects_v2")
     keys = sorted(o["Key"] for p in pages.paginate(Bucket=s3_bucket[5:]) for o in p.get("Contents", []))
     tars = [f"run/shards/{k:05d}.tar" for k in range(3)] if layout == "webdataset" else []

@@ -16,7 +16,7 @@ def test_four_nodes_one_replica_each(tiny_bundle, s3_bucket, ray_cluster, make_c
     out = f"{s3_bucket}/four-nodes"
     cfg = make_cfg(tiny_bundle, out, count=2000, shard_size=100, replicas=4, layout="webdataset")
     summary = generate(cfg, progress=False)
-    assert (summary["generated"], summary["shards"]) == (2000, 20)
+    assert (summary.generated, summary.shards) == (2000, 20)
     assert verify(out) == []
     nodes = actor_nodes("GeneratorReplica")
     assert len(nodes) == 4 and len(set(nodes)) == 4  # one replica per node

@@ -16,6 +16,7 @@ from genart.errors import BundleError, ClusterError, ConfigError
 from genart.generation.runner import generate
 from genart.generation.verify import verify
 from genart.storage.fs import get_fs
+from genart.storage.output import Output
 
 
 def _cfg(make_cfg, model, out, **kw):
@@ -93,7 +94,7 @@ def test_hostile_names_round_trip_on_s3(ray_local, s3_bucket, tiny_bundle, make_
     fs, root = get_fs(out)
     _check_output(fs, root, seed=7)
     again = generate(_cfg(make_cfg, tiny_bundle, out + "/"), progress=False)  # resumes: nothing to do
-    assert again["generated"] == 40 and again["resumed_shards"] == 0
+    assert again.generated == 40 and again.resumed_shards == 0
 
 
 @pytest.fixture
@@ -139,7 +140,7 @@ def test_a_truncated_part_is_redone_on_resume(complete, tiny_bundle, make_cfg):
     part = out / "metadata" / "part-00001.parquet"
     part.write_bytes(part.read_bytes()[:100])
     summary = generate(_cfg(make_cfg, tiny_bundle, str(out)), progress=False)
-    assert (summary["generated"], summary["resumed_shards"]) == (20, 1)
+    assert (summary.generated, summary.resumed_shards) == (20, 1)
     assert verify(str(out)) == []
 
 
@@ -174,14 +175,14 @@ def test_a_corrupt_part_the_ledger_accounts_for_is_redone_with_dedupe(
     (out / "_SUCCESS").unlink()
     (out / "metadata" / "part-00000.parquet").unlink()  # an interrupted run: shard 0 not committed
     fs, root = get_fs(str(out))
-    ledger = ByteLedger(fs, root, 3)  # ... and its ledger accounts for shards 1 and 2
+    ledger = ByteLedger(Output.at(fs, root), 3)  # ... and its ledger accounts for shards 1 and 2
     ledger.add(1, 1)
     ledger.add(2, 1)
     ledger.save(force=True)
     part = out / "metadata" / "part-00001.parquet"
     part.write_bytes(part.read_bytes()[:200])
     summary = generate(cfg, progress=False)
-    assert (summary["generated"], summary["resumed_shards"], summary["job_id"]) == (40, 1, first["job_id"])
+    assert (summary.generated, summary.resumed_shards, summary.job_id) == (40, 1, first.job_id)
     assert verify(str(out)) == []
 
 
@@ -193,5 +194,5 @@ def test_a_truncated_part_is_redone_on_resume_with_dedupe(ray_local, tiny_bundle
     part = out / "metadata" / "part-00001.parquet"
     part.write_bytes(b"")
     summary = generate(cfg, progress=False)
-    assert (summary["generated"], summary["resumed_shards"]) == (20, 1)
+    assert (summary.generated, summary.resumed_shards) == (20, 1)
     assert verify(str(out)) == []

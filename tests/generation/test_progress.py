@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 from genart.bench.memory import _CountingFS
 from genart.generation.ledger import ByteLedger
 from genart.storage import layout
-from genart.storage.writer import BYTES_KEY
+from genart.storage.commit import BYTES_KEY
+from genart.storage.output import Output
 
 
 def _parts(root, shards):
@@ -21,7 +22,7 @@ def _parts(root, shards):
 def test_resume_reads_only_unaccounted_footers(tmp_path):
     _parts(tmp_path, range(10))
     fs = _CountingFS()
-    first = ByteLedger(fs, str(tmp_path), 12)
+    first = ByteLedger(Output.at(fs, str(tmp_path)), 12)
     for k in range(7):
         first.add(k, 100 + k)
     first.add(3, 999)  # a shard counted twice (a retried commit) adds its bytes once
@@ -29,7 +30,7 @@ def test_resume_reads_only_unaccounted_footers(tmp_path):
     assert (tmp_path / "_progress.json").stat().st_size < 200
 
     fs = _CountingFS()
-    again = ByteLedger(fs, str(tmp_path), 12)
+    again = ByteLedger(Output.at(fs, str(tmp_path)), 12)
     again.resume(set(range(10)))
     assert again.bytes == sum(100 + k for k in range(10))
     # one read of the ledger, then the footers of shards 7, 8, 9 only (cat_file opens through _open too)
@@ -40,13 +41,13 @@ def test_resume_reads_only_unaccounted_footers(tmp_path):
 
 def test_a_ledger_naming_a_deleted_shard_is_ignored(tmp_path):
     _parts(tmp_path, range(10))
-    ledger = ByteLedger(_CountingFS(), str(tmp_path), 10)
+    ledger = ByteLedger(Output.at(_CountingFS(), str(tmp_path)), 10)
     for k in range(10):
         ledger.add(k, 100 + k)
     ledger.save(force=True)
     (tmp_path / layout.metadata_path(4)).unlink()
     fs = _CountingFS()
-    again = ByteLedger(fs, str(tmp_path), 10)
+    again = ByteLedger(Output.at(fs, str(tmp_path)), 10)
     again.resume(set(range(10)) - {4})
     assert (
         again.bytes == sum(100 + k for k in range(10) if k != 4) and fs.calls["open"] - fs.calls["cat"] == 9

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 import genart
 from genart.bundle import read_meta
@@ -19,10 +20,10 @@ def test_shard_bytes_do_not_depend_on_batch_size(tiny_bundle, tmp_path, make_cfg
         cfg = make_cfg(tiny_bundle, str(tmp_path / f"b{batch}"), count=40, shard_size=20, batch_size=batch)
         replica = GeneratorReplica(cfg, "job", meta["model_id"])
         summary = replica.run_shard(Plan.from_config(cfg, 10).shard(1))
-        assert (summary["shard"], summary["n"]) == (1, 20)
+        assert (summary.shard, summary.n) == (1, 20)
         table = pq.read_table(tmp_path / f"b{batch}" / "metadata" / "part-00001.parquet")
         assert table.column("id").to_pylist() == list(range(20, 40))
-        assert summary["bytes"] == sum(
+        assert summary.bytes == sum(
             (tmp_path / f"b{batch}" / p).stat().st_size for p in table.column("path").to_pylist()
         )
         outs.append(table.column("sha256").to_pylist())
@@ -56,3 +57,74 @@ def test_lossy_formats_hash_the_stored_pixels(tiny_bundle, tmp_path, make_cfg):
     files = np.stack([decode((tmp_path / "jpeg" / p).read_bytes()) for p in table.column("path").to_pylist()])
     assert np.array_equal(table.column("phash").to_numpy(), phash64(files))
     assert len(index) == 200
+
+
+@pytest.fixture
+def varied_bundle(tmp_path):
+    """A tiny conditional DCGAN whose samples differ (BatchNorm gain 4): near-duplicates are rare, not all."""
+    from genart.bundle import save_untrained_bundle
+    from genart.bundle.store import TINY_DCGAN
+
+    uri = str(tmp_path / "varied-bundle")
+    save_untrained_bundle(uri, dict(TINY_DCGAN), seed=0, bn_gain=4)
+    return uri
+
+
+def test_lossy_formats_with_dedupe_encode_each_kept_image_once(
+    varied_bundle, tmp_path, make_cfg, monkeypatch
+):
+    """JPEG/WebP with the near-duplicate filter: every draw that is hashed is encoded once, and a kept draw's
+    bytes are those the hash saw (no second encode); the files are what encoding the regenerated pixels
+    gives."""
+    from genart.filters.dedupe import HashIndex
+    from genart.generation import replica as replica_mod
+    from genart.images import encode
+
+    calls = []
+
+    def counting_encode(image, fmt="png", quality=90):
+        calls.append(fmt)
+        return encode(image, fmt, quality)
+
+    monkeypatch.setattr(replica_mod, "encode", counting_encode)
+    meta = read_meta(varied_bundle, None)
+    for fmt in ("jpeg", "webp"):
+        calls.clear()
+        out = tmp_path / fmt
+        cfg = make_cfg(
+            varied_bundle,
+            str(out),
+            count=120,
+            shard_size=120,
+            batch_size=40,
+            image={"format": fmt, "quality": 80},
+            dedupe={"max_distance": 10},
+        )
+        replica = GeneratorReplica(cfg, "job", meta["model_id"], claim=HashIndex(10).claim)
+        summary = replica.run_shard(Plan.from_config(cfg, 10).shard(0))
+        assert summary["rejected"]["duplicate"] > 0  # redraws happened, so rejected draws were encoded too
+        assert calls == [fmt] * (120 + summary["rejected"]["duplicate"])  # was 2 x 120 + rejected
+        table = pq.read_table(out / "metadata" / "part-00000.parquet")
+        again = genart.load_bundle(varied_bundle).generate(
+            table.column("seed").to_pylist(), table.column("class_id").to_pylist()
+        )
+        stored = [(out / p).read_bytes() for p in table.column("path").to_pylist()]
+        assert stored == [encode(im, fmt, 80) for im in again]
+
+
+def test_png_with_dedupe_encodes_in_the_writer_only(varied_bundle, tmp_path, make_cfg, monkeypatch):
+    """PNG is lossless: the hash sees the generated pixels, nothing is encoded before the write."""
+    from genart.filters.dedupe import HashIndex
+    from genart.generation import replica as replica_mod
+    from genart.images import encode
+
+    calls = []
+    monkeypatch.setattr(
+        replica_mod, "encode", lambda im, fmt="png", q=90: calls.append(fmt) or encode(im, fmt, q)
+    )
+    meta = read_meta(varied_bundle, None)
+    cfg = make_cfg(varied_bundle, str(tmp_path / "png"), count=60, shard_size=60, batch_size=30,
+                   dedupe={"max_distance": 10})  # fmt: skip
+    replica = GeneratorReplica(cfg, "job", meta["model_id"], claim=HashIndex(10).claim)
+    replica.run_shard(Plan.from_config(cfg, 10).shard(0))
+    assert calls == ["png"] * 60

@@ -15,8 +15,9 @@ import pytest
 
 from genart.generation.ledger import ByteLedger
 from genart.storage import layout
+from genart.storage.commit import BYTES_KEY
 from genart.storage.fs import get_fs
-from genart.storage.writer import BYTES_KEY
+from genart.storage.output import Output
 
 
 def _parts(root, shards):
@@ -51,13 +52,13 @@ def test_a_corrupt_ledger_is_ignored_with_a_warning(tmp_path, caplog, body):
     _parts(tmp_path, range(10))
     (tmp_path / layout.PROGRESS).write_bytes(body)
     fs, root = get_fs(str(tmp_path))
-    ledger = ByteLedger(fs, root, 10)
+    ledger = ByteLedger(Output.at(fs, root), 10)
     with caplog.at_level(logging.WARNING, logger="genart"):
         assert ledger.resume(set(range(10))) == set()
     assert ledger.bytes == sum(100 + k for k in range(10)) and ledger.bits.all()
     assert [r.getMessage().split(" (")[0] for r in caplog.records] == [f"{layout.PROGRESS} is unreadable"]
     ledger.save(force=True)  # rebuilt
-    again = ByteLedger(fs, root, 10)
+    again = ByteLedger(Output.at(fs, root), 10)
     assert again.resume(set(range(10))) == set() and again.bytes == ledger.bytes
 
 
@@ -68,7 +69,7 @@ def test_an_unreadable_part_is_returned_to_be_redone(tmp_path, caplog, damage):
     data = part.read_bytes()
     part.write_bytes({"empty": b"", "truncated": data[: len(data) // 2], "garbage": b"PAR1" * 50}[damage])
     fs, root = get_fs(str(tmp_path))
-    ledger = ByteLedger(fs, root, 5)
+    ledger = ByteLedger(Output.at(fs, root), 5)
     with caplog.at_level(logging.WARNING, logger="genart"):
         assert ledger.resume(set(range(5))) == {2}
     assert ledger.bytes == sum(100 + k for k in (0, 1, 3, 4))

@@ -75,12 +75,12 @@ def test_generate_writes_the_full_layout(ray_local, tiny_bundle, tmp_path, make_
     summary = generate(make_cfg(tiny_bundle, str(out)), progress=True)
 
     meta = json.loads((Path(tiny_bundle) / "model.json").read_text())
-    assert json.loads((out / "_SUCCESS").read_text()) == summary
-    assert (summary["count"], summary["shards"], summary["generated"]) == (2000, 10, 2000)
-    assert summary["resumed_shards"] == 0
-    assert summary["model_id"] == meta["model_id"] and summary["images_per_s"] > 0 and summary["seconds"] > 0
+    assert json.loads((out / "_SUCCESS").read_text()) == summary.as_dict()
+    assert (summary.count, summary.shards, summary.generated) == (2000, 10, 2000)
+    assert summary.resumed_shards == 0
+    assert summary.model_id == meta["model_id"] and summary.images_per_s > 0 and summary.seconds > 0
     job = json.loads((out / "_job.json").read_text())
-    assert job["job_id"] == summary["job_id"] and job["model_id"] == meta["model_id"]
+    assert job["job_id"] == summary.job_id and job["model_id"] == meta["model_id"]
     assert job["config"]["count"] == 2000 and job["genart_version"] == genart.__version__
     assert "storage" not in job["config"] and "address" not in job["config"] and len(job["config_hash"]) == 64
 
@@ -89,7 +89,7 @@ def test_generate_writes_the_full_layout(ray_local, tiny_bundle, tmp_path, make_
     assert table.num_rows == 2000 and table.column("id").to_pylist() == list(range(2000))
     assert table.column("shard").to_pylist() == [i // 200 for i in range(2000)]
     assert table.column("class_id").to_pylist() == [i % 10 for i in range(2000)]
-    assert set(table.column("job_id").to_pylist()) == {summary["job_id"]}
+    assert set(table.column("job_id").to_pylist()) == {summary.job_id}
     assert set(table.column("format").to_pylist()) == {"png"}
     assert len(set(table.column("seed").to_pylist())) == 2000
     assert sorted(p.name for p in (out / "metadata").iterdir()) == [
@@ -97,7 +97,7 @@ def test_generate_writes_the_full_layout(ray_local, tiny_bundle, tmp_path, make_
     ]
     files = sorted(str(p.relative_to(out)) for p in (out / "images").rglob("*") if p.is_file())
     assert files == table.column("path").to_pylist()
-    assert summary["bytes"] == sum((out / p).stat().st_size for p in files)
+    assert summary.bytes == sum((out / p).stat().st_size for p in files)
 
     bundle = genart.load_bundle(tiny_bundle)
     for row in table.take([0, 777, 1999]).to_pylist():
@@ -123,8 +123,8 @@ def test_resume_skips_committed_shards_and_refuses_a_different_config(
     kept = part_mtimes(out)
     # replicas/batch size only say how to run: a resume may change them
     again = generate(cfg.model_copy(update={"replicas": 1, "batch_size": 32}), progress=False)
-    assert (again["generated"], again["resumed_shards"], again["job_id"]) == (300, 7, first["job_id"])
-    assert again["bytes"] == first["bytes"]
+    assert (again.generated, again.resumed_shards, again.job_id) == (300, 7, first.job_id)
+    assert again.bytes == first.bytes
     now = part_mtimes(out)
     assert {k: now[k] for k in kept} == kept and len(now) == 10
     assert_every_id_once(out, 1000)
@@ -140,7 +140,7 @@ def test_resume_skips_committed_shards_and_refuses_a_different_config(
     assert snapshot(out) == before
 
     third = generate(cfg.model_copy(update={"seed": 8, "count": 900}), overwrite=True, progress=False)
-    assert third["job_id"] != first["job_id"] and third["generated"] == 900
+    assert third.job_id != first.job_id and third.generated == 900
     assert_every_id_once(out, 900)
 
 
@@ -168,8 +168,8 @@ def test_replica_killed_mid_job(ray_local, slow_bundle, tmp_path, make_cfg, capl
     summary = generate(cfg, progress=False)
     killer.join(timeout=10)
     assert killed.get("pid") and killed["committed"] < 30, killed
-    assert any("died" in r.getMessage() for r in caplog.records if r.name == "genart.generation.runner")
-    assert summary["generated"] == 3000
+    assert any("died" in r.getMessage() for r in caplog.records if r.name == "genart.generation.scheduler")
+    assert summary.generated == 3000
     assert_every_id_once(out, 3000)
     if layout == "webdataset":
         assert sorted(p.name for p in (out / "shards").iterdir()) == [f"{k:05d}.tar" for k in range(30)]
@@ -247,8 +247,8 @@ def test_driver_killed_mid_job_then_resumed(ray_local, slow_bundle, tmp_path, ma
     assert 3 <= len(committed) < 30
 
     summary = generate(cfg, progress=False)
-    assert summary["resumed_shards"] == len(committed)
-    assert summary["generated"] == 3000 - 100 * len(committed)
+    assert summary.resumed_shards == len(committed)
+    assert summary.generated == 3000 - 100 * len(committed)
     now = part_mtimes(out)
     assert {k: now[k] for k in committed} == committed
     assert not [p for p in (out / "metadata").iterdir() if p.name.endswith(".tmp")]

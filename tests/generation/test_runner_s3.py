@@ -36,7 +36,7 @@ def test_generate_to_s3(ray_with_s3_env, s3_server, s3_bucket, tiny_bundle, make
     opts = {"key": "testing-key-id", "secret": SECRET}
     cfg = make_cfg(tiny_bundle, out, count=400, shard_size=100, storage={"options": opts})
     summary = generate(cfg, progress=True)
-    assert (summary["count"], summary["shards"], summary["generated"]) == (400, 4, 400)
+    assert (summary.count, summary.shards, summary.generated) == (400, 4, 400)
 
     bucket = s3_bucket.removeprefix("s3://")
     objs = objects(s3_server, bucket)
@@ -68,7 +68,7 @@ def test_generate_to_s3(ray_with_s3_env, s3_server, s3_bucket, tiny_bundle, make
         k: (o["ETag"], o["LastModified"]) for k, o in objects(s3_server, bucket).items() if "/metadata/" in k
     }
     again = generate(cfg, progress=False)
-    assert (again["generated"], again["resumed_shards"]) == (100, 3)
+    assert (again.generated, again.resumed_shards) == (100, 3)
     after = {
         k: (o["ETag"], o["LastModified"]) for k, o in objects(s3_server, bucket).items() if "/metadata/" in k
     }

@@ -18,8 +18,10 @@ from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
 from genart.generation.runner import prepare_output
 from genart.generation.verify import verify
+from genart.images import Batch
 from genart.market import NOT_RANKED, flat_traits, rarity, write_collection
 from genart.storage.fs import get_fs
+from genart.storage.output import Output
 from tests.market.conftest import COUNT, SHARD, market_cfg, run_without_ray
 
 JOB = {"job_id": "job-1"}
@@ -117,7 +119,9 @@ def test_summary_only_for_a_complete_shard_and_a_retry_on_the_same_replica_rewri
     spec = Plan.from_config(again, meta["num_classes"]).shard(1)
     # a first attempt that dies after one batch: its tokens are there, no summary yet
     cls = np.array(spec.class_ids[:9])
-    replica.tokens.write(1, spec.ids[:9], spec.seeds[:9], cls, replica.bundle.generate(spec.seeds[:9], cls))
+    replica.tokens.write(
+        1, Batch(spec.ids[:9], spec.seeds[:9], cls, replica.bundle.generate(spec.seeds[:9], cls))
+    )
     assert (tmp_path / "again/tokens/25.json").exists()
     assert not (tmp_path / "again/tokens/_traits").exists()
     # the retry on the same replica starts the count again: the same bytes as the one-attempt job
@@ -133,7 +137,7 @@ def test_s3_output_summaries_collection_and_verify(collection, s3_bucket, tmp_pa
     uri = f"{s3_bucket}/coll"
     cfg = market_cfg(local.model, uri)
     fs, root = get_fs(uri)
-    job, _ = prepare_output(fs, root, cfg, read_meta(local.model, None), False, "job-s3")
+    job, _ = prepare_output(Output.open(uri), cfg, read_meta(local.model, None), False, "job-s3")
     run_without_ray(cfg, meta, job)
     fs.pipe_file(f"{root}/_SUCCESS", json.dumps({"count": COUNT, "shards": 3}).encode())
     assert sorted(fs.ls(f"{root}/tokens/_traits", detail=False)) == [
@@ -158,7 +162,7 @@ def test_interleaved_and_concurrent_slices_on_one_writer_give_the_same_summaries
     def batch(k: int, lo: int, hi: int) -> None:
         spec = plan.shard(k)
         cls, seeds = np.array(spec.class_ids[lo:hi]), spec.seeds[lo:hi]
-        replica.tokens.write(k, spec.ids[lo:hi], seeds, cls, replica.bundle.generate(seeds, cls))
+        replica.tokens.write(k, Batch(spec.ids[lo:hi], seeds, cls, replica.bundle.generate(seeds, cls)))
 
     batch(0, 0, 10)
     batch(1, 0, 25)

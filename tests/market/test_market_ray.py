@@ -25,7 +25,7 @@ def test_opensea_job_writes_every_token_and_the_collection(ray_local, tiny_bundl
         market={"standard": "opensea", "base_uri": BASE, "name": "Tiny", "description": "two hundred"},
     )
     summary = generate(cfg, progress=False)
-    assert summary["generated"] == 200 and verify(str(out)) == []
+    assert summary.generated == 200 and verify(str(out)) == []
     rows = pq.read_table(out / "metadata").sort_by("id").to_pylist()
     assert [r["id"] for r in rows] == list(range(200))
     for row in rows:
@@ -40,7 +40,7 @@ def test_opensea_job_writes_every_token_and_the_collection(ray_local, tiny_bundl
         f"part-{k:05d}.json" for k in range(4)
     ]
     record = json.loads((out / "collection.json").read_text())
-    assert (record["item_count"], record["name"], record["job_id"]) == (200, "Tiny", summary["job_id"])
+    assert (record["item_count"], record["name"], record["job_id"]) == (200, "Tiny", summary.job_id)
     for values in record["rarity"].values():
         assert sum(v["count"] for v in values.values()) == 200
         assert abs(sum(v["share"] for v in values.values()) - 1) < 1e-5
@@ -58,7 +58,7 @@ def test_opensea_job_writes_every_token_and_the_collection(ray_local, tiny_bundl
     for i in lost:
         (out / "tokens" / f"{i}.json").unlink()
     again = generate(cfg, progress=False)
-    assert (again["generated"], again["resumed_shards"]) == (50, 3)
+    assert (again.generated, again.resumed_shards) == (50, 3)
     assert all((out / "tokens" / f"{i}.json").read_bytes() == b for i, b in lost.items())
     assert summary.read_bytes() == summary_before
     assert (out / "collection.json").read_bytes() == before

@@ -14,6 +14,7 @@ from genart.config.generate import GenerateConfig, MarketConfig
 from genart.generation.runner import job_record, prepare_output
 from genart.market import json_put_options, read_tokens, recorded_suffix, token_path, write_collection
 from genart.storage.fs import get_fs
+from genart.storage.output import Output
 from tests.market.conftest import BASE_URI, COUNT, market_cfg, run_without_ray
 
 NO_SUFFIX = {"standard": "opensea", "base_uri": BASE_URI, "name": "Tiny Digits", "description": "test",
@@ -72,7 +73,7 @@ def test_extension_less_tokens_on_s3_are_served_as_json(collection, s3_server, s
     uri = f"{s3_bucket}/bare"
     cfg = market_cfg(local.model, uri, market=NO_SUFFIX)
     fs, root = get_fs(uri)
-    job, _ = prepare_output(fs, root, cfg, read_meta(local.model, None), False, "job-s3")
+    job, _ = prepare_output(Output.open(uri), cfg, read_meta(local.model, None), False, "job-s3")
     run_without_ray(cfg, meta, job)
     s3 = boto3.client("s3", endpoint_url=s3_server)
     bucket = s3_bucket[len("s3://") :]
@@ -102,7 +103,7 @@ def test_verify_finds_extension_less_tokens(collection, tmp_path):
     cfg = market_cfg(local.model, uri, market=NO_SUFFIX)
     fs, root = get_fs(uri)
     fs.makedirs(root, exist_ok=True)
-    job, _ = prepare_output(fs, root, cfg, read_meta(local.model, None), False, "job-v")
+    job, _ = prepare_output(Output.open(uri), cfg, read_meta(local.model, None), False, "job-v")
     run_without_ray(cfg, meta, job)
     fs.pipe_file(f"{root}/_SUCCESS", json.dumps({"count": COUNT, "shards": 3}).encode())
     assert verify(uri) == []

@@ -9,10 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from genart.images import decode, encode, sha256_hex
+from genart.images import Batch, decode, encode
 from genart.storage import packing
+from genart.storage.commit import SCHEMA, ShardFormat, ShardWriter
 from genart.storage.hf import class_names_of
-from genart.storage.writer import SCHEMA, ShardWriter
+from genart.storage.output import Output
 from genart.synthesis.write import dataset_schema
 
 datasets = pytest.importorskip("datasets")
@@ -20,14 +21,14 @@ NAMES = ("zero", "one", "two")
 
 
 def _write_parquet_shard(root, class_names, n=6):
-    w = ShardWriter(str(root), None, job_id="job-1", model_id="m" * 64, fmt="png", layout_name="parquet",
-                    class_names=class_names)  # fmt: skip
+    shape = ShardFormat("job-1", "m" * 64, "png", layout="parquet", class_names=class_names)
+    w = ShardWriter(Output.open(str(root)), shape)
     ids = np.arange(n, dtype=np.int64)
     imgs = np.random.default_rng(0).integers(0, 256, size=(n, 8, 6, 3), dtype=np.uint8)
     blobs = [encode(im) for im in imgs]
     cls = (ids % 3).astype(np.int32) if class_names else None
     out = w.open_shard(0)
-    out.add(ids, ids * 7 + 1, cls, blobs, [sha256_hex(b) for b in blobs], (6, 8))
+    out.add(Batch(ids, ids * 7 + 1, cls, imgs, blobs=blobs))
     out.commit()
     return imgs, blobs
 

@@ -19,7 +19,8 @@ from genart.generation.runner import prepare_output
 from genart.generation.verify import verify
 from genart.market import write_collection
 from genart.storage import packing
-from genart.storage.fs import check_writable, get_fs
+from genart.storage.fs import check_writable
+from genart.storage.output import Output
 
 
 def _write_output(tiny_bundle, tmp_path, layout: str = "files", market: dict | None = None):
@@ -37,8 +38,7 @@ def _write_output(tiny_bundle, tmp_path, layout: str = "files", market: dict | N
     )
     meta = read_meta(tiny_bundle, None)
     check_writable(out)
-    fs, root = get_fs(out)
-    job, _ = prepare_output(fs, root, cfg, meta, False, "job-v")
+    job, _ = prepare_output(Output.open(out), cfg, meta, False, "job-v")
     replica = GeneratorReplica(cfg, "job-v", meta["model_id"])
     for spec in Plan.from_config(cfg, meta["num_classes"]).pending():
         replica.run_shard(spec)

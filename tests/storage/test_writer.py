@@ -12,8 +12,9 @@ import pytest
 from fsspec.implementations.local import LocalFileSystem
 
 from genart.errors import StorageError
-from genart.images import encode, sha256_hex
-from genart.storage.writer import SCHEMA, ShardWriter, scan_metadata
+from genart.images import Batch, encode, sha256_hex
+from genart.storage.commit import SCHEMA, ShardFormat, ShardWriter, scan_metadata
+from genart.storage.output import Output
 
 
 class FlakyFS(LocalFileSystem):
@@ -38,33 +39,32 @@ class FlakyFS(LocalFileSystem):
         return super().mv(path1, path2, **kwargs)
 
 
-def _batch(start, n, cls=True):
+def _batch(start, n, cls=True) -> Batch:
+    """n encoded 6x8 (width x height) grayscale items with ids start.., seeds id*10+1, classes id%10."""
     ids = np.arange(start, start + n, dtype=np.int64)
     imgs = np.random.default_rng(start).integers(0, 256, size=(n, 8, 6, 1), dtype=np.uint8)
     blobs = [encode(im) for im in imgs]
-    return (
-        ids,
-        ids * 10 + 1,
-        (ids % 10).astype(np.int32) if cls else None,
-        blobs,
-        [sha256_hex(b) for b in blobs],
-    )
+    return Batch(ids, ids * 10 + 1, (ids % 10).astype(np.int32) if cls else None, imgs, blobs=blobs)
 
 
-def _writer(root, fs, **kw):
-    return ShardWriter(
-        str(root), None, job_id="job-1", model_id="m" * 64, fmt="png", fs=fs, backoff_s=0.01, **kw
-    )
+def _digests(batch: Batch) -> list[str]:
+    return [sha256_hex(b) for b in batch.blobs]
+
+
+def _writer(root, fs, layout_name="files", **kw):
+    shape = ShardFormat(job_id="job-1", model_id="m" * 64, fmt="png", layout=layout_name)
+    return ShardWriter(Output.at(fs, str(root)), shape, backoff_s=0.01, **kw)
 
 
 def test_images_first_then_metadata_with_the_exact_schema(tmp_path):
     fs = FlakyFS()
     w = _writer(tmp_path, fs)
     out = w.open_shard(4)
-    ids, seeds, cls, blobs, digests = _batch(450, 30)
+    b = _batch(450, 30)
+    blobs, digests = b.blobs, _digests(b)
     # batches may arrive out of order
-    out.add(ids[15:], seeds[15:], cls[15:], blobs[15:], digests[15:], (6, 8))
-    out.add(ids[:15], seeds[:15], cls[:15], blobs[:15], digests[:15], (6, 8))
+    out.add(b[15:])
+    out.add(b[:15])
     assert scan_metadata(fs, str(tmp_path))[0] == set()  # images alone are not a shard
     before = datetime.now(timezone.utc)
     assert out.commit() == sum(len(b) for b in blobs)
@@ -88,8 +88,7 @@ def test_images_first_then_metadata_with_the_exact_schema(tmp_path):
 
 def test_unconditional_rows_have_null_class(tmp_path):
     out = _writer(tmp_path, FlakyFS()).open_shard(0)
-    ids, seeds, _, blobs, digests = _batch(0, 5, cls=False)
-    out.add(ids, seeds, None, blobs, digests, (6, 8))
+    out.add(_batch(0, 5, cls=False))
     out.commit()
     assert pq.read_table(tmp_path / "metadata/part-00000.parquet").column("class_id").null_count == 5
 
@@ -97,7 +96,7 @@ def test_unconditional_rows_have_null_class(tmp_path):
 def test_transient_failures_are_retried(tmp_path, caplog):
     fs = FlakyFS(fail=3)
     out = _writer(tmp_path, fs, attempts=4).open_shard(1)
-    out.add(*_batch(100, 4), (6, 8))
+    out.add(_batch(100, 4))
     out.commit()
     assert scan_metadata(fs, str(tmp_path))[0] == {1}
     assert len(list((tmp_path / "images/00001").iterdir())) == 4
@@ -108,7 +107,7 @@ def test_persistent_failure_names_shard_and_path(tmp_path):
     fs = FlakyFS(fail=100)
     out = _writer(tmp_path, fs, attempts=3).open_shard(2)
     with pytest.raises(StorageError, match=r"shard 2: writing .*images/00002/.* failed after 3 attempts"):
-        out.add(*_batch(200, 4), (6, 8))
+        out.add(_batch(200, 4))
     fs.fail = 100
     with pytest.raises(StorageError, match=r"shard 2: writing .*metadata/part-00002.parquet failed after 3"):
         out.commit()
@@ -131,9 +130,10 @@ def test_webdataset_tar_is_written_before_the_metadata(tmp_path):
 
     fs = FlakyFS()
     out = _writer(tmp_path, fs, layout_name="webdataset").open_shard(3)
-    ids, seeds, cls, blobs, digests = _batch(300, 6)
-    out.add(ids[3:], seeds[3:], cls[3:], blobs[3:], digests[3:], (6, 8))  # out of order
-    out.add(ids[:3], seeds[:3], cls[:3], blobs[:3], digests[:3], (6, 8))
+    b = _batch(300, 6)
+    blobs, digests = b.blobs, _digests(b)
+    out.add(b[3:])  # out of order
+    out.add(b[:3])
     assert fs.writes == [] and scan_metadata(fs, str(tmp_path))[0] == set()  # nothing before the commit
     assert out.commit() == sum(len(b) for b in blobs)
     tar, meta = str(tmp_path / "shards/00003.tar"), str(tmp_path / "metadata/part-00003.parquet")
@@ -153,8 +153,9 @@ def test_webdataset_tar_is_written_before_the_metadata(tmp_path):
 def test_parquet_layout_embeds_the_images(tmp_path):
     fs = FlakyFS()
     out = _writer(tmp_path, fs, layout_name="parquet").open_shard(0)
-    ids, seeds, cls, blobs, digests = _batch(0, 5)
-    out.add(ids, seeds, cls, blobs, digests, (6, 8))
+    b = _batch(0, 5)
+    blobs = b.blobs
+    out.add(b)
     out.commit()
     assert len(fs.writes) == 2 and not (tmp_path / "images").exists() and not (tmp_path / "shards").exists()
     table = pq.read_table(tmp_path / "metadata/part-00000.parquet")

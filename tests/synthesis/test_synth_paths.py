@@ -11,6 +11,7 @@ import pytest
 from genart.config.synthesize import SynthesizeConfig
 from genart.errors import ClusterError
 from genart.storage.fs import get_fs
+from genart.storage.output import Output
 from genart.synthesis import write
 from genart.synthesis.runner import _clear, synthesize
 
@@ -55,8 +56,7 @@ def test_clearing_ds_brackets_never_touches_ds1(base):
     _dataset(base, "ds1")
     _dataset(base, "ds[1]")
     before = _listing(base)
-    fs, root = get_fs(f"{base}/ds[1]")
-    _clear(fs, root, _cfg("m", f"{base}/ds[1]"))
+    _clear(Output.open(f"{base}/ds[1]"))
     assert _listing(base) == {k: v for k, v in before.items() if k.startswith("ds1/")}
     fs, root = get_fs(f"{base}/ds[1]")
     _dataset(base, "ds[1]")

@@ -1,7 +1,7 @@
-"""The shard writer: a shard's images first, then metadata/part-NNNNN.parquet (the commit).
+"""The shard commit: a shard's images first, then metadata/part-NNNNN.parquet (the commit).
 
-A shard exists for readers only once its metadata file exists. Every storage write is retried with
-exponential backoff a bounded number of times, then raises StorageError naming the shard and path.
+A shard exists for readers only once its metadata file exists. Every storage write goes through the
+retry policy (`storage/retry.py`: bounded, with backoff), then raises StorageError naming the shard and path.
 Layout `files` writes each batch's images as they come; `webdataset` keeps the shard's encoded images
 and writes shards/NNNNN.tar at commit, before the metadata; `parquet` puts them into the metadata's
 `image` column. Either way a shard's images are held at most once (shard_size x image bytes).
@@ -9,22 +9,21 @@ and writes shards/NNNNN.tar at commit, before the metadata; `parquet` puts them 
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from genart.errors import StorageError
+from genart.images import Batch, sha256_hex
 from genart.storage import layout, packing
-from genart.storage.fs import get_fs, join, redact
-
-log = logging.getLogger(__name__)
+from genart.storage.fs import join
+from genart.storage.output import Output
+from genart.storage.retry import ATTEMPTS, BACKOFF_S, retry
 
 SCHEMA = pa.schema(
     [
@@ -42,11 +41,10 @@ SCHEMA = pa.schema(
         ("created_at", pa.timestamp("us", tz="UTC")),
     ]
 )
-# columns a filtered job adds: the quality score (filter.min_score) and the 64-bit phash (dedupe.max_distance)
-FILTER_COLUMNS = {"score": pa.float32(), "phash": pa.uint64()}
+# columns a filtered job adds: the quality score (filter.min_score) and the 64-bit phash (dedupe.max_distance);
+# synthesize's candidate rounds also record `judged` (the independent digits classifier agrees with the class)
+FILTER_COLUMNS = {"score": pa.float32(), "phash": pa.uint64(), "judged": pa.bool_()}
 BYTES_KEY = b"genart.bytes"  # Parquet key-value metadata: total image bytes of the shard
-ATTEMPTS = 5
-BACKOFF_S = 0.2
 
 
 def _is_local(fs) -> bool:
@@ -82,65 +80,42 @@ def stale_tars(fs, root: str) -> list[str]:
         return []
 
 
-def retry(action: Callable[[], object], what: str, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S):
-    """Run a storage action with bounded exponential backoff; then StorageError saying `what` failed."""
-    delay = backoff_s
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except Exception as exc:  # noqa: BLE001 - backends raise many types; retried, then re-raised typed
-            if attempt == attempts:
-                raise StorageError(
-                    f"{what} failed after {attempts} attempts ({type(exc).__name__}: {exc}); "
-                    "check the output location and re-run to resume"
-                ) from exc
-            log.warning(
-                "%s failed (attempt %d/%d, %s: %s); retrying in %.1fs",
-                what,
-                attempt,
-                attempts,
-                type(exc).__name__,
-                exc,
-                delay,
-            )
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
+@dataclass(frozen=True)
+class ShardFormat:
+    """What every shard of one job looks like: the job's constant columns, image format, layout, the filter
+    columns it adds (`score`, `phash`) and the class names (layout `parquet` stores them as a ClassLabel)."""
+
+    job_id: str
+    model_id: str
+    fmt: str  # image format: png, jpeg, webp
+    layout: str = "files"
+    filter_columns: tuple[str, ...] = ()
+    class_names: tuple[str, ...] | None = None
 
 
 class ShardWriter:
-    """Writes shards of one job under `output`. Thread-safe: images may be added from an encoder thread."""
+    """Writes shards of one job under `out`. Thread-safe: images may be added from an encoder thread.
+    ValueError for a layout that is not one of layout.LAYOUTS."""
 
     def __init__(
-        self,
-        output: str,
-        options: dict | None,
-        *,
-        job_id: str,
-        model_id: str,
-        fmt: str,
-        layout_name: str = "files",
-        filter_columns: tuple[str, ...] = (),
-        class_names: tuple[str, ...] | None = None,
-        attempts: int = ATTEMPTS,
-        backoff_s: float = BACKOFF_S,
-        fs=None,
+        self, out: Output, shape: ShardFormat, *, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S
     ):
-        if fs is None:
-            fs, root = get_fs(output, options)
-        else:
-            root = output.rstrip("/")
-        self.fs, self.root, self.uri = fs, root, redact(output)
-        if layout_name not in layout.LAYOUTS:
-            raise ValueError(f"layout {layout_name!r} is not one of {', '.join(layout.LAYOUTS)}")
-        self.job_id, self.model_id, self.fmt, self.layout = job_id, model_id, fmt, layout_name
+        if shape.layout not in layout.LAYOUTS:
+            raise ValueError(f"layout {shape.layout!r} is not one of {', '.join(layout.LAYOUTS)}")
+        self.fs, self.root, self.uri = out.fs, out.root, out.name
+        self.job_id, self.model_id, self.fmt, self.layout = (
+            shape.job_id,
+            shape.model_id,
+            shape.fmt,
+            shape.layout,
+        )
         base = SCHEMA
-        for name in filter_columns:
+        for name in shape.filter_columns:
             base = base.append(pa.field(name, FILTER_COLUMNS[name]))
-        self.filter_columns = tuple(filter_columns)
-        self.schema = packing.schema_for(base, layout_name, class_names)  # parquet: ClassLabel names
+        self.filter_columns = tuple(shape.filter_columns)
+        self.schema = packing.schema_for(base, shape.layout, shape.class_names)  # parquet: ClassLabel names
         self.attempts, self.backoff_s = attempts, backoff_s
-        self.local = _is_local(fs)
+        self.local = _is_local(out.fs)
 
     def retry(self, shard: int, rel_path: str, action: Callable[[], object]):
         return retry(action, f"shard {shard}: writing {self.uri}/{rel_path}", self.attempts, self.backoff_s)
@@ -177,19 +152,18 @@ class ShardWrite:
         self.bytes = 0
         self._blobs: dict[int, bytes] = {}  # packed layouts: id -> encoded image, until commit
 
-    def add(
-        self,
-        ids: np.ndarray,
-        seeds: np.ndarray,
-        class_ids: np.ndarray | None,
-        blobs: list[bytes],
-        digests: list[str],
-        size: tuple[int, int],
-        extra: dict[str, np.ndarray] | None = None,
-    ) -> None:
-        """Add one batch of encoded images (`extra`: the writer's filter columns, one value per image). Layout `files` writes them now (one request per file, concurrent
-        where the backend allows); packed layouts keep them for the commit."""
+    def add(self, batch: Batch) -> None:
+        """Add one batch of encoded images: `batch.blobs` (one per item, in the writer's format) and, for
+        each of the writer's filter columns, that field of the batch (score: float32, phash: uint64,
+        judged: bool; one value per item); `batch.images` gives width and height. Layout `files` writes
+        the images now (one request per file, concurrent where the backend allows); packed layouts keep
+        them for the commit. Raises StorageError once the bounded retries of a write are spent, ValueError
+        when the batch has no blobs."""
         w = self.w
+        if batch.blobs is None:
+            raise ValueError("ShardWrite.add needs an encoded batch (batch.blobs is None)")
+        ids, blobs, size = batch.ids, batch.blobs, batch.size
+        digests = [sha256_hex(b) for b in blobs]
         paths = [layout.item_path(w.layout, self.shard, int(i), w.fmt) for i in ids]
         if w.layout == "files":
             files = {join(w.root, p): b for p, b in zip(paths, blobs, strict=True)}
@@ -203,14 +177,16 @@ class ShardWrite:
                 self._blobs.update(zip((int(i) for i in ids), blobs, strict=True))
             c = self._cols
             c["id"].extend(int(i) for i in ids)
-            c["seed"].extend(int(s) for s in seeds)
-            c["class_id"].extend([None] * len(ids) if class_ids is None else [int(x) for x in class_ids])
+            c["seed"].extend(int(s) for s in batch.seeds)
+            c["class_id"].extend(
+                [None] * len(ids) if batch.class_ids is None else [int(x) for x in batch.class_ids]
+            )
             c["path"].extend(paths)
             c["sha256"].extend(digests)
             c["width"].extend([size[0]] * len(ids))
             c["height"].extend([size[1]] * len(ids))
             for name in w.filter_columns:
-                c[name].extend(np.asarray(extra[name]).tolist())
+                c[name].extend(np.asarray(getattr(batch, name)).tolist())
             self.bytes += sum(len(b) for b in blobs)
 
     def table(self) -> pa.Table:

@@ -51,3 +51,12 @@ class JobRecordError(StorageError):
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
         super().__init__("; ".join(self.problems) or "_job.json is not a complete job record")
+
+
+class ImageSkipped(Exception):
+    """One image of a data source cannot be decoded (`reason`: not_an_image, corrupt, too_large, ...). Never
+    reaches the user: genart.data.decode turns it into a counted skip (a per-item problem is data)."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason

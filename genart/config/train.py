@@ -46,7 +46,40 @@ ModelConfig = Annotated[GanModelConfig | VaeModelConfig, Field(discriminator="ar
 class DataConfig(Strict):
     source: str = Field("digits", description="`digits`, or a URI of an image folder/glob or Parquet")
     image_column: str = "image"
-    label_column: str | None = Field("label", description="Parquet label column; null for unlabelled")
+    label_column: str | None = Field(
+        "label", description="label column of Parquet or metadata.csv/.jsonl; null for unlabelled"
+    )
+    background: str | tuple[int, int, int] = Field(
+        "white", description="what transparency and pad margins become: a colour name, #rrggbb or [r, g, b]"
+    )
+    fit: Literal["crop", "pad"] = Field(
+        "crop", description="crop: the centred square; pad: the whole image, margins in the background colour"
+    )
+
+    @field_validator("background")
+    @classmethod
+    def _is_a_colour(cls, value):
+        parse_colour(value)
+        return value
+
+    @property
+    def background_rgb(self) -> tuple[int, int, int]:
+        return parse_colour(self.background)
+
+
+def parse_colour(value) -> tuple[int, int, int]:
+    """'white', '#rrggbb', 'rgb(…)' or [r, g, b] (0..255 each) -> (r, g, b). Raises ValueError saying what is allowed."""
+    if isinstance(value, (tuple, list)):
+        if len(value) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in value):
+            return tuple(int(v) for v in value)
+    elif isinstance(value, str):
+        from PIL import ImageColor
+
+        try:
+            return ImageColor.getrgb(value)[:3]
+        except ValueError:
+            pass
+    raise ValueError("expected a colour name (white), #rrggbb or [r, g, b] with values 0..255")
 
 
 class TrainLoopConfig(Strict):

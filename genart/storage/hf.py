@@ -39,3 +39,24 @@ def class_names_of(meta: dict) -> tuple[str, ...] | None:
     if not k:
         return None
     return tuple(str(n) for n in (meta.get("class_names") or range(k)))
+
+
+def read_class_names(schema: pa.Schema) -> dict[str, tuple[str, ...]]:
+    """{column: class names} of the top-level ClassLabel features in a Parquet schema's `huggingface`
+    metadata, as any `datasets` version writes it (newer: {"names", "_type"}; older add "num_classes", "id",
+    "names_file": ignored). Nested features are not read. Missing or malformed metadata gives {}; never raises."""
+    raw = (schema.metadata or {}).get(HF_KEY)
+    if not raw:
+        return {}
+    try:
+        doc = json.loads(raw)
+        features = doc.get("info", {}).get("features", {}) if isinstance(doc, dict) else {}
+    except (ValueError, AttributeError):
+        return {}
+    out = {}
+    for column, feature in features.items() if isinstance(features, dict) else ():
+        if isinstance(feature, dict) and feature.get("_type") == "ClassLabel":
+            names = feature.get("names")
+            if isinstance(names, list) and all(isinstance(n, str) for n in names):
+                out[column] = tuple(names)
+    return out

@@ -13,7 +13,7 @@ import torch
 
 from genart.bundle import save_bundle
 from genart.config.loader import config_hash
-from genart.config.train import TrainConfig
+from genart.config.train import DataConfig, TrainConfig
 from genart.errors import JobFailed
 from genart.models.registry import build_generator, generator_spec
 from genart.ray_session import ray_session, require_resources
@@ -142,6 +142,14 @@ def _storage(cfg: TrainConfig):
     return path, PyFileSystem(FSSpecHandler(fs))
 
 
+def _hash_exclude(cfg: TrainConfig) -> dict:
+    """What the bundle's config_hash leaves out: address and storage, and data keys newer than 0.1.0 while
+    they hold their defaults (so a digits bundle keeps its model.json bytes)."""
+    defaults = DataConfig()
+    new_keys = {k: True for k in ("background", "fit") if getattr(cfg.data, k) == getattr(defaults, k)}
+    return {"address": True, "storage": True, **({"data": new_keys} if new_keys else {})}
+
+
 def export_bundle(cfg: TrainConfig, state_dict: dict, world_size: int, data_info: dict) -> str:
     spec = generator_spec(cfg.model)
     generator = build_generator(spec)
@@ -155,7 +163,7 @@ def export_bundle(cfg: TrainConfig, state_dict: dict, world_size: int, data_info
         "steps": int(state_dict["step"]),
         "world_size": world_size,
         "data": data_info,
-        "config_hash": config_hash(cfg, exclude={"address", "storage"}),
+        "config_hash": config_hash(cfg, exclude=_hash_exclude(cfg)),
         "loss": cfg.model.loss if cfg.model.arch == "dcgan" else "vae",
     }
     disc = None

@@ -1,0 +1,134 @@
+"""`genart.read_images`: a source's images as numpy arrays, without Ray. The same listing (catalog.py), fetch
+and decode (fetch.py, decode.py) that training's Ray Data pipeline (sources.py) runs, in one process."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from genart.data.catalog import Catalog, list_source
+from genart.data.decode import DecodeSpec
+from genart.data.fetch import parquet_batch, refs_batch
+from genart.data.report import DecodeReport, ReportBuilder
+from genart.errors import ConfigError, DataError
+from genart.storage.fs import redact
+
+log = logging.getLogger(__name__)
+BATCH = 64
+FILE_COLUMN = "__genart_file"
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """images: uint8 (N, H, W, C), H = W = image_size, C = channels (1 grey, 3 RGB, 4 RGBA straight alpha);
+    labels: int64 (N,), class ids indexing `class_names`, -1 for every image when the source is unlabelled;
+    class_names: tuple of str, or None when unlabelled; report: what was skipped and converted."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...] | None
+    report: DecodeReport
+
+
+def read_images(
+    source: str,
+    image_size: int,
+    channels: int,
+    *,
+    fit: str = "crop",
+    background="white",
+    label_column: str | None = "label",
+    image_column: str = "image",
+    storage_options: dict | None = None,
+    limit: int | None = None,
+) -> ImageSet:
+    """Read and decode every image of `source` (class folders, an imagefolder with metadata.csv/.jsonl, a
+    glob, Parquet file/folder/glob; any fsspec URI) as training sees them: EXIF applied, transparency
+    composited onto `background` (kept as alpha when channels == 4), `fit` crop | pad to image_size.
+    `limit`: stop after this many listed items (in listing order: class by class).
+
+    Raises ConfigError for a bad image_size, channels, fit or background; DataError when the source does not
+    exist, lists nothing, yields no readable image or has unusable labels; StorageError when unreachable."""
+    spec = decode_spec(image_size, channels, fit, background)
+    catalog = list_source(source, storage_options, image_column, label_column)
+    builder = ReportBuilder(catalog.class_names)
+    builder.add_listing(catalog.skipped)
+    images, labels = [], []
+    for out in iter_decoded(catalog, spec, image_column, label_column, storage_options, limit):
+        builder.add_rows(out["ok"], out["reason"], out["notes"], out["name"], out["label"])
+        images.append(out["image"][out["ok"]])
+        labels.append(out["label"][out["ok"]])
+    report = builder.build()
+    if report.count == 0:
+        raise DataError(no_images_message(source, report))
+    log.info(report.line(redact(source)))
+    return ImageSet(np.concatenate(images), np.concatenate(labels), catalog.class_names, report)
+
+
+def decode_spec(image_size: int, channels: int, fit: str, background) -> DecodeSpec:
+    """Checked decode parameters. Raises ConfigError naming the parameter."""
+    from genart.config.train import parse_colour
+
+    if not isinstance(image_size, int) or not 1 <= image_size <= 4096:
+        raise ConfigError(f"image_size must be an integer 1..4096, got {image_size!r}")
+    if channels not in (1, 3, 4):
+        raise ConfigError(f"channels must be 1 (grey), 3 (RGB) or 4 (RGBA), got {channels!r}")
+    if fit not in ("crop", "pad"):
+        raise ConfigError(f"fit must be crop or pad, got {fit!r}")
+    try:
+        rgb = parse_colour(background)
+    except ValueError as exc:
+        raise ConfigError(f"background {background!r}: {exc}") from exc
+    return DecodeSpec(image_size, channels, fit, rgb)
+
+
+def no_images_message(source: str, report: DecodeReport) -> str:
+    """The one-line DataError of a source where nothing decoded, with the skips by reason and examples."""
+    line = report.line(redact(source)).partition("; skipped: ")[2]
+    return (
+        f"data.source {redact(source)} holds no readable images ({report.total_skipped} files, all unreadable); "
+        f"skipped: {line or 'nothing listed'}; point it at a folder of images (one subfolder per class) "
+        "or Parquet with an image column"
+    )
+
+
+def iter_decoded(catalog: Catalog, spec: DecodeSpec, image_column, label_column, storage_options, limit):
+    """Decoded batches (fetch.py's columns) of the catalog's items, at most `limit` items."""
+    left = limit if limit is not None else -1
+    if catalog.kind != "parquet":
+        refs = catalog.refs if left < 0 else catalog.refs[:left]
+        for i in range(0, len(refs), BATCH):
+            chunk = refs[i : i + BATCH]
+            batch = {
+                "path": [r.path for r in chunk],
+                "label": np.asarray([r.label for r in chunk], dtype=np.int64),
+                "name": [r.name for r in chunk],
+            }
+            yield refs_batch(batch, catalog.fs, spec, storage_options)
+        return
+    import pyarrow.parquet as pq
+
+    columns = parquet_columns(catalog, image_column, label_column)
+    for path in catalog.parquet_files:
+        with catalog.fs.open(path, "rb") as f:
+            pf = pq.ParquetFile(f)
+            wanted = [c for c in (image_column, columns["label"]) if c]
+            for rb in pf.iter_batches(batch_size=BATCH, columns=wanted):
+                if left == 0:
+                    return
+                rows = rb.to_pylist()[: left if left > 0 else None]
+                left -= len(rows) if left > 0 else 0
+                batch = {c: [r[c] for r in rows] for c in wanted}
+                batch[FILE_COLUMN] = [path] * len(rows)
+                yield parquet_batch(batch, catalog.fs, spec, columns, storage_options)
+
+
+def parquet_columns(catalog: Catalog, image_column: str, label_column: str | None) -> dict:
+    return {
+        "image": image_column,
+        "label": label_column if catalog.labelled else None,
+        "file": FILE_COLUMN,
+        "label_map": catalog.label_map,
+    }

@@ -15,7 +15,7 @@ from collections import deque
 
 import genart
 from genart.bundle import read_meta
-from genart.config.generate import GenerateConfig
+from genart.config.generate import GenerateConfig, resolve_class_names
 from genart.errors import GenartError, JobFailed
 from genart.filters.dedupe import HashIndex
 from genart.filters.score import check_filter
@@ -27,6 +27,7 @@ from genart.market import write_collection
 from genart.ray_session import ray_session, require_resources
 from genart.storage import layout
 from genart.storage.fs import check_writable, get_fs, join, redact
+from genart.storage.hf import class_names_of
 from genart.storage.writer import retry, scan_metadata, stale_tars
 
 __all__ = ["generate", "job_record", "prepare_output"]  # job_record, prepare_output: genart.generation.job
@@ -309,6 +310,7 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
     t0 = time.perf_counter()
     opts = cfg.storage.options
     meta = read_meta(cfg.model, opts)
+    cfg = resolve_class_names(cfg, class_names_of(meta))  # _job.json records ids
     plan = Plan.from_config(cfg, meta["num_classes"])
     check_filter(cfg.filter, meta, redact(cfg.model))
     check_writable(cfg.output, opts)

@@ -7,7 +7,7 @@ Figures (GAN-train / GAN-test: Shmelkov et al., "How good is my GAN?", ECCV 2018
   recognisably of their class?); gan_test_ratio = gan_test_acc / real_test_acc;
 - gan_train_acc: accuracy on the real test images of the same architecture trained only on samples
   (do samples cover the classes' variety?);
-- frechet_distance, precision, recall (k = 3): in the judge's 128-d penultimate features, between the real
+- frechet_distance, precision, recall (k = 3): in the judge's 64-d penultimate features, between the real
   held-out images (validation + test, n_real) and as many samples drawn with the same class of each (n_fake);
 - diversity_ratio: mean pairwise pixel distance of those samples over that of the real held-out images.
 """
@@ -27,7 +27,7 @@ from genart.views import judge as J
 
 SEED_A, SEED_B = 20_000_000, 30_000_000  # sample seeds away from those training grids and digits eval use
 ARCHITECTURE = (
-    "32x32 input; conv3x3-BN-ReLU-maxpool x3 (32, 64, 128); global average pool (128-d features); linear"
+    "32x32 input; conv3x3-BN-ReLU-maxpool x3 (16, 32, 64); global average pool (64-d features); linear"
 )
 
 Generate = Callable[[np.ndarray, np.ndarray | None], np.ndarray]  # (seeds, class ids) -> uint8 (N, H, W, C)

@@ -27,7 +27,7 @@ from genart.storage import safejson
 from genart.storage.fs import get_fs, join, redact
 from genart.views import eval_data, inception
 from genart.views.judge import diversity, frechet_distance
-from genart.views.judge_report import check_compatible, class_grids_png, format_judge, judge_model
+from genart.views.judge_report import RealData, check_compatible, class_grids_png, format_judge, judge_model
 
 log = logging.getLogger(__name__)
 
@@ -110,22 +110,25 @@ def evaluate(
         report, real, fake = _digits_report(bundle, samples)
     else:
         real_data = eval_data.read_real(spec)
-        check_compatible(real_data, m)
-        report, fake, ids = judge_model(bundle.generate, real_data, m["num_classes"], samples)
-        report = {
-            "model_id": m["model_id"],
-            "arch": m["arch"],
-            "samples": samples,
-            "data": spec.where,
-            **report,
-        }
+        report, fake, grids = judge_report(bundle, real_data, samples, spec.where)
         real = real_data.images
-        labels = ids if ids is not None else np.zeros(len(fake), dtype=np.int64)
-        grids = class_grids_png(fake, labels, real_data.class_names if ids is not None else ("samples",))
     if inception_weights is not None:
         report["inception_fid"] = round(inception.inception_fid(inception_weights, real, fake), 3)
     _write(report, bundle_uri, out, grids)
     return report
+
+
+def judge_report(bundle, real: RealData, samples: int, where: str) -> tuple[dict, np.ndarray, bytes]:
+    """The judge's report of a loaded bundle against labelled `real` data (read from `where`), its samples
+    uint8 (samples, H, W, C) and their per-class grids (PNG bytes). Raises ConfigError when the bundle does
+    not fit the data (views/judge_report.check_compatible), DataError for a class of under 3 images."""
+    m = bundle.meta
+    check_compatible(real, m)
+    report, fake, ids = judge_model(bundle.generate, real, m["num_classes"], samples)
+    report = {"model_id": m["model_id"], "arch": m["arch"], "samples": samples, "data": where, **report}
+    if ids is None:  # an unconditional model: one block of samples
+        return report, fake, class_grids_png(fake, np.zeros(len(fake), np.int64), ("samples",))
+    return report, fake, class_grids_png(fake, ids, real.class_names)
 
 
 def _digits_report(bundle, samples: int) -> tuple[dict, np.ndarray, np.ndarray]:

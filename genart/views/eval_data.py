@@ -67,9 +67,9 @@ def data_spec(data: str, meta: dict) -> DataSpec | None:
 def read_real(spec: DataSpec) -> RealData:
     """The labelled real images of `spec`, read by genart.data.read.read_images (its errors as they come).
     Raises DataError for unlabelled data."""
-    from genart.data.read import read_images
+    from genart.data import read  # genart.data.read (imported here: digits never need it)
 
-    image_set = read_images(
+    image_set = read.read_images(
         spec.source, spec.image_size, spec.channels, storage_options=spec.storage_options, **spec.options
     )
     return RealData.of(image_set)

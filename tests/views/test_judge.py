@@ -175,4 +175,4 @@ def test_class_grids_draw_every_class_with_its_name(tmp_path):
     assert Image.open(__import__("io").BytesIO(blank)).size == im.size
     rgba = np.concatenate([x, np.zeros(x.shape[:3] + (1,), np.uint8)], -1)  # fully transparent: white tiles
     arr = np.asarray(Image.open(__import__("io").BytesIO(class_grids_png(rgba, y, NAMES))))
-    assert (arr[20:68, 2:50] == 255).all()
+    assert (arr[18:66, 2:50] == 255).all()  # the first tile: below the 18 px name, 2 px from the left

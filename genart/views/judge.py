@@ -7,7 +7,7 @@ The judge (`JudgeNet`), documented here because every figure it reports depends 
 - body: three blocks of conv 3x3 (16, 32, 64 channels, no bias) -> BatchNorm -> ReLU -> max-pool 2
   (32 -> 16 -> 8 -> 4 pixels), then global average pooling: the 64-d penultimate features;
 - head: one linear layer 64 -> k classes;
-- training: Adam (lr 2e-3), batches of 64, cross-entropy, at most MAX_EPOCHS epochs, early stopping on the
+- training: Adam (lr 2e-3, cosine decay over MAX_EPOCHS), batches of 64, cross-entropy, at most MAX_EPOCHS epochs, early stopping on the
   validation accuracy (patience PATIENCE, the best epoch's weights kept); each training image is shifted by
   up to 2 px (reflection padding) for the classifier only. Flips are not used: they change the class of
   digits, letters and arrows.
@@ -155,6 +155,7 @@ def train_judge(
     gen = torch.Generator().manual_seed(seed)
     x, y = to_input(images), torch.from_numpy(labels)
     opt = torch.optim.Adam(net.parameters(), lr=LR)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max_epochs)
     judge = Judge(net, 0, None)
     best_state, best, stale = None, -1.0, 0
     for epoch in range(max_epochs):
@@ -168,6 +169,7 @@ def train_judge(
             opt.zero_grad()
             loss.backward()
             opt.step()
+        schedule.step()
         judge.epochs = epoch + 1
         if val is None:
             continue

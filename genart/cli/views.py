@@ -83,7 +83,11 @@ def preview(
     help="Frames from one seed to the next.",
 )
 @click.option(
-    "--class", "class_id", type=int, default=None, help="Class id (required for conditional models)."
+    "--class",
+    "class_id",
+    default=None,
+    metavar="NAME|ID",
+    help="Class name or id (required for conditional models).",
 )
 @click.option("--loop/--no-loop", default=True, show_default=True, help="Walk back to the first seed.")
 @click.option(
@@ -107,7 +111,7 @@ def walk(
     seeds: tuple[str, ...],
     out: str,
     frames: int,
-    class_id: int | None,
+    class_id: str | None,
     loop: bool,
     scale: int,
     frame_ms: int,

@@ -189,6 +189,22 @@ def _listed(names: Sequence[str], most: int = 20) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
 
 
+def class_id_of(ref: int | str, names: Sequence[str] | None, key: str, of: str = "this model") -> int:
+    """A class given by id or name as its id: an int as is; a string that is one of `names` -> its index; else
+    a decimal string -> that number (ids keep working whatever the names). Raises ConfigError naming `key`
+    (and listing the names) for any other string, or for any string when `names` is empty or None."""
+    if isinstance(ref, int):
+        return ref
+    names = list(names or ())
+    if ref in names:
+        return names.index(ref)
+    if re.fullmatch(r"-?[0-9]+", ref):
+        return int(ref)
+    if not names:
+        raise ConfigError(f"{key}: {ref!r} names a class, but {of} has no class names")
+    raise ConfigError(f"{key}: {ref!r} is not a class of {of}; its classes are {_listed(names)}")
+
+
 def resolve_class_names(cfg: GenerateConfig, class_names: Sequence[str] | None) -> GenerateConfig:
     """`cfg` with each class name in classes.ids replaced by its index in `class_names` (the bundle's; None
     for an unconditional model); `cfg` itself when classes.ids holds ids only, so id-based jobs keep their
@@ -197,21 +213,5 @@ def resolve_class_names(cfg: GenerateConfig, class_names: Sequence[str] | None) 
     ids = cfg.classes.ids
     if all(isinstance(c, int) for c in ids):
         return cfg
-    names = list(class_names or ())
-    out: list[int] = []
-    for c in ids:
-        if isinstance(c, int):
-            out.append(c)
-        elif c in names:
-            out.append(names.index(c))
-        elif re.fullmatch(r"[0-9]+", c):
-            out.append(int(c))
-        elif not names:
-            raise ConfigError(
-                f"classes.ids: {c!r} names a class, but this model is unconditional (no classes)"
-            )
-        else:
-            raise ConfigError(
-                f"classes.ids: {c!r} is not a class of this model; its classes are {_listed(names)}"
-            )
+    out = [class_id_of(c, class_names, "classes.ids") for c in ids]
     return cfg.model_copy(update={"classes": cfg.classes.model_copy(update={"ids": out})})

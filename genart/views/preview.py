@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from genart import market
-from genart.config.generate import GenerateConfig, MarketConfig
+from genart.config.generate import GenerateConfig, MarketConfig, class_id_of
 from genart.errors import ConfigError, DataError, JobRecordError, StorageError
 from genart.generation.job import record_config
 from genart.images import DECODE_ERRORS, decode, header_size
@@ -198,27 +198,18 @@ class Source:
         return ()  # each class is shown as its id (never a table as large as the largest id)
 
     def class_id_of(self, ref: int | str) -> int:
-        """A --class value as a class id: an int as is; a string that is a class name (the dataset's ClassLabel
-        or the named bundle's class_names) -> its index; else a decimal string -> that id. Raises ConfigError
-        naming --class (and listing the names) for any other string, or for an unconditional model."""
+        """A --class value as a class id (config.generate.class_id_of: a class name of the dataset's ClassLabel
+        or of the named bundle, else an id). Raises ConfigError naming --class (and listing the names) for
+        any other string, or for an unconditional model."""
         names = self.collection.class_names
         if names is None:
             raise ConfigError(f"--class: {self.where} has no classes (an unconditional model)")
-        if isinstance(ref, int):
-            return ref
-        if ref in names:
-            return list(names).index(ref)
-        if re.fullmatch(r"-?[0-9]+", ref):
-            return int(ref)
-        if not names:
+        if not names and isinstance(ref, str) and not re.fullmatch(r"-?[0-9]+", ref):
             raise ConfigError(
                 f"--class {ref!r}: {self.where} records no class names; pass a class id, or --model BUNDLE "
                 "to take the names from that bundle"
             )
-        shown = ", ".join(repr(n) for n in names[:20]) + (
-            f", ... ({len(names)} in all)" if len(names) > 20 else ""
-        )
-        raise ConfigError(f"--class {ref!r} is not a class of {self.where}; its classes are {shown}")
+        return class_id_of(ref, names, "--class", of=self.where)
 
     def rows(self, class_id: int | None = None) -> pa.Table:
         if class_id is None:

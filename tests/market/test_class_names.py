@@ -54,7 +54,7 @@ def test_an_unknown_name_names_the_key_and_lists_the_classes():
         == "classes.ids: 'Flag' is not a class of this model; its classes are 'Food & Drink', 'Flags'"
     )
     with pytest.raises(
-        ConfigError, match=r"^classes.ids: 'Flags' names a class, but this model is unconditional"
+        ConfigError, match=r"^classes.ids: 'Flags' names a class, but this model has no class names$"
     ):
         resolve_class_names(cfg_with(["Flags"]), None)
     many = [f"c{i}" for i in range(30)]
@@ -122,7 +122,7 @@ def test_preview_class_by_name(named, tmp_path):
     res = run("preview", str(out), "--model", bundle, "--class", "Drinks")
     assert (res.exit_code, res.output) == (
         2,
-        f"error: --class 'Drinks' is not a class of {out}; its classes are 'Food & Drink', 'Flags'\n",
+        f"error: --class: 'Drinks' is not a class of {out}; its classes are 'Food & Drink', 'Flags'\n",
     )
     res = run("preview", str(out), "--class", "Flags")  # names only come from a bundle the user names
     assert res.exit_code == 2
@@ -145,3 +145,17 @@ def test_synthesize_classlabel_holds_the_names(named, tmp_path):
     schema = write.dataset_schema(read_meta(bundle)["class_names"], with_score=False)
     features = json.loads(schema.metadata[b"huggingface"])["info"]["features"]
     assert features["label"] == {"names": NAMES, "_type": "ClassLabel"}
+
+
+def test_walk_class_by_name(named, tmp_path):
+    bundle, _ = named
+    args = ("walk", bundle, "--seeds", "1", "2", "--frames", "2", "--scale", "1")
+    res = run(*args, "--class", "Flags", "--out", str(tmp_path / "n.gif"))
+    assert res.exit_code == 0, res.output
+    assert run(*args, "--class", "1", "--out", str(tmp_path / "i.gif")).exit_code == 0
+    assert (tmp_path / "n.gif").read_bytes() == (tmp_path / "i.gif").read_bytes()
+    res = run(*args, "--class", "Drinks", "--out", str(tmp_path / "x.gif"))
+    assert (res.exit_code, res.output) == (
+        2,
+        "error: --class: 'Drinks' is not a class of this model; its classes are 'Food & Drink', 'Flags'\n",
+    )

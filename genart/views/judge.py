@@ -14,7 +14,9 @@ The judge (`JudgeNet`), documented here because every figure it reports depends 
 - seed: `seed` (default 0) fixes the split, the initial weights, the batch order and the shifts; the global
   torch RNG is left as it was (`torch.random.fork_rng`).
 Cost: about 2.6 M multiply-adds per image forward (the widths were halved from 32-64-128, which cost 4x as
-much, to fit 2 shared CPU cores); ~1,300 training images run an epoch in a few seconds on 2 idle cores.
+much, to fit 2 shared CPU cores). Measured on the 1,906 noto-emoji 64x64 images (9 classes; 1,335 train,
+287 val, 284 test): 30 epochs in 105 s of CPU time (2 threads), held-out accuracy 0.686 (20 epochs without
+the cosine decay: 0.648).
 
 Metrics: stratified split, precision/recall (Kynkaanniemi et al., "Improved precision and recall metric
 for assessing generative models", NeurIPS 2019, k = 3; written from the paper), per-class accuracy by name.
@@ -36,7 +38,7 @@ from genart.errors import DataError
 JUDGE_SIZE = 32  # the side images are resized to before the judge sees them
 WIDTHS = (16, 32, 64)  # conv channels per block; the last is the feature dimension
 FEATURE_DIM = WIDTHS[-1]
-MAX_EPOCHS, PATIENCE, BATCH, LR = 20, 4, 64, 2e-3
+MAX_EPOCHS, PATIENCE, BATCH, LR = 30, 6, 64, 2e-3
 SHIFT = 2  # pixels of random translation while training the classifier
 SPLIT = (0.70, 0.15, 0.15)  # train / validation (early stop) / test
 PR_K = 3  # the paper's k for the k-NN radii

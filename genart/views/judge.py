@@ -190,11 +190,14 @@ def train_judge(
 
 
 def _kth_radii(feats: np.ndarray, k: int) -> np.ndarray:
-    """Distance from each row to its k-th nearest other row (itself excluded)."""
-    d = _distances(feats, feats)
-    np.fill_diagonal(d, np.inf)
+    """Distance from each row to its k-th nearest other row (itself excluded), 1,024 rows at a time."""
     k = min(k, len(feats) - 1)
-    return np.partition(d, k - 1, axis=1)[:, k - 1]
+    out = np.empty(len(feats))
+    for lo in range(0, len(feats), 1024):
+        d = _distances(feats[lo : lo + 1024], feats)
+        d[np.arange(len(d)), lo + np.arange(len(d))] = np.inf
+        out[lo : lo + 1024] = np.partition(d, k - 1, axis=1)[:, k - 1]
+    return out
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

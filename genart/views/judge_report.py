@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 from genart.errors import ConfigError, DataError
 from genart.views import judge as J
 
+MAX_REAL = 6_000  # real images the judge splits (about 10 CPU-minutes of training at most on 2 cores)
 SEED_A, SEED_B = 20_000_000, 30_000_000  # sample seeds away from those training grids and digits eval use
 ARCHITECTURE = (
     "32x32 input; conv3x3-BN-ReLU-maxpool x3 (16, 32, 64); global average pool (64-d features); linear"
@@ -84,6 +85,8 @@ def judge_model(
     GAN-test/GAN-train). Returns (report, samples uint8 (samples, H, W, C), their class ids or None).
     Raises DataError when a class has fewer than 3 real images."""
     names, k_real = real.class_names, len(real.class_names)
+    total = len(real.labels)
+    real = _subsample(real, seed)
     tr, va, te = J.stratified_split(real.labels, seed)
     judge = J.train_judge(
         real.images[tr], real.labels[tr], k_real, seed, val=(real.images[va], real.labels[va])
@@ -98,6 +101,7 @@ def judge_model(
             "train": len(tr),
             "val": len(va),
             "test": len(te),
+            "real_images": total,  # the judge used train + val + test of them (at most MAX_REAL)
         },
         "real_test_acc": _round(real_acc),
         "real_accuracy_per_class": J.per_class_accuracy(real_pred, real.labels[te], names),
@@ -126,6 +130,15 @@ def judge_model(
         diversity_ratio=round(J.diversity(fake_b, rng) / max(J.diversity(real.images[held], rng), 1e-12), 3),
     )
     return report, fake_a, ids_a
+
+
+def _subsample(real: RealData, seed: int) -> RealData:
+    """At most MAX_REAL of the real images (a seeded random subset in their order): the judge's CPU time and
+    the k-NN distance matrices stay bounded for large collections."""
+    if len(real.labels) <= MAX_REAL:
+        return real
+    keep = np.sort(np.random.default_rng(seed).permutation(len(real.labels))[:MAX_REAL])
+    return RealData(real.images[keep], real.labels[keep], real.class_names)
 
 
 def _gan_train(fake: np.ndarray, ids: np.ndarray, real: RealData, test: np.ndarray, seed: int) -> float:

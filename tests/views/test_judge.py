@@ -176,3 +176,26 @@ def test_class_grids_draw_every_class_with_its_name(tmp_path):
     rgba = np.concatenate([x, np.zeros(x.shape[:3] + (1,), np.uint8)], -1)  # fully transparent: white tiles
     arr = np.asarray(Image.open(__import__("io").BytesIO(class_grids_png(rgba, y, NAMES))))
     assert (arr[18:66, 2:50] == 255).all()  # the first tile: below the 18 px name, 2 px from the left
+
+
+def test_radii_in_chunks_equal_the_whole_matrix():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(1500, 4)), rng.normal(size=(1300, 4)) + 0.5
+    d = np.linalg.norm(a[:, None] - a[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    radii = np.sort(d, axis=1)[:, 2]  # the 3rd nearest other point
+    assert np.allclose(J._kth_radii(a, 3), radii)
+    inside = (np.linalg.norm(b[:, None] - a[None], axis=-1) <= radii[None]).any(1).mean()
+    assert J.precision_recall(a, b)[0] == pytest.approx(inside)
+
+
+def test_large_collections_are_subsampled_for_the_judge(monkeypatch):
+    from genart.views import judge_report
+
+    monkeypatch.setattr(judge_report, "MAX_REAL", 50)
+    x, y = shapes_dataset(40, seed=0)
+    small = judge_report._subsample(RealData(x, y, NAMES), seed=0)
+    assert len(small.labels) == 50 and small.class_names == NAMES
+    assert sorted(np.bincount(small.labels).tolist()) != [0, 0, 50]  # a random subset, not the first class
+    whole = RealData(x[:50], y[:50], NAMES)
+    assert judge_report._subsample(whole, 0) is whole

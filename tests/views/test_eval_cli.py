@@ -181,3 +181,18 @@ def test_eval_cli_on_class_folders_and_on_a_train_config(rgb_bundle, tmp_path):
     assert {k: v for k, v in again.items() if k not in ("data", "class_grids")} == {
         k: v for k, v in report.items() if k not in ("data", "class_grids")
     }
+
+
+def test_an_unconditional_model_gets_distances_but_no_gan_test(tmp_path):
+    uri = str(tmp_path / "u")
+    save_untrained_bundle(uri, {**TINY_DCGAN, "channels": 3, "num_classes": 0}, seed=1)
+    x, y = shapes_dataset(20, seed=2)
+    report, fake, grids = judge_report(load_bundle(uri), RealData(x, y, NAMES), samples=24, where="art")
+    assert fake.shape == (24, 32, 32, 3)
+    assert not {"gan_test_acc", "gan_train_acc", "accuracy_per_class"} & set(report)
+    assert report["n_real"] == report["n_fake"] == 18  # 3 validation + 3 test per class
+    assert list(report["real_accuracy_per_class"]) == list(NAMES)
+    with Image.open(io.BytesIO(grids)) as im:
+        assert im.size == (8 * 50 + 2, 18 + 2 * 50 + 2)  # one block: "samples (16)"
+    text = format_report(report)
+    assert "GAN-test" not in text and "frechet distance" in text

@@ -73,12 +73,16 @@ def to_input(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, C) -> float32 (N, C, 32, 32) in [-1, 1]. Raises ValueError for another dtype or rank."""
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"expected uint8 (N, H, W, C) images; got {images.dtype} {images.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    if x.shape[-2:] != (JUDGE_SIZE, JUDGE_SIZE):
-        x = F.interpolate(
-            x, size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear", antialias=True, align_corners=False
-        )
-    return x
+    out = torch.empty((len(images), images.shape[-1], JUDGE_SIZE, JUDGE_SIZE))
+    for lo in range(0, len(images), 256):  # in chunks: 256 px images are never all held as floats
+        x = torch.from_numpy(np.ascontiguousarray(images[lo : lo + 256])).permute(0, 3, 1, 2).float()
+        x = x / 127.5 - 1.0
+        if x.shape[-2:] != (JUDGE_SIZE, JUDGE_SIZE):
+            x = F.interpolate(
+                x, size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear", antialias=True, align_corners=False
+            )
+        out[lo : lo + 256] = x
+    return out
 
 
 def stratified_split(labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

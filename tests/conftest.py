@@ -145,8 +145,11 @@ def s3_bucket(s3_server, request):
     yield f"s3://{name}"
 
 
-def make_tiny_bundle(uri: str, num_classes: int = 10, arch: str = "dcgan", seed: int = 0) -> dict:
-    """A randomly initialised 32x32 generator saved as a real bundle (no training: fast)."""
+def make_tiny_bundle(
+    uri: str, num_classes: int = 10, arch: str = "dcgan", seed: int = 0, class_names=None
+) -> dict:
+    """A randomly initialised 32x32 generator saved as a real bundle (no training: fast); `class_names`
+    default to "0".."k-1"."""
     from genart.bundle import save_untrained_bundle
     from genart.bundle.store import TINY_DCGAN
 
@@ -161,7 +164,7 @@ def make_tiny_bundle(uri: str, num_classes: int = 10, arch: str = "dcgan", seed:
             "num_classes": num_classes,
             "width": 8,
         }
-    return save_untrained_bundle(uri, spec, seed)
+    return save_untrained_bundle(uri, spec, seed, class_names=class_names)
 
 
 @pytest.fixture

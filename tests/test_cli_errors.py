@@ -182,8 +182,8 @@ def test_demo_out_that_is_a_file(tmp_path):
         (["--samples", "-3"], "error: --samples must be an integer in 10..50000 (got -3)\n"),
         (["--samples", "1"], "error: --samples must be an integer in 10..50000 (got 1)\n"),
         (["--samples", "100000000"], "error: --samples must be an integer in 10..50000 (got 100000000)\n"),
-        (["--data", "cifar"], "error: --data cifar: genart eval compares against the built-in `digits` for now; "
-                              "pass --data digits\n"),
+        (["--data", "cifar"], "error: --data cifar: no such train config or data source; pass digits, a `kind: "
+                              "train` config, a folder with one subfolder per class, or a Parquet file/folder URI\n"),
     ],
 )  # fmt: skip
 def test_eval_arguments(tmp_path, args, message):

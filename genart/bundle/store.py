@@ -101,9 +101,11 @@ def save_untrained_bundle(
     storage_options=None,
     discriminator: bool = False,
     bn_gain: float = 1.0,
+    class_names=None,
 ) -> dict:
     """A randomly initialised generator saved as a real bundle: for tests and benchmarks that need a model
-    fast. `spec` is a generator spec (default: a tiny 32x32 class-conditional DCGAN); `discriminator`
+    fast. `spec` is a generator spec (default: a tiny 32x32 class-conditional DCGAN); `class_names` as in
+    save_bundle (default "0".."k-1"); `discriminator`
     adds a randomly initialised D (d_width 8) to a dcgan bundle; `bn_gain` scales every BatchNorm2d weight
     (4 spreads pixels the way a trained model's are, so rounding to uint8 is exercised)."""
     from genart.models.gan import Discriminator
@@ -122,7 +124,9 @@ def save_untrained_bundle(
         keys = ("image_size", "channels", "num_classes", "d_width", "attention", "spectral_norm")
         disc = (d_spec, Discriminator(**{k: d_spec[k] for k in keys}).state_dict())
     training = {"steps": 0, "world_size": 0, "data": {"source": "none"}}
-    return save_bundle(uri, generator, spec, training, storage_options=storage_options, discriminator=disc)
+    return save_bundle(
+        uri, generator, spec, training, class_names, storage_options=storage_options, discriminator=disc
+    )
 
 
 @dataclass

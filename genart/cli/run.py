@@ -89,17 +89,33 @@ def verify(uri: str) -> None:
 
 @main.command(name="eval")
 @click.argument("bundle")
-@click.option("--data", default="digits", show_default=True, help="Real data to compare against.")
+@click.option(
+    "--data",
+    default="digits",
+    show_default=True,
+    metavar="CONFIG|SOURCE",
+    help="Real data to compare against: digits, a `kind: train` config, or a source (class folders, Parquet).",
+)
 @click.option("--samples", default=1000, show_default=True, help="Generated images to score.")
 @click.option(
-    "--out", default=None, help="Folder for eval.json and loss_curves.png (default: beside the bundle)."
+    "--out",
+    default=None,
+    help="Folder for eval.json, class_grids.png and loss_curves.png (default: beside the bundle).",
+)
+@click.option(
+    "--inception-weights",
+    default=None,
+    metavar="PATH",
+    help="Local FID Inception weights: adds the standard FID (needs torchmetrics[image]).",
 )
 @_run
-def eval_(bundle: str, data: str, samples: int, out: str | None) -> None:
-    """Quality report: classifier accuracy per class, Frechet distance, diversity, loss curves."""
+def eval_(bundle: str, data: str, samples: int, out: str | None, inception_weights: str | None) -> None:
+    """Quality report. Digits: classifier accuracy per class, Frechet distance, diversity, loss curves. Any
+    other labelled data: a CNN judge trained on it gives real-test, GAN-test and GAN-train accuracy, Frechet
+    distance and precision/recall in its features, diversity, per-class accuracy and sample grids by name."""
     from genart.views.evaluate import evaluate, format_report
 
-    report = evaluate(bundle, data=data, samples=samples, out=out)
+    report = evaluate(bundle, data=data, samples=samples, out=out, inception_weights=inception_weights)
     click.echo(format_report(report))
 
 

@@ -31,7 +31,13 @@ def _traits(pairs: tuple[str, ...]) -> dict[str, str]:
 @main.command()
 @click.argument("uri")
 @click.option("--out", default=None, help="PNG to write (a path or URI; default: URI/preview.png).")
-@click.option("--class", "class_id", type=int, default=None, help="Only items of this class id.")
+@click.option(
+    "--class",
+    "class_id",
+    default=None,
+    metavar="NAME|ID",
+    help="Only items of this class: its name (the dataset's, or --model's) or its id.",
+)
 @click.option(
     "--trait",
     "traits",
@@ -49,7 +55,7 @@ def _traits(pairs: tuple[str, ...]) -> dict[str, str]:
 @MODEL_OPTION
 @_run
 def preview(
-    uri: str, out: str | None, class_id: int | None, traits: tuple[str, ...], limit: int, model: str | None
+    uri: str, out: str | None, class_id: str | None, traits: tuple[str, ...], limit: int, model: str | None
 ) -> None:
     """A contact sheet PNG of a generation output or a synthesized dataset at URI."""
     from genart.views.preview import contact_sheet
@@ -77,7 +83,11 @@ def preview(
     help="Frames from one seed to the next.",
 )
 @click.option(
-    "--class", "class_id", type=int, default=None, help="Class id (required for conditional models)."
+    "--class",
+    "class_id",
+    default=None,
+    metavar="NAME|ID",
+    help="Class name or id (required for conditional models).",
 )
 @click.option("--loop/--no-loop", default=True, show_default=True, help="Walk back to the first seed.")
 @click.option(
@@ -101,7 +111,7 @@ def walk(
     seeds: tuple[str, ...],
     out: str,
     frames: int,
-    class_id: int | None,
+    class_id: str | None,
     loop: bool,
     scale: int,
     frame_ms: int,

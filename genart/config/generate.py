@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_serializer, model_validator
@@ -10,6 +12,13 @@ from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, RunResources, Seed, S
 from genart.config.filters import DedupeConfig, GenerateFilter
 from genart.errors import ConfigError
 from genart.ids import num_shards
+
+MAX_CLASS_NAME = 1000  # characters of a class name in classes.ids
+# a class: its id, or its name in the bundle's class_names (resolved by resolve_class_names)
+ClassRef = (
+    Annotated[int, Field(ge=0, le=MAX_CLASS_ID)]
+    | Annotated[str, Field(min_length=1, max_length=MAX_CLASS_NAME)]
+)
 
 
 class ImageConfig(Strict):
@@ -28,18 +37,20 @@ def check_image_format(image: ImageConfig, channels: int) -> None:
 
 
 class ClassesConfig(Strict):
-    """Which class each id asks for (conditional models only)."""
+    """Which class each id asks for (conditional models only). `ids` holds class ids or class names (the
+    bundle's model.json `class_names`); names become ids when the job reads the bundle (resolve_class_names),
+    so _job.json and the job's identity record ids."""
 
     mode: Literal["round_robin", "list", "weighted"] = "round_robin"
-    ids: list[Annotated[int, Field(ge=0, le=MAX_CLASS_ID)]] = Field(
-        default_factory=list, description="classes for `list` (cycled) or `weighted`"
+    ids: list[ClassRef] = Field(
+        default_factory=list, description="class ids or names for `list` (cycled) or `weighted`"
     )
     weights: list[float] = Field(default_factory=list, description="one per entry of `ids` for `weighted`")
 
     @model_validator(mode="after")
     def _consistent(self) -> ClassesConfig:
         if self.mode in ("list", "weighted") and not self.ids:
-            raise ValueError(f"classes.ids must list class ids when classes.mode is {self.mode!r}")
+            raise ValueError(f"classes.ids must list class ids or names when classes.mode is {self.mode!r}")
         if self.mode == "weighted" and len(self.weights) != len(self.ids):
             raise ValueError("classes.weights needs one weight per entry of classes.ids")
         if any(w < 0 for w in self.weights) or (self.weights and sum(self.weights) <= 0):
@@ -196,3 +207,36 @@ class GenerateConfig(RunResources):
                 f"market.base_uri + its path); got layout: {self.layout}"
             )
         return self
+
+
+def _listed(names: Sequence[str], most: int = 20) -> str:
+    shown = ", ".join(repr(n) for n in names[:most])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
+def class_id_of(ref: int | str, names: Sequence[str] | None, key: str, of: str = "this model") -> int:
+    """A class given by id or name as its id: an int as is; a string that is one of `names` -> its index; else
+    a decimal string -> that number (ids keep working whatever the names). Raises ConfigError naming `key`
+    (and listing the names) for any other string, or for any string when `names` is empty or None."""
+    if isinstance(ref, int):
+        return ref
+    names = list(names or ())
+    if ref in names:
+        return names.index(ref)
+    if re.fullmatch(r"-?[0-9]+", ref):
+        return int(ref)
+    if not names:
+        raise ConfigError(f"{key}: {ref!r} names a class, but {of} has no class names")
+    raise ConfigError(f"{key}: {ref!r} is not a class of {of}; its classes are {_listed(names)}")
+
+
+def resolve_class_names(cfg: GenerateConfig, class_names: Sequence[str] | None) -> GenerateConfig:
+    """`cfg` with each class name in classes.ids replaced by its index in `class_names` (the bundle's; None
+    for an unconditional model); `cfg` itself when classes.ids holds ids only, so id-based jobs keep their
+    bytes and identity. A string that is no name but a decimal number stays the id it always was. Raises
+    ConfigError naming classes.ids and listing the valid names for any other string."""
+    ids = cfg.classes.ids
+    if all(isinstance(c, int) for c in ids):
+        return cfg
+    out = [class_id_of(c, class_names, "classes.ids") for c in ids]
+    return cfg.model_copy(update={"classes": cfg.classes.model_copy(update={"ids": out})})

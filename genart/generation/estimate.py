@@ -15,11 +15,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from genart.config.generate import GenerateConfig
+from genart.config.generate import GenerateConfig, resolve_class_names
 from genart.generation.plan import Plan
 from genart.ids import num_shards
 from genart.images import encode
 from genart.storage.commit import SCHEMA
+from genart.storage.hf import class_names_of
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ def sample_from_bundle(cfg: GenerateConfig, n: int = 256) -> tuple[Sample, float
 
     torch.set_num_threads(max(1, int(round(cfg.cpus_per_replica))))
     bundle = load_bundle(cfg.model, cfg.storage.options)
+    cfg = resolve_class_names(cfg, class_names_of(bundle.meta))
     plan = Plan.from_config(cfg, bundle.num_classes)
     spec = plan.shard(0)
     seeds, cls = spec.seeds[:n], None if spec.class_ids is None else spec.class_ids[:n]

@@ -71,7 +71,10 @@ class Plan:
     @classmethod
     def from_config(cls, cfg: GenerateConfig, num_classes: int) -> Plan:
         if num_classes:  # ids given with mode round_robin are checked too: a typo is never ignored
-            bad = sorted({c for c in cfg.classes.ids if not 0 <= c < num_classes})
+            # names are resolved first (config.generate.resolve_class_names); one left over is reported here
+            ids = set(cfg.classes.ids)
+            bad = sorted(c for c in ids if isinstance(c, int) and not 0 <= c < num_classes)
+            bad += sorted(c for c in ids if isinstance(c, str))
             if bad:
                 raise ConfigError(
                     f"classes.ids: {bad} are not classes of this model "

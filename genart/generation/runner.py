@@ -13,7 +13,7 @@ import uuid
 
 import genart
 from genart.bundle import read_meta
-from genart.config.generate import GenerateConfig, check_image_format
+from genart.config.generate import GenerateConfig, check_image_format, resolve_class_names
 from genart.filters.score import check_filter
 from genart.generation.job import job_record, prepare_output, replace_output
 from genart.generation.ledger import ByteLedger
@@ -25,6 +25,7 @@ from genart.ray_session import ray_session, require_resources
 from genart.storage import layout
 from genart.storage.commit import scan_metadata, stale_tars
 from genart.storage.fs import redact
+from genart.storage.hf import class_names_of
 from genart.storage.output import Output
 from genart.storage.retry import retry
 
@@ -57,6 +58,7 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
     """
     t0 = time.perf_counter()
     meta = read_meta(cfg.model, cfg.storage.options)
+    cfg = resolve_class_names(cfg, class_names_of(meta))  # _job.json records ids
     plan = Plan.from_config(cfg, meta["num_classes"])
     check_filter(cfg.filter, meta, redact(cfg.model))
     check_image_format(cfg.image, meta["channels"])

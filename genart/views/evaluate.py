@@ -1,5 +1,7 @@
 """`genart eval BUNDLE`: how good is a model before a big job? Plain Python (no Ray).
 
+Any labelled dataset (`--data CONFIG|SOURCE`): the CNN judge of views/judge.py, reported by
+views/judge_report.py. The built-in digits keep this module's judge, for continuity:
 - accuracy: an independent classifier (scikit-learn SVC trained on the real digits, 8x8) labels
   class-conditional samples; the share labelled as the requested class, overall and per class.
 - frechet: Frechet distance between real and generated images in the feature space of a small
@@ -16,18 +18,20 @@ import json
 import logging
 
 import numpy as np
-from scipy import linalg
 
 from genart.bundle import load_bundle
 from genart.config.bounds import int_in
 from genart.data.digits import load_digits_arrays, pool_to_8x8
-from genart.errors import ConfigError
 from genart.filters.score import class_accuracy
 from genart.storage import safejson
 from genart.storage.fs import get_fs, join, redact
+from genart.views import eval_data, inception
+from genart.views.judge import diversity, frechet_distance
+from genart.views.judge_report import RealData, check_compatible, class_grids_png, format_judge, judge_model
 
 log = logging.getLogger(__name__)
 
+GRIDS = "class_grids.png"
 MIN_SAMPLES, MAX_SAMPLES = 10, 50_000  # covariances and pairwise distances need a few; all are held in memory
 
 
@@ -39,29 +43,6 @@ def _feature_net(real8: np.ndarray, labels: np.ndarray):
 
 def _features(net, x8: np.ndarray) -> np.ndarray:
     return np.maximum(x8 @ net.coefs_[0] + net.intercepts_[0], 0)  # the ReLU hidden layer
-
-
-def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """The Frechet distance between Gaussians fitted to two feature sets: a float (N, D) and b float (M, D)
-    (N, M >= 2, the same D) -> float >= 0 (up to rounding), in squared feature units:
-    |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)). Dowson & Landau, "The Frechet distance between
-    multivariate normal distributions" (J. Multivariate Anal. 1982); as FID in Heusel et al., "GANs trained by
-    a two time-scale update rule converge to a local Nash equilibrium" (NeurIPS 2017), here on the hidden
-    layer of a small MLP rather than Inception. Raises ValueError for mismatched D."""
-    mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    # a small ridge keeps the product well-conditioned (dead ReLU features make the covariances singular)
-    ridge = np.eye(len(s1)) * 1e-6
-    covmean = linalg.sqrtm((s1 + ridge) @ (s2 + ridge))
-    covmean = covmean.real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
-
-
-def diversity(images: np.ndarray, rng: np.random.Generator, pairs: int = 2000) -> float:
-    x = images.reshape(len(images), -1).astype(np.float32) / 255.0
-    i, j = rng.integers(0, len(x), pairs), rng.integers(0, len(x), pairs)
-    keep = i != j
-    return float(np.linalg.norm(x[i[keep]] - x[j[keep]], axis=1).mean())
 
 
 def loss_curves_png(metrics: list[dict]) -> bytes:
@@ -102,15 +83,56 @@ def _training_metrics(bundle_uri: str) -> list[dict]:
     return []
 
 
-def evaluate(bundle_uri: str, data: str = "digits", samples: int = 1000, out: str | None = None) -> dict:
-    """Score `samples` generated images against the real data; writes eval.json (and loss curves).
-    Raises ConfigError for `data` other than digits or `samples` outside MIN_SAMPLES..MAX_SAMPLES."""
-    if data != "digits":
-        raise ConfigError(
-            f"--data {data}: genart eval compares against the built-in `digits` for now; pass --data digits"
-        )
+def evaluate(
+    bundle_uri: str,
+    data: str = "digits",
+    samples: int = 1000,
+    out: str | None = None,
+    inception_weights: str | None = None,
+) -> dict:
+    """Score `samples` generated images against the real data; writes eval.json (and loss curves; and
+    class_grids.png for data other than digits). `data`: `digits` (the SVC judge), a `kind: train` config
+    (its data.source, model.image_size and model.channels) or a data source (class folders, Parquet, any
+    URI genart.data.read reads; read at the bundle's size). `inception_weights`: a local FID Inception file
+    for the standard FID (needs torchmetrics). Returns the report. Raises ConfigError for `samples` outside
+    MIN_SAMPLES..MAX_SAMPLES, a missing --data, bad Inception weights or a model that does not fit the data;
+    DataError for unlabelled data; the readers' errors as they come."""
     int_in("--samples", samples, MIN_SAMPLES, MAX_SAMPLES)
+    source = eval_data.check_data_arg(data)
+    if inception_weights is not None:
+        inception.check_weights(inception_weights)
+        inception.require_library()
     bundle = load_bundle(bundle_uri)
+    m = bundle.meta
+    spec = eval_data.data_spec(source, m)
+    grids = None
+    if spec is None:
+        report, real, fake = _digits_report(bundle, samples)
+    else:
+        real_data = eval_data.read_real(spec)
+        report, fake, grids = judge_report(bundle, real_data, samples, spec.where)
+        real = real_data.images
+    if inception_weights is not None:
+        report["inception_fid"] = round(inception.inception_fid(inception_weights, real, fake), 3)
+    _write(report, bundle_uri, out, grids)
+    return report
+
+
+def judge_report(bundle, real: RealData, samples: int, where: str) -> tuple[dict, np.ndarray, bytes]:
+    """The judge's report of a loaded bundle against labelled `real` data (read from `where`), its samples
+    uint8 (samples, H, W, C) and their per-class grids (PNG bytes). Raises ConfigError when the bundle does
+    not fit the data (views/judge_report.check_compatible), DataError for a class of under 3 images."""
+    m = bundle.meta
+    check_compatible(real, m)
+    report, fake, ids = judge_model(bundle.generate, real, m["num_classes"], samples)
+    report = {"model_id": m["model_id"], "arch": m["arch"], "samples": samples, "data": where, **report}
+    if ids is None:  # an unconditional model: one block of samples
+        return report, fake, class_grids_png(fake, np.zeros(len(fake), np.int64), ("samples",))
+    return report, fake, class_grids_png(fake, ids, real.class_names)
+
+
+def _digits_report(bundle, samples: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The digits report (eval's SVC judge, MLP features), the real digits and the samples."""
     m = bundle.meta
     real, labels = load_digits_arrays(m["image_size"])
     seeds = np.arange(samples, dtype=np.int64) + 10_000_000  # away from the seeds training grids use
@@ -131,6 +153,11 @@ def evaluate(bundle_uri: str, data: str = "digits", samples: int = 1000, out: st
         acc, per = class_accuracy(fake, class_ids)
         report["accuracy"] = round(acc, 4)
         report["accuracy_per_class"] = {str(c): round(a, 3) for c, a in per.items()}
+    return report, real, fake
+
+
+def _write(report: dict, bundle_uri: str, out: str | None, grids: bytes | None) -> None:
+    """eval.json, loss_curves.png (when the training metrics are there) and class_grids.png into `out`."""
     fs, path = get_fs(out or bundle_uri)
     fs.makedirs(path, exist_ok=True)
     metrics = _training_metrics(bundle_uri)
@@ -138,13 +165,23 @@ def evaluate(bundle_uri: str, data: str = "digits", samples: int = 1000, out: st
         with fs.open(join(path, "loss_curves.png"), "wb") as f:
             f.write(loss_curves_png(metrics))
         report["loss_curves"] = join(out or bundle_uri, "loss_curves.png")
+    if grids is not None:
+        fs.pipe_file(join(path, GRIDS), grids)
+        report["class_grids"] = join(out or bundle_uri, GRIDS)
     with fs.open(join(path, "eval.json"), "w") as f:
         json.dump(report, f, indent=2)
-    return report
 
 
 def format_report(r: dict) -> str:
     lines = [f"model {r['model_id'][:12]}  ({r['arch']}, {r['samples']} samples)"]
+    if "judge" in r:
+        lines.append(f"  data                   {r['data']}")
+        lines += format_judge(r)
+        if "inception_fid" in r:
+            lines.append(f"  inception FID          {r['inception_fid']:.3f}")
+        if "loss_curves" in r:
+            lines.append(f"  loss curves            {r['loss_curves']}")
+        return "\n".join(lines)
     if "accuracy" in r:
         lines.append(f"  classifier accuracy    {r['accuracy']:.3f}")
         lines.append(
@@ -152,6 +189,8 @@ def format_report(r: dict) -> str:
         )
     lines.append(f"  frechet distance       {r['frechet_distance']:.3f}  (MLP features; lower is better)")
     lines.append(f"  diversity vs real      {r['diversity_ratio']:.3f}  (1.0 = as diverse as the data)")
+    if "inception_fid" in r:
+        lines.append(f"  inception FID          {r['inception_fid']:.3f}")
     if "loss_curves" in r:
         lines.append(f"  loss curves            {r['loss_curves']}")
     return "\n".join(lines)

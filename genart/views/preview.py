@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from genart import market
-from genart.config.generate import GenerateConfig, MarketConfig
+from genart.config.generate import GenerateConfig, MarketConfig, class_id_of
 from genart.errors import ConfigError, DataError, JobRecordError, StorageError
 from genart.generation.job import record_config
 from genart.images import DECODE_ERRORS, decode, flatten_alpha, header_size
@@ -196,6 +197,20 @@ class Source:
             log.debug("no class names for %s (%s)", self.where, exc)
         return ()  # each class is shown as its id (never a table as large as the largest id)
 
+    def class_id_of(self, ref: int | str) -> int:
+        """A --class value as a class id (config.generate.class_id_of: a class name of the dataset's ClassLabel
+        or of the named bundle, else an id). Raises ConfigError naming --class (and listing the names) for
+        any other string, or for an unconditional model."""
+        names = self.collection.class_names
+        if names is None:
+            raise ConfigError(f"--class: {self.where} has no classes (an unconditional model)")
+        if not names and isinstance(ref, str) and not re.fullmatch(r"-?[0-9]+", ref):
+            raise ConfigError(
+                f"--class {ref!r}: {self.where} records no class names; pass a class id, or --model BUNDLE "
+                "to take the names from that bundle"
+            )
+        return class_id_of(ref, names, "--class", of=self.where)
+
     def rows(self, class_id: int | None = None) -> pa.Table:
         if class_id is None:
             return self.table
@@ -337,18 +352,21 @@ def write_bytes(target: str, data: bytes) -> str:
 def contact_sheet(
     uri: str,
     out: str | None = None,
-    class_id: int | None = None,
+    class_id: int | str | None = None,
     traits: dict | None = None,
     limit: int = 100,
     model: str | None = None,
 ) -> tuple[str, int]:
     """A grid PNG (10 columns, 2-pixel gaps) of the first `limit` matching items; returns (where, count).
-    `model`: a bundle to take class names from. Raises ConfigError for a limit outside 1..MAX_SHEET_ITEMS."""
+    `class_id`: a class id or name (Source.class_id_of). `model`: a bundle to take class names from. Raises
+    ConfigError for a limit outside 1..MAX_SHEET_ITEMS or an unknown class name."""
     from genart.images import grid_png
 
     if not 1 <= limit <= MAX_SHEET_ITEMS:
         raise ConfigError(f"--limit {limit}: allowed 1..{MAX_SHEET_ITEMS}")
     source = Source(uri, model=model)
+    if class_id is not None:
+        class_id = source.class_id_of(class_id)
     items = select(source, class_id, traits or {}, limit)
     png = grid_png(_same_shape([it.image for it in items]), cols=min(10, len(items)))
     target = write_bytes(out or join(uri.rstrip("/"), PREVIEW), png)

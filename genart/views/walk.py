@@ -4,6 +4,7 @@ pixels of all frames together."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 from dataclasses import dataclass
@@ -11,9 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from genart.config.generate import class_id_of
 from genart.config.loader import show
 from genart.errors import ConfigError
 from genart.images import flatten_alpha
+from genart.storage.hf import class_names_of
 from genart.views.limits import (
     FRAME_MS,
     MAX_SEED,
@@ -30,7 +33,7 @@ log = logging.getLogger(__name__)
 class WalkSpec:
     seeds: tuple[int, ...]
     frames: int = 24  # per step between two seeds
-    class_id: int | None = None
+    class_id: int | str | None = None  # an id, or a name of the bundle's class_names
     loop: bool = True  # come back to the first seed (a seamless animation_url)
     scale: int = 4  # nearest-neighbour upscaling of each frame
     frame_ms: int = 80
@@ -75,7 +78,9 @@ def slerp(a, b, t: float):
 
 
 def walk_frames(bundle, spec: WalkSpec) -> np.ndarray:
-    """uint8 (F, H, W, C): F = frames x len(seeds) when looping, frames x (len(seeds) - 1) + 1 otherwise."""
+    """uint8 (F, H, W, C): F = frames x len(seeds) when looping, frames x (len(seeds) - 1) + 1 otherwise.
+    `spec.class_id` may be a class name of the bundle (config.generate.class_id_of). Raises ConfigError for a
+    bound, a class the model does not have or a missing class of a conditional model."""
     import torch
 
     from genart.models.sampling import latents, to_uint8
@@ -89,6 +94,9 @@ def walk_frames(bundle, spec: WalkSpec) -> np.ndarray:
             f"--scale {spec.scale}, {spec.n_frames} frames of {size}x{size}: over {MAX_WALK_PIXELS} pixels in "
             "all; lower --scale or --frames"
         )
+    if isinstance(spec.class_id, str):
+        names = class_names_of(bundle.meta) if gen.num_classes else None
+        spec = dataclasses.replace(spec, class_id=class_id_of(spec.class_id, names, "--class"))
     if gen.num_classes and spec.class_id is None:
         raise ConfigError(f"this model is class-conditional: pass --class 0..{gen.num_classes - 1}")
     if spec.class_id is not None and not (gen.num_classes and 0 <= spec.class_id < gen.num_classes):

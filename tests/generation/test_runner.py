@@ -266,3 +266,30 @@ def test_storage_failure_stops_the_job_naming_shard_and_path(ray_local, tiny_bun
     with pytest.raises(JobFailed, match=r"shard 3 failed: .*StorageError: shard 3: writing .*images/00003"):
         generate(make_cfg(tiny_bundle, str(out), count=1000, shard_size=100), progress=False)
     assert not (out / "_SUCCESS").exists() and "part-00003.parquet" not in part_mtimes(out)
+
+
+def test_classes_by_name_record_ids_and_resume_as_the_same_job(ray_local, tmp_path, make_cfg):
+    """classes.ids may name classes (the bundle's class_names); _job.json records the ids, so the job is the
+    one an id-based config makes, and an unknown name stops it before anything is written."""
+    from tests.conftest import make_tiny_bundle
+
+    bundle = str(tmp_path / "named")
+    make_tiny_bundle(bundle, num_classes=2, class_names=["Food & Drink", "Flags"])
+    classes = {"mode": "list", "ids": ["Flags", "Food & Drink", "Flags"]}
+    out = tmp_path / "out"
+    cfg = make_cfg(bundle, str(out), count=30, shard_size=10, replicas=1, classes=classes)
+    summary = generate(cfg, progress=False)
+    job = json.loads((out / "_job.json").read_text())
+    assert job["config"]["classes"] == {"mode": "list", "ids": [1, 0, 1], "weights": []}
+    assert read_rows(out).column("class_id").to_pylist() == [1, 0, 1] * 10
+    assert verify(str(out)) == []
+    by_id = make_cfg(
+        bundle, str(out), count=30, shard_size=10, replicas=1, classes={"mode": "list", "ids": [1, 0, 1]}
+    )
+    assert generate(by_id, progress=False) == summary  # the same job, already complete
+    bad = make_cfg(bundle, str(tmp_path / "bad"), count=30, classes={"mode": "list", "ids": ["Flag"]})
+    with pytest.raises(
+        ConfigError, match="^classes.ids: 'Flag' is not a class of this model; its classes are"
+    ):
+        generate(bad, progress=False)
+    assert not (tmp_path / "bad").exists()

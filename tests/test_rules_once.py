@@ -177,13 +177,17 @@ def test_storage_options_is_the_one_parameter_name():
 
 
 def test_entry_points_and_array_functions_document_returns_raises_and_shapes():
-    from genart.bundle.store import load_bundle
+    import genart
+    from genart.bundle.store import load_bundle, read_meta
     from genart.filters import dedupe, score
+    from genart.generation.runner import generate
     from genart.generation.verify import verify
     from genart.models import sampling
+    from genart.synthesis.runner import synthesize
+    from genart.training.trainer import train
     from genart.views.evaluate import frechet_distance
 
-    for fn in (verify, load_bundle):
+    for fn in (verify, load_bundle, read_meta, generate, train, synthesize, genart.load_bundle):
         assert "Returns" in fn.__doc__ and "Raises" in fn.__doc__, fn.__name__
     for fn in (ids.splitmix64, ids.item_seeds, ids.mix, ids.derived_seeds, images.decode, images.encode,
                images.grid_png, sampling.latents, sampling.quantize, sampling.inputs, sampling.sample,

@@ -170,7 +170,13 @@ def _read(fs, path: str, name: str, uri: str, limit: int = check.MAX_META) -> by
 
 
 def read_meta(uri: str, storage_options: dict | None = None) -> dict:
-    """The bundle's model.json, validated, without reading the weights (drivers plan jobs from it)."""
+    """The bundle's model.json, validated, without reading the weights (drivers plan jobs from it).
+
+    Returns model.json as a dict (arch, image_size, channels, latent_dim, num_classes, class_names,
+    model_id, ...), checked against the bounds of `check.py`.
+
+    Raises BundleError when model.json is missing, too large, not JSON or not a genart bundle description;
+    StorageError when the storage cannot be read."""
     fs, path = get_fs(uri, storage_options)
     return _parse_meta(_read(fs, path, META, uri), uri)
 

@@ -175,7 +175,7 @@ def synthesize(config: str, overrides: tuple[str, ...], address: str | None, ove
     if address:
         cfg.address = address
     summary = run_synthesize(cfg, overwrite=overwrite)
-    click.echo(json.dumps(summary))
+    click.echo(json.dumps(summary.as_dict()))
 
 
 if __name__ == "__main__":

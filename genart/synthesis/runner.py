@@ -39,6 +39,7 @@ from genart.storage.fs import exists, join, redact, remove, remove_parts
 from genart.storage.output import Output
 from genart.storage.retry import retry
 from genart.synthesis import card, write
+from genart.synthesis.records import SynthesisSummary
 from genart.synthesis.select import SAMPLES, Candidates, Selection, class_schedule, round_plan
 from genart.synthesis.splits import assign_splits
 
@@ -206,7 +207,7 @@ def _check(cfg: SynthesizeConfig, meta: dict) -> dict[int, int]:
     return wanted
 
 
-def _prepare(out: Output, cfg: SynthesizeConfig, meta: dict, overwrite: bool) -> dict | None:
+def _prepare(out: Output, cfg: SynthesizeConfig, meta: dict, overwrite: bool) -> SynthesisSummary | None:
     """The summary of a finished identical job, else None; refuses a different finished job at the output
     (ConfigError, also for an unreadable _SUCCESS). With `overwrite` nothing is read: `_clear` empties the
     output once the job is known to run."""
@@ -226,7 +227,7 @@ def _prepare(out: Output, cfg: SynthesizeConfig, meta: dict, overwrite: bool) ->
         public, meta["model_id"]
     )
     if same or done.get("config_hash") == dataset_digest(public):  # 0.1.0 wrote no identity
-        return done
+        return SynthesisSummary.from_dict(done)
     raise ConfigError(
         f"{out.name} holds a dataset synthesized with a different config; pass --overwrite to "
         "replace it, or choose another output"
@@ -255,8 +256,23 @@ def _short_message(sel: Selection, rounds: int) -> str:
     )
 
 
-def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = True) -> dict:
-    """Make (or resume) the dataset at cfg.output; returns the summary also written to `_SUCCESS`."""
+def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = True) -> SynthesisSummary:
+    """Make (or resume) the dataset at cfg.output.
+
+    Returns a `genart.synthesis.records.SynthesisSummary` (its `as_dict()` is also written to `_SUCCESS`):
+    `items`, `splits` (split -> rows), `files` (split -> data file names), `rounds`, `candidates`,
+    `rejected_score`, `rejected_duplicate`, `independent_accuracy`, `seconds`, `model_id`, `config_hash`,
+    `identity`, `genart_version`. A dataset already complete returns the summary its `_SUCCESS` holds.
+
+    Everything cheap (bundle, classes, filter, writability, cluster resources) is checked before --overwrite
+    deletes anything. Raises (all from `genart.errors`):
+    - ConfigError: an unconditional bundle, classes or totals the model cannot serve, a filter it cannot
+      serve, or a different (or unreadable) finished dataset at the output without `overwrite`;
+    - BundleError: the bundle's model.json or weights cannot be read;
+    - StorageError: the output is not writable, or a write failed after its retries;
+    - ClusterError: the Ray cluster cannot be joined or cannot host the replicas;
+    - JobFailed: a candidate round failed, or the classes could not be filled within filter.max_attempts.
+    """
     t0 = time.perf_counter()
     opts = cfg.storage.options
     meta = read_meta(cfg.model, opts)
@@ -309,22 +325,22 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     text = card.dataset_card(cfg, meta, sel, split_rows, files, rounds, judged=measures.judge is not None)
     retry(lambda: fs.pipe_file(join(root, write.README), text.encode()), "writing README.md")
     before, after = card.accuracy_lift(sel) if measures.judge is not None else (None, None)
-    summary = {
-        "items": len(rows),
-        "splits": {s: len(v) for s, v in split_rows.items()},
-        "files": files,
-        "rounds": rounds,
-        "candidates": offset,
-        "rejected_score": sum(s.rejected_score for s in sel.stats.values()),
-        "rejected_duplicate": sum(s.rejected_duplicate for s in sel.stats.values()),
-        "independent_accuracy": {"candidates": before, "kept": after},
-        "seconds": round(time.perf_counter() - t0, 3),
-        "model_id": meta["model_id"],
-        "config_hash": dataset_digest(public),
-        "identity": dataset_identity(public, meta["model_id"]),
-        "genart_version": genart.__version__,
-    }
-    blob = json.dumps(summary, indent=2).encode()
+    summary = SynthesisSummary(
+        items=len(rows),
+        splits={s: len(v) for s, v in split_rows.items()},
+        files=files,
+        rounds=rounds,
+        candidates=offset,
+        rejected_score=sum(s.rejected_score for s in sel.stats.values()),
+        rejected_duplicate=sum(s.rejected_duplicate for s in sel.stats.values()),
+        independent_accuracy={"candidates": before, "kept": after},
+        seconds=round(time.perf_counter() - t0, 3),
+        model_id=meta["model_id"],
+        config_hash=dataset_digest(public),
+        identity=dataset_identity(public, meta["model_id"]),
+        genart_version=genart.__version__,
+    )
+    blob = json.dumps(summary.as_dict(), indent=2).encode()
     retry(lambda: fs.pipe_file(join(root, write.SUCCESS), blob), "writing _SUCCESS")
     if not cfg.keep_candidates and exists(fs, join(root, write.CANDIDATES_DIR)):
         # after _SUCCESS: a rerun never needs them

@@ -145,7 +145,7 @@ def test_synthesize_identity_ignores_the_location(tmp_path, monkeypatch):
         (f"file://{tmp_path}/copy", "b2"),
     ):
         cfg = _synth(out, model=model, replicas=3)
-        assert _prepare(Output.open(out), cfg, {"model_id": "m1"}, False)["items"] == 1
+        assert _prepare(Output.open(out), cfg, {"model_id": "m1"}, False).items == 1
     with pytest.raises(ConfigError, match="holds a dataset synthesized with a different config"):
         _prepare(Output.open("ds"), _synth("ds", seed=99), {"model_id": "m1"}, False)
     with pytest.raises(ConfigError, match="holds a dataset synthesized with a different config"):
@@ -155,4 +155,4 @@ def test_synthesize_identity_ignores_the_location(tmp_path, monkeypatch):
 def test_synthesize_datasets_of_0_1_0_resume_at_the_same_spelling(tmp_path):
     cfg = _synth(str(tmp_path / "ds"))
     _synth_success(tmp_path, cfg, legacy=True)
-    assert _prepare(Output.open(cfg.output), cfg, {"model_id": "m1"}, False)["items"] == 1
+    assert _prepare(Output.open(cfg.output), cfg, {"model_id": "m1"}, False).items == 1

@@ -184,3 +184,20 @@ def test_write_splits_streams_images_in_id_order(tmp_path):
     assert [im["bytes"] for im in t.column("image").to_pylist()] == [b"png4", b"png6", b"png7"]
     with pytest.raises(AssertionError, match="id order"):
         write_splits(LocalFileSystem(), str(tmp_path), split_rows, schema, 3, iter([(1, b""), (0, b"")]))
+
+
+def test_synthesis_summary_is_a_frozen_record_with_success_key_order():
+    import dataclasses
+
+    from genart.synthesis.records import SynthesisSummary
+
+    keys = ["items", "splits", "files", "rounds", "candidates", "rejected_score", "rejected_duplicate",
+            "independent_accuracy", "seconds", "model_id", "config_hash", "identity", "genart_version"]  # fmt: skip
+    done = dict(zip(keys, range(len(keys)), strict=True))
+    summary = SynthesisSummary.from_dict(done)
+    assert list(summary.as_dict()) == keys and summary.as_dict() == done
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        summary.items = 3  # type: ignore[misc]
+    legacy = {k: v for k, v in done.items() if k != "identity"}  # 0.1.0 wrote no identity
+    assert SynthesisSummary.from_dict(legacy).identity is None
+    assert SynthesisSummary.from_dict(legacy).as_dict() == legacy

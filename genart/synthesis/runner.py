@@ -23,9 +23,7 @@ import pyarrow.parquet as pq
 import genart
 from genart.bundle import load_bundle, read_meta
 from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
-from genart.config.identity import LOCATION_KEYS, PRIVATE_KEYS
-from genart.config.identity import SYNTHESIZE_EXECUTION_KEYS as EXECUTION_KEYS
-from genart.config.loader import config_hash
+from genart.config.identity import dataset_digest, dataset_identity
 from genart.config.synthesize import MAX_ITEMS, SPLITS, SynthesizeConfig
 from genart.errors import ConfigError, JobFailed
 from genart.filters.measure import Measures
@@ -47,27 +45,6 @@ log = logging.getLogger(__name__)
 
 # what a dataset output holds: removed by --overwrite (once the new job is known to run)
 OUTPUT_PARTS = (write.SUCCESS, write.README, write.SAMPLES, write.DATA_DIR, write.CANDIDATES_DIR)
-
-
-def _exclude(cfg: SynthesizeConfig, keys: set[str]) -> dict:
-    exclude: dict = {k: True for k in keys}
-    if cfg.filter.scorer == "classifier":
-        exclude["filter"] = {"scorer": True}
-    return exclude
-
-
-def dataset_digest(cfg: SynthesizeConfig) -> str:
-    """The config's hash as 0.1.0 wrote it to _SUCCESS (config_hash): what it makes, not how it runs, but
-    with the output and model URIs as written. filter.scorer is left out at its default, so datasets made
-    before the key existed keep their hash."""
-    return config_hash(cfg, exclude=_exclude(cfg, PRIVATE_KEYS | EXECUTION_KEYS))
-
-
-def dataset_identity(cfg: SynthesizeConfig, model_id: str) -> str:
-    """The dataset's identity (_SUCCESS's `identity`): the config minus location and execution keys, plus
-    the bundle's model_id, so the same dataset spelled, copied or moved elsewhere is still the same job."""
-    digest = config_hash(cfg, exclude=_exclude(cfg, PRIVATE_KEYS | EXECUTION_KEYS | LOCATION_KEYS))
-    return hashlib.sha256(f"{digest}:{model_id}".encode()).hexdigest()
 
 
 def round_seed(seed: int, r: int) -> int:

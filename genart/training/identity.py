@@ -18,6 +18,7 @@ import json
 import logging
 import shutil
 
+from genart.config.identity import flatten
 from genart.config.loader import show
 from genart.config.train import TrainConfig
 from genart.errors import ConfigError, StorageError
@@ -30,23 +31,17 @@ RECORD = "_train.json"
 RUN_NAME = "train"  # checkpoints live at OUTPUT/train/checkpoint_*
 BUNDLE = "model"
 FORMAT = "genart-train-job/1"
-EXECUTION_KEYS = {"output", "address", "storage", "scaling"}
+TRAIN_EXECUTION_KEYS = {"output", "address", "storage", "scaling"}
 EXECUTION_TRAIN_KEYS = {"log_every", "checkpoint_every", "steps"}  # steps: compared on its own (may grow)
-
-
-def _flatten(value, prefix: str = "") -> dict:
-    if not isinstance(value, dict):
-        return {prefix: value}
-    out: dict = {}
-    for key, child in value.items():
-        out.update(_flatten(child, f"{prefix}.{key}" if prefix else key))
-    return out
 
 
 def identity(cfg: TrainConfig) -> dict:
     """{dotted key: value} of everything that decides what the job trains (see the module docstring)."""
-    exclude = {**dict.fromkeys(EXECUTION_KEYS, True), "train": dict.fromkeys(EXECUTION_TRAIN_KEYS, True)}
-    return _flatten(cfg.model_dump(mode="json", exclude=exclude))
+    exclude = {
+        **dict.fromkeys(TRAIN_EXECUTION_KEYS, True),
+        "train": dict.fromkeys(EXECUTION_TRAIN_KEYS, True),
+    }
+    return flatten(cfg.model_dump(mode="json", exclude=exclude))
 
 
 def record(cfg: TrainConfig) -> dict:

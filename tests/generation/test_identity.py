@@ -11,7 +11,7 @@ import pytest
 
 from genart.bundle import read_meta
 from genart.config.generate import GenerateConfig
-from genart.config.identity import same_job
+from genart.config.identity import dataset_digest, dataset_identity, same_job
 from genart.config.synthesize import SynthesizeConfig
 from genart.errors import ConfigError
 from genart.generation.job import prepare_output
@@ -19,7 +19,7 @@ from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
 from genart.storage.fs import get_fs
 from genart.storage.output import Output
-from genart.synthesis.runner import _prepare, dataset_digest, dataset_identity
+from genart.synthesis.runner import _prepare
 
 
 def _cfg(model: str, output: str, **kw) -> GenerateConfig:

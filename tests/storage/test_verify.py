@@ -232,3 +232,18 @@ def test_many_missing_tokens_are_counted_not_listed(opensea):
 
 def test_tokens_are_not_checked_without_opensea(output):
     assert not (output / "tokens").exists() and verify(str(output)) == []
+
+
+def test_verify_reads_the_parsed_config_and_the_raw_dict_only_without_one():
+    from genart.generation.verify_rows import JobSettings, job_settings
+
+    cfg = GenerateConfig.model_validate(
+        {"kind": "generate", "model": "m", "output": "o", "count": 10, "layout": "files",
+         "dedupe": {"max_distance": "4"}, "market": {"standard": "opensea", "base_uri": "ipfs://x/"}}
+    )  # fmt: skip
+    raw = {"layout": "webdataset", "dedupe": {"max_distance": "4"}, "market": "junk"}
+    got = job_settings(cfg, raw)
+    assert (got.layout, got.min_score, got.max_distance) == ("files", None, 4)
+    assert got.market["standard"] == "opensea" and got.market["base_uri"] == "ipfs://x/"
+    assert job_settings(None, raw) == JobSettings("webdataset", None, "4", {})
+    assert job_settings(None, {}) == JobSettings("files", None, None, {})

@@ -197,3 +197,18 @@ def test_entry_points_and_array_functions_document_returns_raises_and_shapes():
     assert "Steele" in ids.splitmix64.__doc__ and "Vigna" in ids.splitmix64.__doc__
     assert "Zauner" in score.phash64.__doc__
     assert "Dowson & Landau" in frechet_distance.__doc__ and "Heusel" in frechet_distance.__doc__
+
+
+def test_job_outputs_are_resolved_once_through_output():
+    from genart.market.collection import write_collection
+    from genart.market.tokens import TokenWriter
+
+    for fn in (TokenWriter.__init__, write_collection):
+        assert inspect.signature(fn).parameters["out"].default is inspect.Parameter.empty, fn.__qualname__
+    for name in ("genart/training/identity.py", "genart/training/trainer.py", "genart/generation/verify.py"):
+        assert "get_fs(" not in CODE[name], name
+    assert "Output.open(" in CODE["genart/views/preview.py"]
+    assert (
+        "gcfg.output"
+        not in CODE["genart/synthesis/runner.py"].split("def kept_blobs")[0].split("def iter_round")[1]
+    )

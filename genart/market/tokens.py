@@ -19,7 +19,7 @@ from genart.ids import shard_range
 from genart.images import Batch
 from genart.market.traits import pixel_traits
 from genart.storage import layout, safejson
-from genart.storage.fs import cat_files, join, redact
+from genart.storage.fs import cat_files, join
 from genart.storage.output import Output
 from genart.storage.retry import retry
 
@@ -177,13 +177,12 @@ class _ShardTally:
 class TokenWriter:
     """Writes tokens/{id}.json for a replica's batches; does nothing unless `market.standard` is opensea."""
 
-    def __init__(self, cfg: GenerateConfig, bundle_meta: dict, out: Output | None = None):
-        """`out`: cfg.output already opened (the replica's); opened here when None."""
+    def __init__(self, cfg: GenerateConfig, bundle_meta: dict, out: Output):
+        """`out`: cfg.output, already opened (the replica's)."""
         self.enabled = cfg.market.standard == OPENSEA
         self.fmt, self.layout, self.suffix = cfg.image.format, cfg.layout, cfg.market.token_suffix
-        self.uri = redact(cfg.output) if out is None else out.name
+        self.uri = out.name
         if self.enabled:
-            out = out or Output.open(cfg.output, cfg.storage.options)
             self.fs, self.root = out.fs, out.root
             self.collection = Collection.from_bundle_meta(cfg.market, bundle_meta)
             self.count, self.shard_size = cfg.count, cfg.shard_size

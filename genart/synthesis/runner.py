@@ -111,8 +111,9 @@ def _read_part(fs, root: str, path: str) -> tuple[pa.Table, list[bytes]]:
     return t, blobs
 
 
-def iter_round(fs, gcfg: GenerateConfig, offset: int):
-    """A finished round's candidates (the round's generate config `gcfg`, with its measures) one metadata
+def iter_round(fs, root: str, gcfg: GenerateConfig, offset: int):
+    """A finished round's candidates (the round's generate config `gcfg`, with its measures; `root`: its
+    folder on `fs`, the path of gcfg.output) one metadata
     part at a time, in id order (ids offset to be unique across rounds): (Candidates, the independent
     judge's verdicts (bool (N,)) or None). Reads only the columns the selection needs (id, seed, class_id
     and the measures: score float32, phash uint64, judged bool); a part written before the replicas
@@ -120,10 +121,10 @@ def iter_round(fs, gcfg: GenerateConfig, offset: int):
     scorer. Raises StorageError (retries spent) or pyarrow's errors for an unreadable part."""
     measures = gcfg.measures
     cols = ["id", "seed", "class_id", *measures.columns()]
-    for path in round_parts(fs, gcfg.output):
+    for path in round_parts(fs, root):
         t = _read_columns(fs, path, cols)
         if t is None:
-            t, blobs = _read_part(fs, gcfg.output, path)
+            t, blobs = _read_part(fs, root, path)
             labels = t.column("class_id").to_numpy().astype(np.int64)
             seeds = t.column("seed").to_numpy()
             batch = measures(Batch(t.column("id").to_numpy(), seeds, labels, decode_images(blobs)))
@@ -278,7 +279,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
             log.info("round %d: %d candidates for %d class(es)", r, len(schedule), len(counts))
             gcfg = candidate_config(cfg, r, schedule, measures)
             generate(gcfg, progress=progress)
-            for cand, judged in iter_round(fs, gcfg, offset):
+            for cand, judged in iter_round(fs, round_dir(root, r), gcfg, offset):
                 sel.add_round(cand, judged)
             offsets.append(offset)
             offset += len(schedule)

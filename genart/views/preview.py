@@ -27,7 +27,8 @@ from genart.images import DECODE_ERRORS, decode, flatten_alpha, header_size
 from genart.market.tokens import recorded_suffix
 from genart.storage import layout, safejson
 from genart.storage.commit import scan_metadata
-from genart.storage.fs import cat_files, get_fs, join, redact
+from genart.storage.fs import cat_files, get_fs, join
+from genart.storage.output import Output
 from genart.views.limits import MAX_HELD_PIXELS, MAX_IMAGE_PIXELS, MAX_SHEET_ITEMS
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,10 @@ class Source:
 
         Raises StorageError when URI holds neither kind, a row's path is not the layout's, or _job.json is
         broken; DataError when the ids are not integers."""
-        self.uri, self.where, self.model = uri, redact(uri), model
+        self.out = Output.open(uri, storage_options)  # resolved once
+        self.uri, self.where, self.model = uri, self.out.name, model
         self.cfg: GenerateConfig | None = None  # _job.json's config, read back by _job()
-        self.fs, self.root = get_fs(uri, storage_options)
+        self.fs, self.root = self.out.fs, self.out.root
         self.fs.invalidate_cache(self.root)
         shards = sorted(scan_metadata(self.fs, self.root)[0])
         if shards:

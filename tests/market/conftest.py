@@ -8,6 +8,7 @@ from genart.config.generate import GenerateConfig
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
 from genart.market import write_collection
+from genart.storage.output import Output
 from tests.conftest import make_tiny_bundle
 
 BASE_URI = "ipfs://bafyCID/"
@@ -34,7 +35,7 @@ def run_without_ray(cfg: GenerateConfig, meta: dict, job: dict) -> None:
     plan = Plan.from_config(cfg, meta["num_classes"])
     for k in range(plan.num_shards):
         replica.run_shard(plan.shard(k))
-    write_collection(cfg, job)
+    write_collection(cfg, job, Output.open(cfg.output, cfg.storage.options))
 
 
 @pytest.fixture(scope="module")

@@ -64,7 +64,7 @@ def test_extension_less_tokens_locally(collection, tmp_path):
     # collection.json from the tokens themselves (no shard summaries: an older output) finds them too
     for p in (tokens / "_traits").iterdir():
         p.unlink()
-    assert write_collection(bare, {"job_id": "job-1"})["rarity"] == record["rarity"]
+    assert write_collection(bare, {"job_id": "job-1"}, Output.open(bare.output))["rarity"] == record["rarity"]
     assert json_put_options(get_fs(bare.output)[0]) == {}
 
 

@@ -42,7 +42,9 @@ def _write_output(tiny_bundle, tmp_path, layout: str = "files", market: dict | N
     replica = GeneratorReplica(cfg, "job-v", meta["model_id"])
     for spec in Plan.from_config(cfg, meta["num_classes"]).pending():
         replica.run_shard(spec)
-    write_collection(cfg, job)  # collection.json with market.standard: opensea (as the runner does)
+    write_collection(
+        cfg, job, Output.open(cfg.output, cfg.storage.options)
+    )  # collection.json with market.standard: opensea (as the runner does)
     (tmp_path / "out" / "_SUCCESS").write_text(json.dumps({"count": 500, "shards": 5}))
     return tmp_path / "out"
 

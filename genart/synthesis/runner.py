@@ -136,8 +136,7 @@ def iter_round(fs, root: str, gcfg: GenerateConfig, offset: int):
         cand = Candidates(
             ids=t.column("id").to_numpy().astype(np.int64) + offset,
             seeds=t.column("seed").to_numpy().astype(np.int64),
-            labels=t.column("class_id").to_numpy().astype(np.int64),
-            blobs=None,
+            class_ids=t.column("class_id").to_numpy().astype(np.int64),
             phash=phash,
             score=score,
         )

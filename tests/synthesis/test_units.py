@@ -69,8 +69,7 @@ def _cands(ids, labels, phash, score=None):
     return Candidates(
         ids=np.asarray(ids, np.int64),
         seeds=np.asarray(ids, np.int64) * 10,
-        labels=np.asarray(labels, np.int64),
-        blobs=[b"img%d" % i for i in ids],
+        class_ids=np.asarray(labels, np.int64),
         phash=np.asarray(phash, np.uint64),
         score=None if score is None else np.asarray(score, np.float32),
     )
@@ -87,7 +86,7 @@ def test_selection_filters_dedupes_and_fills_quotas_in_id_order():
     assert (s0.generated, s0.rejected_duplicate, s0.kept, s1.rejected_score) == (3, 1, 2, 1)
     assert sel.deficit() == {}
     assert round_plan(sel, 1.5, first=False) == {}
-    assert sel.samples == {0: [b"img0", b"img3"], 1: [b"img4"]}  # bytes only for samples.png
+    assert sel.samples == {0: [], 1: []}  # filled by the driver, from the kept candidates, for samples.png
     assert all("bytes" not in r for r in sel.rows[0] + sel.rows[1])
 
 

@@ -212,3 +212,8 @@ def test_job_outputs_are_resolved_once_through_output():
         "gcfg.output"
         not in CODE["genart/synthesis/runner.py"].split("def kept_blobs")[0].split("def iter_round")[1]
     )
+
+
+def test_array_to_pil_goes_through_images_to_pil():
+    for name in ("genart/views/preview.py", "genart/views/walk.py", "genart/filters/score.py"):
+        assert "Image.fromarray(" not in CODE[name] and "to_pil(" in CODE[name], name

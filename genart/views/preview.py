@@ -23,7 +23,7 @@ from genart import market
 from genart.config.generate import GenerateConfig, MarketConfig
 from genart.errors import ConfigError, DataError, JobRecordError, StorageError
 from genart.generation.job import record_config
-from genart.images import DECODE_ERRORS, decode, flatten_alpha, header_size
+from genart.images import DECODE_ERRORS, decode, flatten_alpha, header_size, to_pil
 from genart.market.tokens import recorded_suffix
 from genart.storage import layout, safejson
 from genart.storage.commit import scan_metadata
@@ -318,7 +318,7 @@ def _same_shape(images: list[np.ndarray]) -> np.ndarray:
     out = []
     for im in images:
         im = flatten_alpha(im)  # RGBA over a checkerboard, as viewers show transparency
-        pil = Image.fromarray(im[..., 0] if im.shape[2] == 1 else im[..., :3])
+        pil = to_pil(im)
         pil = pil.convert("RGB" if colour else "L")
         if pil.size != (w, h):
             pil = pil.resize((w, h), Image.Resampling.NEAREST)

@@ -217,3 +217,27 @@ def test_job_outputs_are_resolved_once_through_output():
 def test_array_to_pil_goes_through_images_to_pil():
     for name in ("genart/views/preview.py", "genart/views/walk.py", "genart/filters/score.py"):
         assert "Image.fromarray(" not in CODE[name] and "to_pil(" in CODE[name], name
+
+
+STALE = (
+    r"\b(cli_app|cli_args|cli_cluster|cli_collection|bundle_check|schedule_state)\b|\b(accel|sampler|cost|progress"
+    r"|writer)\.py\b|genart/(gpu_check|benchmarks\w*)\.py|storage/(verify|writer)\b|\baccel\.|as accel\b"
+    r"|`sampler\.|genart\.(benchmarks|gpu_check|accel|sampler|cost|progress)\b"
+)
+
+
+def test_no_comment_or_doc_names_a_module_that_is_gone():
+    files = [
+        *(ROOT / "genart").rglob("*.py"),
+        *(ROOT / "tests").rglob("*.py"),
+        *(ROOT / "docs").rglob("*.md"),
+    ]
+    files += [ROOT / "README.md", ROOT / "ARCHITECTURE.md", ROOT / "Makefile"]
+    stale = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+        for p in files
+        if p.name != "test_rules_once.py"
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if re.search(STALE, line)
+    ]
+    assert stale == []

@@ -65,7 +65,7 @@ class GeneratorReplica:
         names = class_names_of(self.bundle.meta)
         shard_format = ShardFormat(job_id, model_id, cfg.image.format, cfg.layout, filter_columns(cfg), names)
         self.writer = ShardWriter(out, shard_format)
-        # bf16 / channels_last / compile and pinned copies (accel.Engine); seconds per stage in self.times
+        # bf16 / channels_last / compile and pinned copies (engine.Engine); seconds per stage in self.times
         self.times = StageTimes()
         self.bundle.engine = Engine(self.bundle.generator, device, cfg.inference, self.times)
         # each batch is encoded and written by all the workers at once (one per CPU of the replica)

@@ -21,7 +21,7 @@ import re
 
 JOB = "_job.json"
 SUCCESS = "_SUCCESS"
-PROGRESS = "_progress.json"  # the driver's byte ledger while a job runs (generation/progress.py)
+PROGRESS = "_progress.json"  # the driver's byte ledger while a job runs (generation/ledger.py)
 IMAGES_DIR = "images"
 METADATA_DIR = "metadata"
 SHARDS_DIR = "shards"

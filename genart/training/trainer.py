@@ -173,7 +173,7 @@ def export_bundle(cfg: TrainConfig, state_dict: dict, world_size: int, data_info
         disc = (d_spec, state_dict["modules"]["D"])
     names = data_info.get("class_names")
     n = cfg.model.num_classes
-    if n and names is not None and len(names) != n:  # a bundle names each of its classes (bundle_check)
+    if n and names is not None and len(names) != n:  # a bundle names each of its classes (bundle/check.py)
         names = [*names[:n], *(str(i) for i in range(len(names), n))]
     save_bundle(uri, generator, spec, training, names, cfg.storage.options, discriminator=disc)
     return uri

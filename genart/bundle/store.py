@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-import genart
+from genart import __version__
 from genart.bundle import check
 from genart.errors import BundleError
 from genart.models.registry import build_generator
@@ -58,7 +58,7 @@ def save_bundle(
         "num_classes": spec["num_classes"],
         "class_names": list(class_names) if class_names else [str(i) for i in range(spec["num_classes"])],
         "model_id": hashlib.sha256(blob).hexdigest(),
-        "genart_version": genart.__version__,
+        "genart_version": __version__,
         "generator": spec,
         "training": training,
         "tensors": {k: list(v.shape) for k, v in state.items()},

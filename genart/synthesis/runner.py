@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import genart
+from genart import __version__
 from genart.bundle import load_bundle, read_meta
 from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
 from genart.config.identity import dataset_digest, dataset_identity
@@ -315,7 +315,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
         model_id=meta["model_id"],
         config_hash=dataset_digest(public),
         identity=dataset_identity(public, meta["model_id"]),
-        genart_version=genart.__version__,
+        genart_version=__version__,
     )
     blob = json.dumps(summary.as_dict(), indent=2).encode()
     retry(lambda: fs.pipe_file(join(root, write.SUCCESS), blob), "writing _SUCCESS")

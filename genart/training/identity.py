@@ -47,13 +47,13 @@ def identity(cfg: TrainConfig) -> dict:
 
 def record(cfg: TrainConfig) -> dict:
     """What OUTPUT/_train.json holds for `cfg`."""
-    import genart
+    from genart import __version__
 
     return {
         "format": FORMAT,
         "identity": identity(cfg),
         "steps": cfg.train.steps,
-        "genart_version": genart.__version__,
+        "genart_version": __version__,
     }
 
 

@@ -190,3 +190,13 @@ def test_a_use_of_the_package_face_is_an_edge_to_it(tmp_path):
     assert _edges(tmp_path, "from genart import __version__\n") == set()
     assert _edges(tmp_path, "from genart.errors import StorageError\n") == {"genart.errors"}
     assert rank("genart") is None and rank("genart.ray_session") == 0
+
+
+def test_architecture_md_names_every_module():
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    unnamed = [
+        str(p.relative_to(PACKAGE))
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if p.name not in ("__init__.py", "__main__.py") and f"`{p.name}`" not in text
+    ]
+    assert unnamed == []

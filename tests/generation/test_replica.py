@@ -102,8 +102,8 @@ def test_lossy_formats_with_dedupe_encode_each_kept_image_once(
         )
         replica = GeneratorReplica(cfg, "job", meta["model_id"], claim=HashIndex(10).claim)
         summary = replica.run_shard(Plan.from_config(cfg, 10).shard(0))
-        assert summary["rejected"]["duplicate"] > 0  # redraws happened, so rejected draws were encoded too
-        assert calls == [fmt] * (120 + summary["rejected"]["duplicate"])  # was 2 x 120 + rejected
+        assert summary.rejected_duplicate > 0  # redraws happened, so rejected draws were encoded too
+        assert calls == [fmt] * (120 + summary.rejected_duplicate)  # was 2 x 120 + rejected
         table = pq.read_table(out / "metadata" / "part-00000.parquet")
         again = genart.load_bundle(varied_bundle).generate(
             table.column("seed").to_pylist(), table.column("class_id").to_pylist()

@@ -9,7 +9,13 @@ __version__ = "0.1.0"
 
 def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cpu", inference=None):
     """Load a model bundle (model.safetensors + model.json) from any URI; never unpickles. `inference`: a
-    `genart.config.generate.InferenceConfig` (bf16, channels_last, torch.compile) for the fast path."""
+    `genart.config.generate.InferenceConfig` (bf16, channels_last, torch.compile) for the fast path.
+
+    Returns a `genart.bundle.Bundle` (`meta`, `model_id`, the generator in eval mode on `device`,
+    `generate(seeds, class_ids=None) -> uint8 (N, H, W, C)`); with `inference`, its `engine` is set too.
+
+    Raises BundleError (`genart.errors`) when a bundle file is missing, over the bounds of `bundle/check.py`
+    or does not match model.json's sha256; StorageError when the storage cannot be read."""
     from genart.bundle import load_bundle as _load
 
     bundle = _load(uri, storage_options=storage_options, device=device)

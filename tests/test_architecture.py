@@ -12,9 +12,9 @@ PACKAGE = ROOT / "genart"
 
 # stages from the ground floor up: a module may import its own stage and the stages below it, never above
 LAYERS = [
-    ["genart.errors", "genart.ids", "genart.images"],
+    ["genart.errors", "genart.ids", "genart.images", "genart.ray_session"],
     ["genart.config"],
-    ["genart.storage", "genart.ray_session"],
+    ["genart.storage"],
     ["genart.data", "genart.models"],
     ["genart.bundle"],
     ["genart.training"],
@@ -37,17 +37,26 @@ MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
 def imports(name: str) -> tuple[set[str], bool]:
-    """(genart modules `name` imports anywhere in its body, whether it imports ray). `from genart import
-    __version__` is no edge: the package face sets it before any submodule runs."""
+    """(genart modules `name` imports anywhere in its body, whether it imports ray).
+
+    The package face (`genart/__init__.py`, module "genart") sits above every stage: it imports the bundle
+    and the generation engine for `genart.load_bundle`. A submodule that uses it (a plain `import genart`,
+    `from genart import load_bundle`, or any `genart.X` attribute, `genart.__version__` included) has an
+    edge to "genart", which belongs to no stage and so always runs up. The one exemption: `from genart
+    import __version__` is no edge, since the face sets `__version__` before any submodule runs."""
     path = MODULES[name]
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     deps: set[str] = set()
     ray = False
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "genart":
+            deps.add("genart")  # genart.X: the face's attribute
+        elif isinstance(node, ast.Import):
             for alias in node.names:
                 ray |= alias.name.split(".")[0] == "ray"
-                if alias.name.startswith("genart."):
+                if alias.name == "genart":
+                    deps.add("genart")
+                elif alias.name.startswith("genart."):
                     deps.add(alias.name)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
@@ -161,3 +170,33 @@ def test_the_top_level_holds_the_face_and_the_ground_floor():
 def test_no_module_is_over_about_400_lines():
     long = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > 420}
     assert long == {}
+
+
+def _edges(tmp: Path, source: str, name: str = "genart.storage.fs") -> set[str]:
+    """The edges `imports` finds in `source`, as if it were module `name`."""
+    saved = MODULES[name]
+    (tmp / "probe.py").write_text(source)
+    try:
+        MODULES[name] = tmp / "probe.py"
+        return imports(name)[0]
+    finally:
+        MODULES[name] = saved
+
+
+def test_a_use_of_the_package_face_is_an_edge_to_it(tmp_path):
+    assert _edges(tmp_path, "import genart\nv = genart.__version__\n") == {"genart"}
+    assert _edges(tmp_path, "def f():\n    import genart\n") == {"genart"}
+    assert _edges(tmp_path, "from genart import load_bundle\n") == {"genart"}
+    assert _edges(tmp_path, "from genart import __version__\n") == set()
+    assert _edges(tmp_path, "from genart.errors import StorageError\n") == {"genart.errors"}
+    assert rank("genart") is None and rank("genart.ray_session") == 0
+
+
+def test_architecture_md_names_every_module():
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    unnamed = [
+        str(p.relative_to(PACKAGE))
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if p.name not in ("__init__.py", "__main__.py") and f"`{p.name}`" not in text
+    ]
+    assert unnamed == []

@@ -39,10 +39,10 @@ def _bench_bundle(tmp: str) -> str:
 
 def _plain_generate(bundle_uri: str, count: int, out: str, batch: int = 256) -> float:
     """The classic loop: generate a batch, save each image with PIL, write the metadata once at the end."""
-    import genart
+    from genart.bundle import load_bundle
 
     t0 = time.perf_counter()
-    bundle = genart.load_bundle(bundle_uri)
+    bundle = load_bundle(bundle_uri)
     os.makedirs(out, exist_ok=True)
     rows = []
     for start in range(0, count, batch):
@@ -65,10 +65,10 @@ class _RayDataGenerator:
     """Ray Data's callable-class pattern: the generator loads once per actor, then maps batches."""
 
     def __init__(self, bundle_uri: str):
-        import genart
+        from genart.bundle import load_bundle
 
         torch.set_num_threads(1)
-        self.bundle = genart.load_bundle(bundle_uri)
+        self.bundle = load_bundle(bundle_uri)
 
     def __call__(self, batch: dict) -> dict:
         ids = batch["id"]
@@ -120,10 +120,10 @@ def _genart_generate(bundle_uri: str, count: int, out: str, replicas: int) -> tu
 
 def _limit_per_core(bundle_uri: str, n: int = 4096, batch: int = 256) -> float:
     """generate + encode alone, one thread, in process: the per-core ceiling."""
-    import genart
+    from genart.bundle import load_bundle
 
     torch.set_num_threads(1)
-    bundle = genart.load_bundle(bundle_uri)
+    bundle = load_bundle(bundle_uri)
     bundle.generate(item_seeds(0, np.arange(batch)), np.arange(batch) % 10)  # warm-up
     t0 = time.perf_counter()
     for start in range(0, n, batch):
@@ -148,10 +148,10 @@ def bench_exact(bundle_uri: str | None = None, n: int = 2048, batch: int = 256, 
     bit-exact per-item path that `genart generate` and `load_bundle(...).generate` now run (interleaved
     rounds, best of each), and for each path how many items change bytes when the same ids run in batches of
     3 or one at a time."""
-    import genart
+    from genart.bundle import load_bundle
 
     tmp = tempfile.mkdtemp(prefix="genart-bench-")
-    bundle = genart.load_bundle(bundle_uri or _bench_bundle(tmp))
+    bundle = load_bundle(bundle_uri or _bench_bundle(tmp))
     torch.set_num_threads(1)
     ids = np.arange(n)
     seeds, cls = item_seeds(0, ids), ids % 10

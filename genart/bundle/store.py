@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-import genart
+from genart import __version__
 from genart.bundle import check
 from genart.errors import BundleError
 from genart.models.registry import build_generator
@@ -58,7 +58,7 @@ def save_bundle(
         "num_classes": spec["num_classes"],
         "class_names": list(class_names) if class_names else [str(i) for i in range(spec["num_classes"])],
         "model_id": hashlib.sha256(blob).hexdigest(),
-        "genart_version": genart.__version__,
+        "genart_version": __version__,
         "generator": spec,
         "training": training,
         "tensors": {k: list(v.shape) for k, v in state.items()},
@@ -174,7 +174,13 @@ def _read(fs, path: str, name: str, uri: str, limit: int = check.MAX_META) -> by
 
 
 def read_meta(uri: str, storage_options: dict | None = None) -> dict:
-    """The bundle's model.json, validated, without reading the weights (drivers plan jobs from it)."""
+    """The bundle's model.json, validated, without reading the weights (drivers plan jobs from it).
+
+    Returns model.json as a dict (arch, image_size, channels, latent_dim, num_classes, class_names,
+    model_id, ...), checked against the bounds of `check.py`.
+
+    Raises BundleError when model.json is missing, too large, not JSON or not a genart bundle description;
+    StorageError when the storage cannot be read."""
     fs, path = get_fs(uri, storage_options)
     return _parse_meta(_read(fs, path, META, uri), uri)
 

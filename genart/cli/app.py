@@ -1,6 +1,7 @@
 """The `genart` command group every command module registers on, and what they share: `_run` (GenartError ->
 one line and its exit status), usage errors that show bounded values, the --set help. Imports no command
-module, so `cli.py`, `cli_cluster.py` and `cli_collection.py` depend on it and never on each other."""
+module, so `cli/run.py`, `cli/bench.py`, `cli/cluster.py` and `cli/views.py` depend on it and never on each
+other."""
 
 from __future__ import annotations
 

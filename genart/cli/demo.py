@@ -22,6 +22,7 @@ from genart.config.train import TrainConfig
 from genart.errors import ConfigError
 from genart.images import decode, grid_png
 from genart.ray_session import ray_session
+from genart.storage import layout
 from genart.storage.fs import get_fs, join
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def _demo_configs(out: str, steps: int, count: int) -> tuple[TrainConfig, Genera
 def contact_sheet(output: str, path: str, n: int = 100) -> str:
     """A 10-column grid of items 0..n-1 of a generation output, read back through its Parquet metadata."""
     fs, root = get_fs(output)
-    first = pq.read_table(join(root, "metadata", "part-00000.parquet"), filesystem=fs, columns=["id", "path"])
+    first = pq.read_table(join(root, layout.metadata_path(0)), filesystem=fs, columns=["id", "path"])
     rows = sorted(zip(first.column("id").to_pylist(), first.column("path").to_pylist()))[:n]
     images = []
     for _, rel in rows:

@@ -1,7 +1,7 @@
 """The `genart` command: parse, load the config, call one library function, map errors to exit codes.
 
-Training, generation, synthesis and benchmarks live here; cluster commands in `cli_cluster.py`,
-collection views in `cli_collection.py` (both register on `main`)."""
+Training, generation, synthesis, verify, plan, eval and demo live here; benchmarks in `cli/bench.py`, cluster
+commands in `cli/cluster.py`, collection views in `cli/views.py` (each registers on `main`)."""
 
 from __future__ import annotations
 
@@ -191,8 +191,8 @@ def synthesize(config: str, overrides: tuple[str, ...], address: str | None, ove
     if address:
         cfg.address = address
     summary = run_synthesize(cfg, overwrite=overwrite)
-    click.echo(json.dumps(summary))
+    click.echo(json.dumps(summary.as_dict()))
 
 
 if __name__ == "__main__":
-    main()  # `main` lives in cli_app.py: the commands of every module are registered on it
+    main()  # `main` lives in cli/app.py: the commands of every module are registered on it

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-# the job seed is mixed into 64-bit item seeds (generation/sampler.py) that the int64 `seed` column stores
+# the job seed is mixed into 64-bit item seeds (genart/ids.py) that the int64 `seed` column stores
 MAX_SEED = 2**63 - 1
 MAX_SHARDS = 2**31 - 1  # the `shard` column is int32
 MAX_CLASS_ID = 2**31 - 1  # the `class_id` column is int32

@@ -10,8 +10,11 @@ record's own output and model (`same_job`), so old outputs keep resuming.
 
 from __future__ import annotations
 
+import hashlib
+
 from genart.config.generate import GenerateConfig
 from genart.config.loader import config_hash
+from genart.config.synthesize import SynthesizeConfig
 
 # Keys that only say how to run a generate job, not what it produces: a resumed job may change them.
 EXECUTION_KEYS = {
@@ -35,10 +38,11 @@ PRIVATE_KEYS = {"storage", "address"}  # never written to the output
 LOCATION_KEYS = {"output", "model"}  # where the job writes and reads: not part of its identity
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
+def flatten(d: dict, prefix: str = "") -> dict:
+    """{dotted key: leaf value} of a nested dict, e.g. {"a": {"b": 1}} -> {"a.b": 1}."""
     out = {}
     for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        out.update(flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
     return out
 
 
@@ -78,8 +82,8 @@ def same_job(old: dict, cfg: GenerateConfig, model_id: str) -> bool:
 def differing_keys(old: dict, new: dict) -> list[str]:
     """The identity keys (dotted paths, sorted) in which two job records differ, location and execution keys
     left out; "model_id (...)" is appended when the bundles differ."""
-    a = _flat(old.get("config") if isinstance(old.get("config"), dict) else {})
-    b = _flat(new["config"])
+    a = flatten(old.get("config") if isinstance(old.get("config"), dict) else {})
+    b = flatten(new["config"])
     keys = sorted(
         k
         for k in a.keys() | b.keys()
@@ -90,3 +94,25 @@ def differing_keys(old: dict, new: dict) -> list[str]:
     if old.get("model_id") != new["model_id"]:
         keys.append("model_id (the bundle's weights changed)")
     return keys
+
+
+def _synthesize_exclude(cfg: SynthesizeConfig, keys: set[str]) -> dict:
+    exclude: dict = {k: True for k in keys}
+    if cfg.filter.scorer == "classifier":
+        exclude["filter"] = {"scorer": True}
+    return exclude
+
+
+def dataset_digest(cfg: SynthesizeConfig) -> str:
+    """A synthesize job's config hash as 0.1.0 wrote it to _SUCCESS (config_hash): what it makes, not how it
+    runs, but with the output and model URIs as written. filter.scorer is left out at its default, so
+    datasets made before the key existed keep their hash."""
+    return config_hash(cfg, exclude=_synthesize_exclude(cfg, PRIVATE_KEYS | SYNTHESIZE_EXECUTION_KEYS))
+
+
+def dataset_identity(cfg: SynthesizeConfig, model_id: str) -> str:
+    """A dataset's identity (_SUCCESS's `identity`): the config minus location and execution keys, plus the
+    bundle's model_id, so the same dataset spelled, copied or moved elsewhere is still the same job."""
+    keys = PRIVATE_KEYS | SYNTHESIZE_EXECUTION_KEYS | LOCATION_KEYS
+    digest = config_hash(cfg, exclude=_synthesize_exclude(cfg, keys))
+    return hashlib.sha256(f"{digest}:{model_id}".encode()).hexdigest()

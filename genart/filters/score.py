@@ -11,7 +11,7 @@ import numpy as np
 
 from genart.data.digits import pool_to_8x8
 from genart.errors import ConfigError
-from genart.images import decode, flatten_alpha
+from genart.images import decode, flatten_alpha, to_pil
 from genart.storage.fs import redact
 
 
@@ -30,11 +30,10 @@ def phash64(images: np.ndarray) -> np.ndarray:
     "Implementation and benchmarking of perceptual image hash functions", 2010), bit i of the 8x8 hash at
     bit 63 - i. Near-duplicates differ in few bits (genart.filters.dedupe.hamming)."""
     import imagehash
-    from PIL import Image
 
     out = np.empty(len(images), dtype=np.uint64)
     for i, img in enumerate(images):
-        pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else flatten_alpha(img, background=255))
+        pil = to_pil(flatten_alpha(img, background=255))
         bits = imagehash.phash(pil, hash_size=8).hash.flatten()
         out[i] = np.uint64(int("".join("1" if b else "0" for b in bits), 2))
     return out

@@ -1,8 +1,8 @@
 """The fast generation path: device, precision, memory format, torch.compile, pinned copies, stage times.
 
-Plain PyTorch, no Ray. `Engine.generate` returns what `sampler.sample` returns, uint8 (N, H, W, C); with
+Plain PyTorch, no Ray. `Engine.generate` returns what `models/sampling.sample` returns, uint8 (N, H, W, C); with
 the default `InferenceConfig` on a CPU it runs the very same computation (identical pixels): each item alone
-on one thread (`sampler.forward_per_item`), so its bytes never depend on the batch. On CUDA (batched, so
+on one thread (`models/sampling.forward_per_item`), so its bytes never depend on the batch. On CUDA (batched, so
 within one level of the CPU reference but not promised bit-exact across batch sizes):
 
 - the batch runs in a few chunks on the compute stream, each quantized to uint8 on the GPU (4x fewer

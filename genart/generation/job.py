@@ -11,7 +11,7 @@ import logging
 
 from pydantic import ValidationError
 
-import genart
+from genart import __version__
 from genart.config.generate import GenerateConfig
 from genart.config.identity import differing_keys, record_exclude, same_job
 from genart.config.loader import config_hash
@@ -59,7 +59,7 @@ def job_record(cfg: GenerateConfig, meta: dict, job_id: str) -> dict:
         "config": public.model_dump(mode="json", exclude=record_exclude(cfg, for_hash=False)),
         "config_hash": config_hash(public, exclude=record_exclude(cfg, for_hash=True)),
         "model_id": meta["model_id"],
-        "genart_version": genart.__version__,
+        "genart_version": __version__,
         "job_id": job_id,
     }
     if "num_classes" in meta:

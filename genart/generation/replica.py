@@ -63,9 +63,9 @@ class GeneratorReplica:
             )
         out = Output.open(cfg.output, cfg.storage.options)  # once per replica (it runs in its own process)
         names = class_names_of(self.bundle.meta)
-        shape = ShardFormat(job_id, model_id, cfg.image.format, cfg.layout, filter_columns(cfg), names)
-        self.writer = ShardWriter(out, shape)
-        # bf16 / channels_last / compile and pinned copies (accel.Engine); seconds per stage in self.times
+        shard_format = ShardFormat(job_id, model_id, cfg.image.format, cfg.layout, filter_columns(cfg), names)
+        self.writer = ShardWriter(out, shard_format)
+        # bf16 / channels_last / compile and pinned copies (engine.Engine); seconds per stage in self.times
         self.times = StageTimes()
         self.bundle.engine = Engine(self.bundle.generator, device, cfg.inference, self.times)
         # each batch is encoded and written by all the workers at once (one per CPU of the replica)

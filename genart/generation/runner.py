@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 
-import genart
+from genart import __version__
 from genart.bundle import read_meta
 from genart.config.generate import GenerateConfig, check_image_format, resolve_class_names
 from genart.filters.score import check_filter
@@ -135,7 +135,7 @@ def _summary(cfg, plan: Plan, job: dict, ledger, tally: Tally, resumed: int, sec
         # draws the filters rejected in this run (redrawn from derived seeds; see genart/filters/draw.py)
         rejected_score=tally.rejected_score,
         rejected_duplicate=tally.rejected_duplicate,
-        genart_version=genart.__version__,
+        genart_version=__version__,
     )
 
 

@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from genart.config.generate import GenerateConfig
-from genart.errors import JobFailed
+from genart.errors import GenartError, JobFailed
 from genart.filters.dedupe import HashIndex
 from genart.generation.ledger import ByteLedger
 from genart.generation.plan import Plan, ShardSpec
@@ -26,9 +26,22 @@ from genart.generation.replica import GeneratorReplica
 from genart.storage import layout
 from genart.storage.fs import redact
 from genart.storage.output import Output
-from genart.storage.retry import cause as error_cause
 
 log = logging.getLogger(__name__)
+
+
+def error_cause(exc: BaseException) -> str:
+    """The most telling line of a Ray error: the task's own exception where Ray kept it, else the innermost
+    `SomeError: message` line, else its first line (at most 500 characters)."""
+    inner = getattr(exc, "cause", None)
+    if isinstance(inner, GenartError):
+        return f"{type(inner).__name__}: {inner}"
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        head = ln.split(":", 1)[0]
+        if ": " in ln and (head.endswith("Error") or head.endswith("Exception")) and " " not in head:
+            return ln[:500]
+    return (lines[0] if lines else type(exc).__name__)[:500]
 
 
 def remote_replica(cfg: GenerateConfig):

@@ -33,13 +33,15 @@ from genart.generation.verify_rows import (
     MAX_LISTED,
     SYMLINK,
     Coverage,
+    JobSettings,
     RowCheck,
+    check_near_duplicates,
     check_success,
     hash_problems,
-    image_size,
     job_count,
+    job_settings,
     read_part,
-    section,
+    size_problem,
     stray_in_shard,
     stray_metadata,
     stray_shard_dirs,
@@ -51,7 +53,8 @@ from genart.market import OPENSEA, READ_CHUNK, item_url, token_name
 from genart.market.tokens import recorded_suffix
 from genart.storage import layout, packing, safejson
 from genart.storage.commit import FILTER_COLUMNS, SCHEMA, scan_metadata
-from genart.storage.fs import cat_files, get_fs, join, redact
+from genart.storage.fs import cat_files, join
+from genart.storage.output import Output
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +87,6 @@ def _read_json(fs, path: str):
         return exc
 
 
-def _size_problem(item_id: int, where: str, data: bytes, size) -> tuple[str, str] | None:
-    """The image's own size (its header) must be its row's width x height."""
-    got = image_size(data)
-    if got != size:
-        what = "is not a readable image" if got is None else f"is {got[0]}x{got[1]}"
-        return "size", f"id {item_id}: {where} {what}, its row says {size[0]}x{size[1]}"
-    return None
-
-
 def _check_files(fs, root: str, rows: list[tuple], problems: _Problems) -> None:
     def check(row):
         item_id, path, digest, size = row
@@ -102,7 +96,7 @@ def _check_files(fs, root: str, rows: list[tuple], problems: _Problems) -> None:
             return "missing-file", f"id {item_id}: file {path} is missing"
         if sha256_hex(data) != digest:
             return "sha256", f"id {item_id}: {path} does not match its sha256 (changed or truncated)"
-        return _size_problem(item_id, path, data, size)
+        return size_problem(item_id, path, data, size)
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         for found in pool.map(check, rows):
@@ -133,7 +127,7 @@ def _check_tar(fs, root: str, shard: int, rows, problems: _Problems) -> None:
             problems.add(
                 "sha256", f"id {item_id}: {rel}:{path} does not match its sha256 (changed or truncated)"
             )
-        elif found := _size_problem(item_id, f"{rel}:{path}", data, size):
+        elif found := size_problem(item_id, f"{rel}:{path}", data, size):
             problems.add(*found)
         if f"{layout.item_key(item_id)}.json" not in members:
             problems.add(
@@ -150,7 +144,7 @@ def _check_embedded(table, rel: str, rows, problems: _Problems) -> None:
             problems.add("missing-file", f"id {item_id}: {rel} has no image bytes for it")
         elif sha256_hex(image["bytes"]) != digest:
             problems.add("sha256", f"id {item_id}: the image in {rel} does not match its sha256")
-        elif found := _size_problem(item_id, f"the image in {rel}", image["bytes"], size):
+        elif found := size_problem(item_id, f"the image in {rel}", image["bytes"], size):
             problems.add(*found)
         elif image.get("path") != path:
             problems.add("path", f"id {item_id}: image.path {image.get('path')!r} is not {path!r} in {rel}")
@@ -219,27 +213,14 @@ class _TokenCheck:
             )
 
 
-def _base_schema(config: dict) -> pa.Schema:
+def _base_schema(settings: JobSettings) -> pa.Schema:
     """The contract's columns plus those the job's filters add (score, phash)."""
     schema = SCHEMA
-    if section(config, "filter").get("min_score") is not None:
+    if settings.min_score is not None:
         schema = schema.append(pa.field("score", FILTER_COLUMNS["score"]))
-    if section(config, "dedupe").get("max_distance") is not None:
+    if settings.max_distance is not None:
         schema = schema.append(pa.field("phash", FILTER_COLUMNS["phash"]))
     return schema
-
-
-def _check_near_duplicates(index: HashIndex, ids, hashes, rel: str, problems: _Problems) -> None:
-    """With dedupe.max_distance: no two items of the whole output within that distance (one index over every
-    shard's phash column; about 650 bytes per item, see the module's docstring)."""
-    for i, h in zip(ids.tolist(), hashes.tolist(), strict=True):
-        other = index.near(h, owner=i)
-        if other is not None:
-            problems.add(
-                "near-duplicate",
-                f"{rel}: item {i} is within dedupe.max_distance={index.d} of item {other} (phash)",
-            )
-        index.add(i, h)
 
 
 def _row_paths(ids: list[int], k: int, table, layout_name: str, fmt: str | None, problems, rel: str):
@@ -249,8 +230,13 @@ def _row_paths(ids: list[int], k: int, table, layout_name: str, fmt: str | None,
     formats = table.column("format").to_pylist() if fmt is None else [fmt] * len(ids)
     for i, path, f in zip(ids, table.column("path").to_pylist(), formats, strict=True):
         want = layout.item_path(layout_name, k, i, f) if f in layout.EXTENSIONS else None
-        if path != want:
-            problems.add("path", f"{rel}: id {i}: path {path!r} is not the layout's {want!r}")
+        try:
+            if want is not None:
+                layout.check_item_path(layout_name, k, i, f, path)
+            elif path is not None:
+                raise ValueError(f"id {i}: path {path!r} is not the layout's None")
+        except ValueError as exc:
+            problems.add("path", f"{rel}: {exc}")
         out.append(want)
     return out
 
@@ -289,10 +275,10 @@ def verify(uri: str, storage_options: dict | None = None) -> list[str]:
     (list of str, one message each, bounded per kind; [] when complete and intact): the output's own faults
     are returned, never raised. Raises StorageError when `uri` cannot be opened (unknown protocol, bad
     storage options)."""
-    fs, root = get_fs(uri, storage_options)
+    out = Output.open(uri, storage_options)
+    fs, root, where = out.fs, out.root, out.name
     fs.invalidate_cache(root)
     problems = _Problems()
-    where = redact(uri)
     job, cfg, success = _read_records(fs, root, where, problems)
     config = job["config"] if job else {}
     count, why = job_count(cfg, config, success)
@@ -301,24 +287,25 @@ def verify(uri: str, storage_options: dict | None = None) -> list[str]:
     if job and success and "count" in success and success["count"] != config.get("count"):
         problems.add("count", f"_SUCCESS says count {success['count']}, _job.json says {config.get('count')}")
 
-    layout_name = config.get("layout", "files")
+    settings = job_settings(cfg, config)
+    layout_name = settings.layout
     if layout_name not in layout.LAYOUTS:
         return problems.result() + [
             f"_job.json: config.layout {layout_name!r} is not one of {layout.LAYOUTS}"
         ]
-    schema = packing.schema_for(_base_schema(config), layout_name)
+    schema = packing.schema_for(_base_schema(settings), layout_name)
     # layout `parquet` parts written before class_id became int64 (the HF ClassLabel type) keep int32 there
     schemas = [schema.remove_metadata()]
     if layout_name == "parquet":
-        schemas.append(_base_schema(config).append(pa.field("image", packing.IMAGE_TYPE)))
-    max_distance = section(config, "dedupe").get("max_distance")
+        schemas.append(_base_schema(settings).append(pa.field("image", packing.IMAGE_TYPE)))
+    max_distance = settings.max_distance
     near = HashIndex(max_distance, count) if isinstance(max_distance, int) else None
     shards, _ = scan_metadata(fs, root)
     shard_size = cfg.shard_size if cfg is not None else None
     coverage = Coverage(count, shard_size)
     if coverage.unchecked:
         problems.add("missing-id", coverage.unchecked)
-    market = section(config, "market")
+    market = settings.market
     tokens = None
     if market.get("standard") == OPENSEA:
         try:
@@ -375,7 +362,7 @@ def verify(uri: str, storage_options: dict | None = None) -> list[str]:
             seeds = dict(zip(ids.tolist(), table.column("seed").to_pylist(), strict=True))
             tokens.check([r for r in rows if 0 <= r[0] < count and r[1] is not None], problems, seeds)
         if near is not None:
-            _check_near_duplicates(near, ids, table.column("phash").to_numpy(), rel, problems)
+            check_near_duplicates(near, ids, table.column("phash").to_numpy(), rel, problems)
 
     for name, link in stray_metadata(fs, root):
         problems.add(

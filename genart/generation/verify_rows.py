@@ -9,11 +9,14 @@ the plan's seed (genart.filters.draw.attempt_seeds). Memory: one part's rows at 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genart.config.generate import GenerateConfig
+from genart.filters.dedupe import HashIndex
 from genart.filters.draw import attempt_seeds
 from genart.generation.plan import class_ids_for
 from genart.ids import item_seeds, num_shards, shard_range
@@ -323,6 +326,31 @@ def section(config: dict, key: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+@dataclass(frozen=True)
+class JobSettings:
+    """What verify checks an output against, beyond its count: its layout, filter.min_score,
+    dedupe.max_distance and market block (a dict, as _job.json writes it)."""
+
+    layout: object  # a layout name when _job.json validated; else whatever the record says (checked)
+    min_score: object
+    max_distance: object
+    market: dict
+
+
+def job_settings(cfg: GenerateConfig | None, config: dict) -> JobSettings:
+    """The job's settings from the parsed `cfg` when _job.json validated; else from the raw `config` dict
+    of a broken record (values unchecked: verify reports what they cannot serve). Never raises."""
+    if cfg is not None:
+        market = cfg.market.model_dump(mode="json")
+        return JobSettings(cfg.layout, cfg.filter.min_score, cfg.dedupe.max_distance, market)
+    return JobSettings(
+        config.get("layout", "files"),
+        section(config, "filter").get("min_score"),
+        section(config, "dedupe").get("max_distance"),
+        section(config, "market"),
+    )
+
+
 def job_count(cfg: GenerateConfig | None, config: dict, success: dict | None) -> tuple[int, str]:
     """(the count verify checks against, "" or why there is none): _job.json's validated count; without a
     valid _job.json, _SUCCESS's or the raw config's, if it is an integer within a job's bounds."""
@@ -346,3 +374,25 @@ def check_success(success: dict, job: dict, problems) -> None:
             problems.add(
                 "success", f"{layout.SUCCESS}: {key} {success[key]!r} is not _job.json's {job[key]!r}"
             )
+
+
+def size_problem(item_id: int, where: str, data: bytes, size) -> tuple[str, str] | None:
+    """The image's own size (its header) must be its row's width x height."""
+    got = image_size(data)
+    if got != size:
+        what = "is not a readable image" if got is None else f"is {got[0]}x{got[1]}"
+        return "size", f"id {item_id}: {where} {what}, its row says {size[0]}x{size[1]}"
+    return None
+
+
+def check_near_duplicates(index: HashIndex, ids, hashes, rel: str, problems) -> None:
+    """With dedupe.max_distance: no two items of the whole output within that distance (one index over every
+    shard's phash column; about 650 bytes per item, see the module's docstring)."""
+    for i, h in zip(ids.tolist(), hashes.tolist(), strict=True):
+        other = index.near(h, owner=i)
+        if other is not None:
+            problems.add(
+                "near-duplicate",
+                f"{rel}: item {i} is within dedupe.max_distance={index.d} of item {other} (phash)",
+            )
+        index.add(i, h)

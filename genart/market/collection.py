@@ -145,13 +145,12 @@ def trait_counts(
     return counts
 
 
-def write_collection(cfg: GenerateConfig, job: dict, out: Output | None = None) -> dict | None:
+def write_collection(cfg: GenerateConfig, job: dict, out: Output) -> dict | None:
     """collection.json from the shards' trait summaries (None, and nothing written, unless standard is
-    opensea). `out`: cfg.output already opened (the driver's); opened here when None. StorageError when a
+    opensea). `out`: cfg.output, already opened (the driver's). StorageError when a
     token or summary cannot be read, or the write still fails after its retries."""
     if cfg.market.standard != OPENSEA:
         return None
-    out = out or Output.open(cfg.output, cfg.storage.options)
     fs, root = out.fs, out.root
     n = cfg.count
     table = rarity_table(n, trait_counts(fs, root, n, cfg.shard_size, cfg.market.token_suffix))

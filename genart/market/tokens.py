@@ -1,6 +1,6 @@
 """OpenSea / ERC-721 token metadata: tokens/{id}.json (or tokens/{id}, `market.token_suffix: ""`) per item
 and the per-shard trait summaries, written by the replica before each shard's commit (see
-genart/market/__init__.py). `token_path` is the one rule for a token file's name."""
+genart/market/__init__.py). `storage/layout.token_path` is the one rule for a token file's name."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from genart.ids import shard_range
 from genart.images import Batch
 from genart.market.traits import pixel_traits
 from genart.storage import layout, safejson
-from genart.storage.fs import cat_files, join, redact
+from genart.storage.fs import cat_files, join
+from genart.storage.layout import token_path
 from genart.storage.output import Output
 from genart.storage.retry import retry
 
@@ -31,17 +32,9 @@ READ_CHUNK = 1000  # token files read per request batch
 OPEN_TALLIES = 8  # shards a TokenWriter counts at once (one in use; the rest: attempts that failed midway)
 
 
-TOKEN_SUFFIXES = (".json", "")
+TOKEN_SUFFIXES = layout.TOKEN_SUFFIXES
 DEFAULT_SUFFIX = ".json"
 JSON_CONTENT_TYPE = "application/json"
-
-
-def token_path(item_id: int, suffix: str = DEFAULT_SUFFIX) -> str:
-    """An item's token file, relative to the output: tokens/{id}{suffix}. `suffix` "" gives what a stock
-    ERC-721 contract's tokenURI (baseURI + tokenId) names. Raises ValueError for another suffix."""
-    if suffix not in TOKEN_SUFFIXES:
-        raise ValueError(f"token suffix {suffix!r} is not one of {TOKEN_SUFFIXES}")
-    return layout.token_path(item_id, suffix)
 
 
 def recorded_suffix(market: dict) -> str:
@@ -177,13 +170,12 @@ class _ShardTally:
 class TokenWriter:
     """Writes tokens/{id}.json for a replica's batches; does nothing unless `market.standard` is opensea."""
 
-    def __init__(self, cfg: GenerateConfig, bundle_meta: dict, out: Output | None = None):
-        """`out`: cfg.output already opened (the replica's); opened here when None."""
+    def __init__(self, cfg: GenerateConfig, bundle_meta: dict, out: Output):
+        """`out`: cfg.output, already opened (the replica's)."""
         self.enabled = cfg.market.standard == OPENSEA
         self.fmt, self.layout, self.suffix = cfg.image.format, cfg.layout, cfg.market.token_suffix
-        self.uri = redact(cfg.output) if out is None else out.name
+        self.uri = out.name
         if self.enabled:
-            out = out or Output.open(cfg.output, cfg.storage.options)
             self.fs, self.root = out.fs, out.root
             self.collection = Collection.from_bundle_meta(cfg.market, bundle_meta)
             self.count, self.shard_size = cfg.count, cfg.shard_size

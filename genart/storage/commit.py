@@ -98,22 +98,28 @@ class ShardWriter:
     ValueError for a layout that is not one of layout.LAYOUTS."""
 
     def __init__(
-        self, out: Output, shape: ShardFormat, *, attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S
+        self,
+        out: Output,
+        shard_format: ShardFormat,
+        *,
+        attempts: int = ATTEMPTS,
+        backoff_s: float = BACKOFF_S,
     ):
-        if shape.layout not in layout.LAYOUTS:
-            raise ValueError(f"layout {shape.layout!r} is not one of {', '.join(layout.LAYOUTS)}")
+        if shard_format.layout not in layout.LAYOUTS:
+            raise ValueError(f"layout {shard_format.layout!r} is not one of {', '.join(layout.LAYOUTS)}")
         self.fs, self.root, self.uri = out.fs, out.root, out.name
         self.job_id, self.model_id, self.fmt, self.layout = (
-            shape.job_id,
-            shape.model_id,
-            shape.fmt,
-            shape.layout,
+            shard_format.job_id,
+            shard_format.model_id,
+            shard_format.fmt,
+            shard_format.layout,
         )
         base = SCHEMA
-        for name in shape.filter_columns:
+        for name in shard_format.filter_columns:
             base = base.append(pa.field(name, FILTER_COLUMNS[name]))
-        self.filter_columns = tuple(shape.filter_columns)
-        self.schema = packing.schema_for(base, shape.layout, shape.class_names)  # parquet: ClassLabel names
+        self.filter_columns = tuple(shard_format.filter_columns)
+        # parquet: ClassLabel names
+        self.schema = packing.schema_for(base, shard_format.layout, shard_format.class_names)
         self.attempts, self.backoff_s = attempts, backoff_s
         self.local = _is_local(out.fs)
 

@@ -21,7 +21,7 @@ import re
 
 JOB = "_job.json"
 SUCCESS = "_SUCCESS"
-PROGRESS = "_progress.json"  # the driver's byte ledger while a job runs (generation/progress.py)
+PROGRESS = "_progress.json"  # the driver's byte ledger while a job runs (generation/ledger.py)
 IMAGES_DIR = "images"
 METADATA_DIR = "metadata"
 SHARDS_DIR = "shards"
@@ -57,8 +57,14 @@ def metadata_path(shard: int) -> str:
     return f"{METADATA_DIR}/{metadata_name(shard)}"
 
 
+TOKEN_SUFFIXES = (".json", "")  # market.token_suffix's values; ".json" is the default
+
+
 def token_path(item_id: int, suffix: str = ".json") -> str:
-    """An item's OpenSea token file: tokens/{id}{suffix} (suffix ".json" or "", see market.token_suffix)."""
+    """An item's OpenSea token file, relative to the output: tokens/{id}{suffix}. `suffix` "" gives what a
+    stock ERC-721 contract's tokenURI (baseURI + tokenId) names. Raises ValueError for another suffix."""
+    if suffix not in TOKEN_SUFFIXES:
+        raise ValueError(f"token suffix {suffix!r} is not one of {TOKEN_SUFFIXES}")
     return f"{TOKENS_DIR}/{int(item_id)}{suffix}"
 
 

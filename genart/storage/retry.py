@@ -8,8 +8,6 @@ Two levels retry in genart and this module is the lower one:
   collection.json, synthesize's dataset files;
 - a whole shard whose replica died: re-queued up to `max_retries` times by the shard scheduler
   (`generation/scheduler.py`, `ShardScheduler._replica_died`); a shard task that raised is not retried.
-
-`cause` turns a Ray error's text into the one line the job's error message quotes (no Ray import).
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from genart.errors import GenartError, StorageError
+from genart.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +50,3 @@ def retry(action: Callable[[], object], what: str, attempts: int = ATTEMPTS, bac
             time.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")
-
-
-def cause(exc: BaseException) -> str:
-    """The most telling line of a Ray error: the task's own exception where Ray kept it, else the innermost
-    `SomeError: message` line, else its first line (at most 500 characters)."""
-    inner = getattr(exc, "cause", None)
-    if isinstance(inner, GenartError):
-        return f"{type(inner).__name__}: {inner}"
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        head = ln.split(":", 1)[0]
-        if ": " in ln and (head.endswith("Error") or head.endswith("Exception")) and " " not in head:
-            return ln[:500]
-    return (lines[0] if lines else type(exc).__name__)[:500]

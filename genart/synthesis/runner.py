@@ -20,12 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import genart
+from genart import __version__
 from genart.bundle import load_bundle, read_meta
 from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
-from genart.config.identity import LOCATION_KEYS, PRIVATE_KEYS
-from genart.config.identity import SYNTHESIZE_EXECUTION_KEYS as EXECUTION_KEYS
-from genart.config.loader import config_hash
+from genart.config.identity import dataset_digest, dataset_identity
 from genart.config.synthesize import MAX_ITEMS, SPLITS, SynthesizeConfig
 from genart.errors import ConfigError, JobFailed
 from genart.filters.measure import Measures
@@ -39,6 +37,7 @@ from genart.storage.fs import exists, join, redact, remove, remove_parts
 from genart.storage.output import Output
 from genart.storage.retry import retry
 from genart.synthesis import card, write
+from genart.synthesis.records import SynthesisSummary
 from genart.synthesis.select import SAMPLES, Candidates, Selection, class_schedule, round_plan
 from genart.synthesis.splits import assign_splits
 
@@ -46,27 +45,6 @@ log = logging.getLogger(__name__)
 
 # what a dataset output holds: removed by --overwrite (once the new job is known to run)
 OUTPUT_PARTS = (write.SUCCESS, write.README, write.SAMPLES, write.DATA_DIR, write.CANDIDATES_DIR)
-
-
-def _exclude(cfg: SynthesizeConfig, keys: set[str]) -> dict:
-    exclude: dict = {k: True for k in keys}
-    if cfg.filter.scorer == "classifier":
-        exclude["filter"] = {"scorer": True}
-    return exclude
-
-
-def dataset_digest(cfg: SynthesizeConfig) -> str:
-    """The config's hash as 0.1.0 wrote it to _SUCCESS (config_hash): what it makes, not how it runs, but
-    with the output and model URIs as written. filter.scorer is left out at its default, so datasets made
-    before the key existed keep their hash."""
-    return config_hash(cfg, exclude=_exclude(cfg, PRIVATE_KEYS | EXECUTION_KEYS))
-
-
-def dataset_identity(cfg: SynthesizeConfig, model_id: str) -> str:
-    """The dataset's identity (_SUCCESS's `identity`): the config minus location and execution keys, plus
-    the bundle's model_id, so the same dataset spelled, copied or moved elsewhere is still the same job."""
-    digest = config_hash(cfg, exclude=_exclude(cfg, PRIVATE_KEYS | EXECUTION_KEYS | LOCATION_KEYS))
-    return hashlib.sha256(f"{digest}:{model_id}".encode()).hexdigest()
 
 
 def round_seed(seed: int, r: int) -> int:
@@ -133,8 +111,9 @@ def _read_part(fs, root: str, path: str) -> tuple[pa.Table, list[bytes]]:
     return t, blobs
 
 
-def iter_round(fs, gcfg: GenerateConfig, offset: int):
-    """A finished round's candidates (the round's generate config `gcfg`, with its measures) one metadata
+def iter_round(fs, root: str, gcfg: GenerateConfig, offset: int):
+    """A finished round's candidates (the round's generate config `gcfg`, with its measures; `root`: its
+    folder on `fs`, the path of gcfg.output) one metadata
     part at a time, in id order (ids offset to be unique across rounds): (Candidates, the independent
     judge's verdicts (bool (N,)) or None). Reads only the columns the selection needs (id, seed, class_id
     and the measures: score float32, phash uint64, judged bool); a part written before the replicas
@@ -142,10 +121,10 @@ def iter_round(fs, gcfg: GenerateConfig, offset: int):
     scorer. Raises StorageError (retries spent) or pyarrow's errors for an unreadable part."""
     measures = gcfg.measures
     cols = ["id", "seed", "class_id", *measures.columns()]
-    for path in round_parts(fs, gcfg.output):
+    for path in round_parts(fs, root):
         t = _read_columns(fs, path, cols)
         if t is None:
-            t, blobs = _read_part(fs, gcfg.output, path)
+            t, blobs = _read_part(fs, root, path)
             labels = t.column("class_id").to_numpy().astype(np.int64)
             seeds = t.column("seed").to_numpy()
             batch = measures(Batch(t.column("id").to_numpy(), seeds, labels, decode_images(blobs)))
@@ -157,8 +136,7 @@ def iter_round(fs, gcfg: GenerateConfig, offset: int):
         cand = Candidates(
             ids=t.column("id").to_numpy().astype(np.int64) + offset,
             seeds=t.column("seed").to_numpy().astype(np.int64),
-            labels=t.column("class_id").to_numpy().astype(np.int64),
-            blobs=None,
+            class_ids=t.column("class_id").to_numpy().astype(np.int64),
             phash=phash,
             score=score,
         )
@@ -206,7 +184,7 @@ def _check(cfg: SynthesizeConfig, meta: dict) -> dict[int, int]:
     return wanted
 
 
-def _prepare(out: Output, cfg: SynthesizeConfig, meta: dict, overwrite: bool) -> dict | None:
+def _prepare(out: Output, cfg: SynthesizeConfig, meta: dict, overwrite: bool) -> SynthesisSummary | None:
     """The summary of a finished identical job, else None; refuses a different finished job at the output
     (ConfigError, also for an unreadable _SUCCESS). With `overwrite` nothing is read: `_clear` empties the
     output once the job is known to run."""
@@ -226,7 +204,7 @@ def _prepare(out: Output, cfg: SynthesizeConfig, meta: dict, overwrite: bool) ->
         public, meta["model_id"]
     )
     if same or done.get("config_hash") == dataset_digest(public):  # 0.1.0 wrote no identity
-        return done
+        return SynthesisSummary.from_dict(done)
     raise ConfigError(
         f"{out.name} holds a dataset synthesized with a different config; pass --overwrite to "
         "replace it, or choose another output"
@@ -255,8 +233,23 @@ def _short_message(sel: Selection, rounds: int) -> str:
     )
 
 
-def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = True) -> dict:
-    """Make (or resume) the dataset at cfg.output; returns the summary also written to `_SUCCESS`."""
+def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = True) -> SynthesisSummary:
+    """Make (or resume) the dataset at cfg.output.
+
+    Returns a `genart.synthesis.records.SynthesisSummary` (its `as_dict()` is also written to `_SUCCESS`):
+    `items`, `splits` (split -> rows), `files` (split -> data file names), `rounds`, `candidates`,
+    `rejected_score`, `rejected_duplicate`, `independent_accuracy`, `seconds`, `model_id`, `config_hash`,
+    `identity`, `genart_version`. A dataset already complete returns the summary its `_SUCCESS` holds.
+
+    Everything cheap (bundle, classes, filter, writability, cluster resources) is checked before --overwrite
+    deletes anything. Raises (all from `genart.errors`):
+    - ConfigError: an unconditional bundle, classes or totals the model cannot serve, a filter it cannot
+      serve, or a different (or unreadable) finished dataset at the output without `overwrite`;
+    - BundleError: the bundle's model.json or weights cannot be read;
+    - StorageError: the output is not writable, or a write failed after its retries;
+    - ClusterError: the Ray cluster cannot be joined or cannot host the replicas;
+    - JobFailed: a candidate round failed, or the classes could not be filled within filter.max_attempts.
+    """
     t0 = time.perf_counter()
     opts = cfg.storage.options
     meta = read_meta(cfg.model, opts)
@@ -285,7 +278,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
             log.info("round %d: %d candidates for %d class(es)", r, len(schedule), len(counts))
             gcfg = candidate_config(cfg, r, schedule, measures)
             generate(gcfg, progress=progress)
-            for cand, judged in iter_round(fs, gcfg, offset):
+            for cand, judged in iter_round(fs, round_dir(root, r), gcfg, offset):
                 sel.add_round(cand, judged)
             offsets.append(offset)
             offset += len(schedule)
@@ -309,22 +302,22 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     text = card.dataset_card(cfg, meta, sel, split_rows, files, rounds, judged=measures.judge is not None)
     retry(lambda: fs.pipe_file(join(root, write.README), text.encode()), "writing README.md")
     before, after = card.accuracy_lift(sel) if measures.judge is not None else (None, None)
-    summary = {
-        "items": len(rows),
-        "splits": {s: len(v) for s, v in split_rows.items()},
-        "files": files,
-        "rounds": rounds,
-        "candidates": offset,
-        "rejected_score": sum(s.rejected_score for s in sel.stats.values()),
-        "rejected_duplicate": sum(s.rejected_duplicate for s in sel.stats.values()),
-        "independent_accuracy": {"candidates": before, "kept": after},
-        "seconds": round(time.perf_counter() - t0, 3),
-        "model_id": meta["model_id"],
-        "config_hash": dataset_digest(public),
-        "identity": dataset_identity(public, meta["model_id"]),
-        "genart_version": genart.__version__,
-    }
-    blob = json.dumps(summary, indent=2).encode()
+    summary = SynthesisSummary(
+        items=len(rows),
+        splits={s: len(v) for s, v in split_rows.items()},
+        files=files,
+        rounds=rounds,
+        candidates=offset,
+        rejected_score=sum(s.rejected_score for s in sel.stats.values()),
+        rejected_duplicate=sum(s.rejected_duplicate for s in sel.stats.values()),
+        independent_accuracy={"candidates": before, "kept": after},
+        seconds=round(time.perf_counter() - t0, 3),
+        model_id=meta["model_id"],
+        config_hash=dataset_digest(public),
+        identity=dataset_identity(public, meta["model_id"]),
+        genart_version=__version__,
+    )
+    blob = json.dumps(summary.as_dict(), indent=2).encode()
     retry(lambda: fs.pipe_file(join(root, write.SUCCESS), blob), "writing _SUCCESS")
     if not cfg.keep_candidates and exists(fs, join(root, write.CANDIDATES_DIR)):
         # after _SUCCESS: a rerun never needs them

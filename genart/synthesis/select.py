@@ -21,8 +21,7 @@ class Candidates:
 
     ids: np.ndarray  # int64
     seeds: np.ndarray  # int64
-    labels: np.ndarray  # int64, the requested class
-    blobs: list[bytes] | None  # encoded images (PNG), or None: the driver reads samples.png's few later
+    class_ids: np.ndarray  # int64, the requested class (as in images.Batch)
     phash: np.ndarray  # uint64
     score: np.ndarray | None  # float32, when the quality filter runs
 
@@ -52,7 +51,7 @@ class Selection:
     tree: BKTree = field(default_factory=BKTree)
     rows: dict[int, list[dict]] = field(default_factory=dict)  # kept items, without their bytes
     stats: dict[int, ClassStats] = field(default_factory=dict)
-    # the first SAMPLES kept images per class (from the candidates' blobs, or filled by the driver later)
+    # the first SAMPLES kept images per class (filled by the driver from the candidates, once selected)
     samples: dict[int, list[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -68,7 +67,7 @@ class Selection:
         """Consider candidates in id order (a round, or one part of a round after the parts before it).
         `judged`: the independent classifier's verdicts."""
         for i in np.argsort(cand.ids, kind="stable"):
-            c = int(cand.labels[i])
+            c = int(cand.class_ids[i])
             st = self.stats[c]
             st.generated += 1
             if judged is not None:
@@ -98,8 +97,6 @@ class Selection:
                     "score": score,
                 }
             )
-            if cand.blobs is not None and len(self.samples[c]) < SAMPLES:
-                self.samples[c].append(cand.blobs[i])
 
 
 def round_plan(sel: Selection, oversample: float, first: bool) -> dict[int, int]:

@@ -18,11 +18,13 @@ import json
 import logging
 import shutil
 
+from genart.config.identity import flatten
 from genart.config.loader import show
 from genart.config.train import TrainConfig
 from genart.errors import ConfigError, StorageError
 from genart.storage import safejson
-from genart.storage.fs import get_fs, join, redact
+from genart.storage.fs import redact
+from genart.storage.output import Output
 
 log = logging.getLogger(__name__)
 
@@ -30,34 +32,28 @@ RECORD = "_train.json"
 RUN_NAME = "train"  # checkpoints live at OUTPUT/train/checkpoint_*
 BUNDLE = "model"
 FORMAT = "genart-train-job/1"
-EXECUTION_KEYS = {"output", "address", "storage", "scaling"}
+TRAIN_EXECUTION_KEYS = {"output", "address", "storage", "scaling"}
 EXECUTION_TRAIN_KEYS = {"log_every", "checkpoint_every", "steps"}  # steps: compared on its own (may grow)
-
-
-def _flatten(value, prefix: str = "") -> dict:
-    if not isinstance(value, dict):
-        return {prefix: value}
-    out: dict = {}
-    for key, child in value.items():
-        out.update(_flatten(child, f"{prefix}.{key}" if prefix else key))
-    return out
 
 
 def identity(cfg: TrainConfig) -> dict:
     """{dotted key: value} of everything that decides what the job trains (see the module docstring)."""
-    exclude = {**dict.fromkeys(EXECUTION_KEYS, True), "train": dict.fromkeys(EXECUTION_TRAIN_KEYS, True)}
-    return _flatten(cfg.model_dump(mode="json", exclude=exclude))
+    exclude = {
+        **dict.fromkeys(TRAIN_EXECUTION_KEYS, True),
+        "train": dict.fromkeys(EXECUTION_TRAIN_KEYS, True),
+    }
+    return flatten(cfg.model_dump(mode="json", exclude=exclude))
 
 
 def record(cfg: TrainConfig) -> dict:
     """What OUTPUT/_train.json holds for `cfg`."""
-    import genart
+    from genart import __version__
 
     return {
         "format": FORMAT,
         "identity": identity(cfg),
         "steps": cfg.train.steps,
-        "genart_version": genart.__version__,
+        "genart_version": __version__,
     }
 
 
@@ -73,11 +69,11 @@ def differences(recorded: dict, cfg: TrainConfig) -> list[str]:
     return diffs
 
 
-def read_record(cfg: TrainConfig) -> dict | None:
-    """OUTPUT/_train.json, or None when the output holds none. Raises StorageError when it is unreadable."""
-    fs, path = get_fs(cfg.output, cfg.storage.options)
+def read_record(out: Output) -> dict | None:
+    """OUTPUT/_train.json (`out`: the job's output, opened once by train()), or None when the output holds
+    none. Raises StorageError when it is unreadable."""
     try:
-        with fs.open(join(path, RECORD), "rb") as f:
+        with out.fs.open(out.path(RECORD), "rb") as f:
             raw = f.read(1 << 20)
     except FileNotFoundError:
         return None
@@ -91,53 +87,50 @@ def read_record(cfg: TrainConfig) -> dict | None:
             raise ValueError("not a genart train record")
     except (ValueError, UnicodeDecodeError) as exc:
         raise StorageError(
-            f"{redact(cfg.output)}/{RECORD} is unreadable ({exc}); "
-            "run with --overwrite to start this output over"
+            f"{out.name}/{RECORD} is unreadable ({exc}); run with --overwrite to start this output over"
         ) from None
     return rec
 
 
-def check_same_job(cfg: TrainConfig, overwrite: bool) -> None:
+def check_same_job(cfg: TrainConfig, out: Output, overwrite: bool) -> None:
     """Refuse (ConfigError, exit 2) to continue an output that another train config wrote, unless overwrite.
 
     An output holding checkpoints but no record (written by an older genart) is continued, with a warning."""
     if overwrite:
         return
-    rec = read_record(cfg)
+    rec = read_record(out)
     if rec is None:
-        fs, path = get_fs(cfg.output, cfg.storage.options)
-        if fs.exists(join(path, RUN_NAME)):
+        if out.fs.exists(out.path(RUN_NAME)):
             log.warning(
                 "%s holds training state but no %s (an older genart wrote it): continuing without checking "
                 "that it is the same job",
-                redact(cfg.output),
+                out.name,
                 RECORD,
             )
         return
     diffs = differences(rec, cfg)
     if diffs:
         raise ConfigError(
-            f"output {redact(cfg.output)} holds training by a different config ({'; '.join(diffs)}); "
+            f"output {out.name} holds training by a different config ({'; '.join(diffs)}); "
             "use the same config to continue, another output, or --overwrite to start over"
         )
 
 
-def start(cfg: TrainConfig, overwrite: bool) -> None:
+def start(cfg: TrainConfig, out: Output, overwrite: bool) -> None:
     """Once the job is known to be able to run: with overwrite, delete the output's training state and
     bundle; then record this config's identity at OUTPUT/_train.json. Raises StorageError."""
-    fs, path = get_fs(cfg.output, cfg.storage.options)
     if overwrite:
         for name in (RECORD, RUN_NAME, BUNDLE):
-            _remove(fs, join(path, name), cfg.output)
+            _remove(out.fs, out.path(name), out.name)
     try:
-        fs.makedirs(path, exist_ok=True)
-        with fs.open(join(path, RECORD), "w") as f:
+        out.fs.makedirs(out.root, exist_ok=True)
+        with out.fs.open(out.path(RECORD), "w") as f:
             json.dump(record(cfg), f, indent=2, sort_keys=True)
     except OSError as exc:
-        raise StorageError(f"cannot write {redact(cfg.output)}/{RECORD} ({exc})") from exc
+        raise StorageError(f"cannot write {out.name}/{RECORD} ({exc})") from exc
 
 
-def _remove(fs, target: str, output: str) -> None:
+def _remove(fs, target: str, output_name: str) -> None:
     """Delete the file or folder `target` (its literal name: never a glob pattern). Raises StorageError."""
     from fsspec.implementations.local import LocalFileSystem
 
@@ -157,6 +150,6 @@ def _remove(fs, target: str, output: str) -> None:
             fs.rm_file(file)
     except OSError as exc:
         raise StorageError(
-            f"--overwrite could not delete {redact(target)} ({exc}); {redact(output)} may hold part of the "
+            f"--overwrite could not delete {redact(target)} ({exc}); {output_name} may hold part of the "
             "previous training: run again with --overwrite, or delete it yourself"
         ) from exc

@@ -18,7 +18,8 @@ from genart.errors import JobFailed
 from genart.models.registry import build_generator, generator_spec
 from genart.ray_session import ray_session, require_resources
 from genart.storage import safejson
-from genart.storage.fs import check_writable, get_fs, join, redact
+from genart.storage.fs import join
+from genart.storage.output import Output
 from genart.training import identity
 from genart.training.identity import RUN_NAME
 from genart.training.loop import TrainingState, build_state, cached_batches, run_training, sample_grid_png
@@ -132,14 +133,13 @@ def _count_nodes(world: int) -> int:
     return len(set(gathered))
 
 
-def _storage(cfg: TrainConfig):
+def _storage(out: Output):
     """(storage_path, pyarrow filesystem or None) for RunConfig."""
-    if "://" not in cfg.output or cfg.output.startswith("file://"):
-        return os.path.abspath(cfg.output.removeprefix("file://")), None
+    if "://" not in out.uri or out.uri.startswith("file://"):
+        return os.path.abspath(out.uri.removeprefix("file://")), None
     from pyarrow.fs import FSSpecHandler, PyFileSystem
 
-    fs, path = get_fs(cfg.output, cfg.storage.options)
-    return path, PyFileSystem(FSSpecHandler(fs))
+    return out.root, PyFileSystem(FSSpecHandler(out.fs))
 
 
 def _hash_exclude(cfg: TrainConfig) -> dict:
@@ -181,7 +181,7 @@ def export_bundle(cfg: TrainConfig, state_dict: dict, world_size: int, data_info
         disc = (d_spec, state_dict["modules"]["D"])
     names = data_info.get("class_names")
     n = cfg.model.num_classes
-    if n and names is not None and len(names) != n:  # a bundle names each of its classes (bundle_check)
+    if n and names is not None and len(names) != n:  # a bundle names each of its classes (bundle/check.py)
         names = [*names[:n], *(str(i) for i in range(len(names), n))]
     save_bundle(uri, generator, spec, training, names, cfg.storage.options, discriminator=disc)
     return uri
@@ -203,8 +203,9 @@ def train(cfg: TrainConfig, overwrite: bool = False) -> TrainResult:
     - DataError: data.source yields nothing usable (or does not match model.channels);
     - JobFailed: Ray Train's fit failed (the cause chained) or produced no checkpoint.
     Writing the exported bundle is not retried: a backend error there propagates as raised."""
-    check_writable(cfg.output, cfg.storage.options)  # before any cluster or data work
-    identity.check_same_job(cfg, overwrite)
+    out = Output.open(cfg.output, cfg.storage.options)  # resolved once, passed down
+    out.check_writable()  # before any cluster or data work
+    identity.check_same_job(cfg, out, overwrite)
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig
     from ray.train import ScalingConfig as RayScaling
     from ray.train.torch import TorchTrainer
@@ -218,8 +219,8 @@ def train(cfg: TrainConfig, overwrite: bool = False) -> TrainResult:
             "scaling.num_workers", s.num_workers, s.cpus_per_worker, s.gpus_per_worker if s.use_gpu else 0
         )
         dataset, data_info = build_dataset(cfg)
-        identity.start(cfg, overwrite)  # the job can run: only now is an overwritten output deleted
-        storage_path, storage_fs = _storage(cfg)
+        identity.start(cfg, out, overwrite)  # the job can run: only now is an overwritten output deleted
+        storage_path, storage_fs = _storage(out)
         resources = {"CPU": s.cpus_per_worker, **({"GPU": s.gpus_per_worker} if s.use_gpu else {})}
         trainer = TorchTrainer(
             _worker_loop,
@@ -247,7 +248,7 @@ def train(cfg: TrainConfig, overwrite: bool = False) -> TrainResult:
                 f"training failed: {type(exc).__name__}: {str(exc).splitlines()[0][:500]}"
             ) from exc
         if result.checkpoint is None:
-            raise JobFailed(f"training under {redact(cfg.output)} produced no checkpoint")
+            raise JobFailed(f"training under {out.name} produced no checkpoint")
         with result.checkpoint.as_directory() as d:
             state = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=True)
             with open(os.path.join(d, "metrics.jsonl"), encoding="utf-8", errors="replace") as f:

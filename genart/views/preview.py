@@ -24,11 +24,12 @@ from genart import market
 from genart.config.generate import GenerateConfig, MarketConfig, class_id_of
 from genart.errors import ConfigError, DataError, JobRecordError, StorageError
 from genart.generation.job import record_config
-from genart.images import DECODE_ERRORS, decode, flatten_alpha, header_size
+from genart.images import DECODE_ERRORS, decode, flatten_alpha, header_size, to_pil
 from genart.market.tokens import recorded_suffix
 from genart.storage import layout, safejson
 from genart.storage.commit import scan_metadata
-from genart.storage.fs import cat_files, get_fs, join, redact
+from genart.storage.fs import cat_files, get_fs, join
+from genart.storage.output import Output
 from genart.views.limits import MAX_HELD_PIXELS, MAX_IMAGE_PIXELS, MAX_SHEET_ITEMS
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,10 @@ class Source:
 
         Raises StorageError when URI holds neither kind, a row's path is not the layout's, or _job.json is
         broken; DataError when the ids are not integers."""
-        self.uri, self.where, self.model = uri, redact(uri), model
+        self.out = Output.open(uri, storage_options)  # resolved once
+        self.uri, self.where, self.model = uri, self.out.name, model
         self.cfg: GenerateConfig | None = None  # _job.json's config, read back by _job()
-        self.fs, self.root = get_fs(uri, storage_options)
+        self.fs, self.root = self.out.fs, self.out.root
         self.fs.invalidate_cache(self.root)
         shards = sorted(scan_metadata(self.fs, self.root)[0])
         if shards:
@@ -331,7 +333,7 @@ def _same_shape(images: list[np.ndarray]) -> np.ndarray:
     out = []
     for im in images:
         im = flatten_alpha(im)  # RGBA over a checkerboard, as viewers show transparency
-        pil = Image.fromarray(im[..., 0] if im.shape[2] == 1 else im[..., :3])
+        pil = to_pil(im)
         pil = pil.convert("RGB" if colour else "L")
         if pil.size != (w, h):
             pil = pil.resize((w, h), Image.Resampling.NEAREST)

@@ -15,7 +15,7 @@ from PIL import Image
 from genart.config.generate import class_id_of
 from genart.config.loader import show
 from genart.errors import ConfigError
-from genart.images import flatten_alpha
+from genart.images import flatten_alpha, to_pil
 from genart.storage.hf import class_names_of
 from genart.views.limits import (
     FRAME_MS,
@@ -123,7 +123,7 @@ def gif_bytes(frames: np.ndarray, scale: int = 1, frame_ms: int = 80) -> bytes:
     """An endlessly looping GIF. (Pillow merges identical consecutive frames into one longer frame.)"""
     pics = []
     for f in frames:
-        pil = Image.fromarray(f[..., 0] if f.shape[2] == 1 else flatten_alpha(f))
+        pil = to_pil(flatten_alpha(f))
         if scale > 1:
             pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
         pics.append(pil)

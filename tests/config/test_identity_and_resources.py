@@ -29,11 +29,26 @@ SYNTHESIZE_KEYS = [
 ]  # fmt: skip
 
 
-def test_synthesize_uses_the_identity_key_sets():
+def test_synthesize_uses_the_identity_rules_of_config_identity():
     from genart.synthesis import runner
 
-    assert runner.EXECUTION_KEYS is identity.SYNTHESIZE_EXECUTION_KEYS
-    assert runner.PRIVATE_KEYS is identity.PRIVATE_KEYS and runner.LOCATION_KEYS is identity.LOCATION_KEYS
+    assert runner.dataset_digest is identity.dataset_digest
+    assert runner.dataset_identity is identity.dataset_identity
+    for name in ("EXECUTION_KEYS", "PRIVATE_KEYS", "LOCATION_KEYS", "_exclude", "config_hash"):
+        assert not hasattr(runner, name), name
+
+
+def test_training_identity_uses_the_one_flatten_helper():
+    from genart.training import identity as train_identity
+
+    assert train_identity.flatten is identity.flatten
+    assert train_identity.TRAIN_EXECUTION_KEYS == {"output", "address", "storage", "scaling"}
+    assert not hasattr(train_identity, "EXECUTION_KEYS") and not hasattr(train_identity, "_flatten")
+    assert identity.flatten({"a": {"b": 1, "c": {"d": None}}, "e": [1]}) == {
+        "a.b": 1,
+        "a.c.d": None,
+        "e": [1],
+    }
 
 
 def test_no_module_keeps_its_own_copy_of_the_identity_key_sets():

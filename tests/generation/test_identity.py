@@ -11,7 +11,7 @@ import pytest
 
 from genart.bundle import read_meta
 from genart.config.generate import GenerateConfig
-from genart.config.identity import same_job
+from genart.config.identity import dataset_digest, dataset_identity, same_job
 from genart.config.synthesize import SynthesizeConfig
 from genart.errors import ConfigError
 from genart.generation.job import prepare_output
@@ -19,7 +19,7 @@ from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
 from genart.storage.fs import get_fs
 from genart.storage.output import Output
-from genart.synthesis.runner import _prepare, dataset_digest, dataset_identity
+from genart.synthesis.runner import _prepare
 
 
 def _cfg(model: str, output: str, **kw) -> GenerateConfig:
@@ -145,7 +145,7 @@ def test_synthesize_identity_ignores_the_location(tmp_path, monkeypatch):
         (f"file://{tmp_path}/copy", "b2"),
     ):
         cfg = _synth(out, model=model, replicas=3)
-        assert _prepare(Output.open(out), cfg, {"model_id": "m1"}, False)["items"] == 1
+        assert _prepare(Output.open(out), cfg, {"model_id": "m1"}, False).items == 1
     with pytest.raises(ConfigError, match="holds a dataset synthesized with a different config"):
         _prepare(Output.open("ds"), _synth("ds", seed=99), {"model_id": "m1"}, False)
     with pytest.raises(ConfigError, match="holds a dataset synthesized with a different config"):
@@ -155,4 +155,4 @@ def test_synthesize_identity_ignores_the_location(tmp_path, monkeypatch):
 def test_synthesize_datasets_of_0_1_0_resume_at_the_same_spelling(tmp_path):
     cfg = _synth(str(tmp_path / "ds"))
     _synth_success(tmp_path, cfg, legacy=True)
-    assert _prepare(Output.open(cfg.output), cfg, {"model_id": "m1"}, False)["items"] == 1
+    assert _prepare(Output.open(cfg.output), cfg, {"model_id": "m1"}, False).items == 1

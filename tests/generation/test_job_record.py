@@ -38,7 +38,7 @@ def test_filters_are_part_of_the_job_but_max_attempts_is_not():
 
 
 def test_synthesize_default_scorer_keeps_the_old_hash():
-    from genart.synthesis.runner import dataset_digest
+    from genart.config.identity import dataset_digest
 
     cfg = SynthesizeConfig(kind="synthesize", model="m", output="o")
     assert dataset_digest(cfg) == SYNTHESIZE_0_1

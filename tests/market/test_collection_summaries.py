@@ -73,7 +73,7 @@ def test_collection_reads_summaries_not_tokens(collection, tmp_path):
     (copy / "collection.json").unlink()
     for p in copy.glob("tokens/*.json"):
         p.unlink()  # only the summaries are left: collection.json must not need a token
-    write_collection(cfg, job)
+    write_collection(cfg, job, Output.open(cfg.output, cfg.storage.options))
     assert (copy / "collection.json").read_bytes() == before
 
 
@@ -82,7 +82,7 @@ def test_output_without_summaries_falls_back_to_the_tokens(collection, tmp_path,
     before = (copy / "collection.json").read_bytes()
     shutil.rmtree(copy / "tokens" / "_traits")  # an output written before summaries
     with caplog.at_level(logging.WARNING, logger="genart.market"):
-        write_collection(cfg, job)
+        write_collection(cfg, job, Output.open(cfg.output, cfg.storage.options))
     assert (copy / "collection.json").read_bytes() == before
     assert "3 of 3 shards have no trait summary in tokens/_traits/" in caplog.text
 
@@ -95,7 +95,7 @@ def test_a_missing_or_bad_summary_falls_back_for_that_shard_only(collection, tmp
     for i in range(0, 25):  # shard 0 keeps a good summary: its tokens are never read
         (copy / "tokens" / f"{i}.json").unlink()
     with caplog.at_level(logging.WARNING, logger="genart.market"):
-        write_collection(cfg, job)
+        write_collection(cfg, job, Output.open(cfg.output, cfg.storage.options))
     assert (copy / "collection.json").read_bytes() == before
     assert "tokens/_traits/part-00002.json is not valid JSON" in caplog.text
     assert "2 of 3 shards have no trait summary" in caplog.text
@@ -108,7 +108,7 @@ def test_a_missing_or_bad_summary_falls_back_for_that_shard_only(collection, tmp
         caplog.at_level(logging.WARNING, logger="genart.market"),
         pytest.raises(StorageError, match=r"tokens/0\.json is missing"),
     ):
-        write_collection(cfg, job)
+        write_collection(cfg, job, Output.open(cfg.output, cfg.storage.options))
     assert "tokens/_traits/part-00000.json does not describe ids 0..24" in caplog.text
 
 

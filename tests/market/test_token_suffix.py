@@ -64,7 +64,7 @@ def test_extension_less_tokens_locally(collection, tmp_path):
     # collection.json from the tokens themselves (no shard summaries: an older output) finds them too
     for p in (tokens / "_traits").iterdir():
         p.unlink()
-    assert write_collection(bare, {"job_id": "job-1"})["rarity"] == record["rarity"]
+    assert write_collection(bare, {"job_id": "job-1"}, Output.open(bare.output))["rarity"] == record["rarity"]
     assert json_put_options(get_fs(bare.output)[0]) == {}
 
 
@@ -109,3 +109,11 @@ def test_verify_finds_extension_less_tokens(collection, tmp_path):
     assert verify(uri) == []
     fs.rm_file(f"{root}/tokens/31")
     assert verify(uri) == ["id 31: tokens/31 is missing"]
+
+
+def test_token_path_is_defined_once():
+    from genart.market import tokens
+    from genart.storage import layout
+
+    assert token_path is tokens.token_path is layout.token_path
+    assert tokens.TOKEN_SUFFIXES is layout.TOKEN_SUFFIXES

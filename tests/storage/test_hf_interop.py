@@ -21,8 +21,8 @@ NAMES = ("zero", "one", "two")
 
 
 def _write_parquet_shard(root, class_names, n=6):
-    shape = ShardFormat("job-1", "m" * 64, "png", layout="parquet", class_names=class_names)
-    w = ShardWriter(Output.open(str(root)), shape)
+    shard_format = ShardFormat("job-1", "m" * 64, "png", layout="parquet", class_names=class_names)
+    w = ShardWriter(Output.open(str(root)), shard_format)
     ids = np.arange(n, dtype=np.int64)
     imgs = np.random.default_rng(0).integers(0, 256, size=(n, 8, 6, 3), dtype=np.uint8)
     blobs = [encode(im) for im in imgs]

@@ -71,8 +71,8 @@ def _decoded_as_before(fs, gcfg, measures, offset):
 def _check(got, want) -> None:
     assert len(got) == len(want) == 3  # 60 candidates in parts of 25
     for (cand, judged), (ids, seeds, labels, phash, score, right) in zip(got, want, strict=True):
-        assert cand.blobs is None
-        for a, b in ((cand.ids, ids), (cand.seeds, seeds), (cand.labels, labels), (cand.phash, phash)):
+        assert not hasattr(cand, "blobs")
+        for a, b in ((cand.ids, ids), (cand.seeds, seeds), (cand.class_ids, labels), (cand.phash, phash)):
             assert a.dtype == b.dtype and np.array_equal(a, b)
         assert cand.score.dtype == np.float32 and np.array_equal(cand.score, score)
         assert judged.dtype == bool and np.array_equal(judged, right)
@@ -94,14 +94,14 @@ def test_iter_round_reads_the_columns_and_decodes_nothing(setup, monkeypatch):
     cfg, meta, measures, schedule = setup
     gcfg = runner.candidate_config(cfg, 0, schedule, measures)
     _make_round(cfg, meta, gcfg)
-    fs, _ = get_fs(gcfg.output)
+    fs, root = get_fs(gcfg.output)
     want = _decoded_as_before(fs, gcfg, measures, 1000)
 
     def no_decoding(blobs):
         raise AssertionError("a candidate was decoded")
 
     monkeypatch.setattr(runner, "decode_images", no_decoding)
-    _check(list(runner.iter_round(fs, gcfg, 1000)), want)
+    _check(list(runner.iter_round(fs, root, gcfg, 1000)), want)
 
 
 def test_a_round_written_without_the_columns_is_measured_by_the_driver(setup, tmp_path):
@@ -110,5 +110,5 @@ def test_a_round_written_without_the_columns_is_measured_by_the_driver(setup, tm
     cfg = cfg.model_copy(update={"output": str(tmp_path / "old")})
     _make_round(cfg, meta, runner.candidate_config(cfg, 0, schedule))  # no measures: no columns
     gcfg = runner.candidate_config(cfg, 0, schedule, measures)
-    fs, _ = get_fs(gcfg.output)
-    _check(list(runner.iter_round(fs, gcfg, 0)), _decoded_as_before(fs, gcfg, measures, 0))
+    fs, root = get_fs(gcfg.output)
+    _check(list(runner.iter_round(fs, root, gcfg, 0)), _decoded_as_before(fs, gcfg, measures, 0))

@@ -62,8 +62,8 @@ def test_exact_counts_per_split_and_class(dataset):
         "train-00002-of-00003.parquet",
         "validation-00000-of-00001.parquet",
     ]
-    assert summary["splits"] == {"train": 80, "validation": 10, "test": 10}
-    assert summary["rounds"] == 1
+    assert summary.splits == {"train": 80, "validation": 10, "test": 10}
+    assert summary.rounds == 1
     seen = set()
     for split, per in (("train", 8), ("validation", 1), ("test", 1)):
         t = pq.ParquetDataset([str(p) for p in sorted((out / "data").glob(f"{split}-*"))]).read()
@@ -93,7 +93,7 @@ def test_kept_items_are_no_near_duplicates_and_regenerate_from_seed(dataset, bun
 def test_same_config_gives_the_same_split_and_resumes(dataset):
     cfg, summary = dataset
     again = synthesize(cfg, progress=False)  # complete: returns the summary, writes nothing
-    assert again == json.loads((Path(cfg.output) / "_SUCCESS").read_text()) == summary
+    assert again.as_dict() == json.loads((Path(cfg.output) / "_SUCCESS").read_text()) == summary.as_dict()
     with pytest.raises(ConfigError, match="different config"):
         synthesize(cfg.model_copy(update={"per_class": 9}), progress=False)
 
@@ -122,7 +122,7 @@ def test_dataset_card(dataset):
     cfg, summary = dataset
     text = (Path(cfg.output) / "README.md").read_text()
     assert text.startswith("---\nconfigs:")
-    assert summary["model_id"] in text
+    assert summary.model_id in text
     assert "| 3 (3) | 8 | 1 | 1 | 10 |" in text
     assert "| all | 80 | 10 | 10 | 100 |" in text
     assert "rejected (score)" in text and "rejected (near-duplicate)" in text
@@ -138,7 +138,7 @@ def test_rejected_items_are_replaced_in_further_rounds(ray_local, bundle, tmp_pa
     cfg = _cfg(bundle, str(tmp_path / "o"), per_class=wanted, splits={"train": 0.5, "test": 0.5})
     cfg.filter.min_score, cfg.filter.max_attempts = 1.4828e-4, 6
     summary = synthesize(cfg, progress=False)
-    assert summary["rounds"] >= 2 and summary["rejected_score"] > 0
+    assert summary.rounds >= 2 and summary.rejected_score > 0
     t = pq.read_table(tmp_path / "o" / "data")
     labels = t.column("label").to_numpy()
     assert {c: int((labels == c).sum()) for c in wanted} == wanted
@@ -183,7 +183,7 @@ def test_synthesize_to_s3(ray_local, bundle, s3_bucket):
         _cfg(bundle, out, per_class=3, splits={"train": 0.5, "test": 0.5}, filter={"min_score": None}),
         progress=False,
     )
-    assert summary["splits"] == {"train": 15, "test": 15}
+    assert summary.splits == {"train": 15, "test": 15}
     fs = s3fs.S3FileSystem()
     names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{out}/data"))
     assert names == ["test-00000-of-00001.parquet", "train-00000-of-00001.parquet"]

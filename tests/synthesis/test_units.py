@@ -69,8 +69,7 @@ def _cands(ids, labels, phash, score=None):
     return Candidates(
         ids=np.asarray(ids, np.int64),
         seeds=np.asarray(ids, np.int64) * 10,
-        labels=np.asarray(labels, np.int64),
-        blobs=[b"img%d" % i for i in ids],
+        class_ids=np.asarray(labels, np.int64),
         phash=np.asarray(phash, np.uint64),
         score=None if score is None else np.asarray(score, np.float32),
     )
@@ -87,7 +86,7 @@ def test_selection_filters_dedupes_and_fills_quotas_in_id_order():
     assert (s0.generated, s0.rejected_duplicate, s0.kept, s1.rejected_score) == (3, 1, 2, 1)
     assert sel.deficit() == {}
     assert round_plan(sel, 1.5, first=False) == {}
-    assert sel.samples == {0: [b"img0", b"img3"], 1: [b"img4"]}  # bytes only for samples.png
+    assert sel.samples == {0: [], 1: []}  # filled by the driver, from the kept candidates, for samples.png
     assert all("bytes" not in r for r in sel.rows[0] + sel.rows[1])
 
 
@@ -184,3 +183,20 @@ def test_write_splits_streams_images_in_id_order(tmp_path):
     assert [im["bytes"] for im in t.column("image").to_pylist()] == [b"png4", b"png6", b"png7"]
     with pytest.raises(AssertionError, match="id order"):
         write_splits(LocalFileSystem(), str(tmp_path), split_rows, schema, 3, iter([(1, b""), (0, b"")]))
+
+
+def test_synthesis_summary_is_a_frozen_record_with_success_key_order():
+    import dataclasses
+
+    from genart.synthesis.records import SynthesisSummary
+
+    keys = ["items", "splits", "files", "rounds", "candidates", "rejected_score", "rejected_duplicate",
+            "independent_accuracy", "seconds", "model_id", "config_hash", "identity", "genart_version"]  # fmt: skip
+    done = dict(zip(keys, range(len(keys)), strict=True))
+    summary = SynthesisSummary.from_dict(done)
+    assert list(summary.as_dict()) == keys and summary.as_dict() == done
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        summary.items = 3  # type: ignore[misc]
+    legacy = {k: v for k, v in done.items() if k != "identity"}  # 0.1.0 wrote no identity
+    assert SynthesisSummary.from_dict(legacy).identity is None
+    assert SynthesisSummary.from_dict(legacy).as_dict() == legacy

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Debian's headless-capable Chromium for the gallery test (tests/market/test_gallery.py), if missing.
+# Install Debian's headless-capable Chromium for the gallery test (tests/views/test_gallery.py), if missing.
 # Needs root (or sudo) and the Debian package mirrors; prints the browser's path on success.
 set -euo pipefail
 for name in chromium chromium-browser; do

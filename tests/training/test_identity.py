@@ -9,15 +9,28 @@ from click.testing import CliRunner
 
 from genart.cli import main
 from genart.errors import ConfigError, StorageError
+from genart.storage.output import Output
 from genart.training import identity
 from tests.training.test_trainer import _cfg
 
 CONFIG = "configs/train/cgan-digits.yaml"
 
 
+def _out(cfg):
+    return Output.open(cfg.output, cfg.storage.options)
+
+
+def _start(cfg, overwrite):
+    identity.start(cfg, _out(cfg), overwrite)
+
+
+def _check(cfg, overwrite):
+    identity.check_same_job(cfg, _out(cfg), overwrite)
+
+
 def _started(out, *extra):
     cfg = _cfg("cgan-digits.yaml", out, "train.steps=10", *extra)
-    identity.start(cfg, overwrite=False)
+    identity.start(cfg, _out(cfg), overwrite=False)
     return cfg
 
 
@@ -64,13 +77,13 @@ def test_a_different_config_is_refused_naming_the_keys_unless_overwrite(tmp_path
     _started(out)
     other = _cfg("cgan-digits.yaml", out, "train.steps=10", "train.lr_g=0.01")
     with pytest.raises(ConfigError) as err:
-        identity.check_same_job(other, overwrite=False)
+        identity.check_same_job(other, _out(other), overwrite=False)
     assert str(err.value) == (
         f"output {out} holds training by a different config (train.lr_g: 0.0002 -> 0.01); "
         "use the same config to continue, another output, or --overwrite to start over"
     )
-    identity.check_same_job(other, overwrite=True)
-    identity.check_same_job(_cfg("cgan-digits.yaml", out, "train.steps=20"), overwrite=False)
+    identity.check_same_job(other, _out(other), overwrite=True)
+    _check(_cfg("cgan-digits.yaml", out, "train.steps=20"), overwrite=False)
 
 
 def test_overwrite_deletes_only_the_outputs_training_state_by_literal_name():
@@ -80,8 +93,8 @@ def test_overwrite_deletes_only_the_outputs_training_state_by_literal_name():
         fs.pipe(f"{base}/model/model.json", b"{}")
         fs.pipe(f"{base}/notes.txt", b"mine")
     cfg = _cfg("cgan-digits.yaml", "memory://runs/col[1]", "train.steps=10")
-    identity.start(_cfg("cgan-digits.yaml", "memory://runs/col[1]", "train.steps=10", "train.seed=3"), False)
-    identity.start(cfg, overwrite=True)
+    _start(_cfg("cgan-digits.yaml", "memory://runs/col[1]", "train.steps=10", "train.seed=3"), False)
+    identity.start(cfg, _out(cfg), overwrite=True)
     left = sorted(fs.find("/runs"))
     assert left == [
         "/runs/col1/model/model.json",
@@ -99,7 +112,7 @@ def test_overwrite_on_a_local_output(tmp_path):
     (out / "train" / "checkpoint_000001").mkdir(parents=True)
     (out / "model").mkdir()
     (out / "model" / "model.json").write_text("{}")
-    identity.start(_cfg("cgan-digits.yaml", out, "train.steps=10"), overwrite=True)
+    _start(_cfg("cgan-digits.yaml", out, "train.steps=10"), overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == ["_train.json"]
 
 
@@ -108,14 +121,14 @@ def test_an_unreadable_record_is_a_clear_error(tmp_path):
     out.mkdir()
     (out / "_train.json").write_bytes(b"\x00garbage")
     with pytest.raises(StorageError, match=r"_train.json is unreadable .*; run with --overwrite to start"):
-        identity.check_same_job(_cfg("cgan-digits.yaml", out), overwrite=False)
+        _check(_cfg("cgan-digits.yaml", out), overwrite=False)
 
 
 def test_an_output_of_an_older_genart_is_continued_with_a_warning(tmp_path, caplog):
     out = tmp_path / "o"
     (out / "train").mkdir(parents=True)
     with caplog.at_level(logging.WARNING, logger="genart.training.identity"):
-        identity.check_same_job(_cfg("cgan-digits.yaml", out), overwrite=False)
+        _check(_cfg("cgan-digits.yaml", out), overwrite=False)
     assert "holds training state but no _train.json" in caplog.text
 
 

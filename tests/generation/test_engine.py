@@ -16,7 +16,7 @@ import genart
 from genart import load_bundle
 from genart.bundle import read_meta
 from genart.config.generate import GenerateConfig, InferenceConfig
-from genart.generation import engine as accel
+from genart.generation import engine
 from genart.generation.plan import Plan
 from genart.generation.replica import GeneratorReplica
 from genart.images import Batch
@@ -113,7 +113,7 @@ def test_encode_workers_give_identical_shards(tiny_bundle, tmp_path, make_cfg):
 
 def test_encode_pool_slices_batches():
     seen = []
-    pool = accel.EncodePool(3)
+    pool = engine.EncodePool(3)
     ids = np.arange(60)
     batch = Batch(ids, ids * 3, None, np.zeros((60, 2, 2, 1), np.uint8), score=ids * 2.0)
     fut = pool.submit(lambda shared, part, cls: seen.append((shared, part, cls)), "s", batch, None)
@@ -131,7 +131,7 @@ def test_encode_pool_reraises_a_slice_failure():
         if 30 in ids:
             raise OSError("disk full")
 
-    pool = accel.EncodePool(2)
+    pool = engine.EncodePool(2)
     with pytest.raises(OSError, match="disk full"):
         pool.submit(fn, None, np.arange(64)).result()
     pool.shutdown()
@@ -139,10 +139,10 @@ def test_encode_pool_reraises_a_slice_failure():
 
 def test_choose_device_without_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert accel.choose_device(0.5) == torch.device("cpu")
-    assert accel.choose_device(0.0) == torch.device("cpu")
-    assert accel.use_channels_last("auto", torch.device("cpu")) is False
-    assert accel.use_channels_last("auto", torch.device("cuda")) is True
+    assert engine.choose_device(0.5) == torch.device("cpu")
+    assert engine.choose_device(0.0) == torch.device("cpu")
+    assert engine.use_channels_last("auto", torch.device("cpu")) is False
+    assert engine.use_channels_last("auto", torch.device("cuda")) is True
 
 
 def test_gpu_check_without_a_gpu(monkeypatch, capsys):

@@ -42,7 +42,9 @@ def _write_output(tiny_bundle, tmp_path, layout: str = "files", market: dict | N
     replica = GeneratorReplica(cfg, "job-v", meta["model_id"])
     for spec in Plan.from_config(cfg, meta["num_classes"]).pending():
         replica.run_shard(spec)
-    write_collection(cfg, job)  # collection.json with market.standard: opensea (as the runner does)
+    write_collection(
+        cfg, job, Output.open(cfg.output, cfg.storage.options)
+    )  # collection.json with market.standard: opensea (as the runner does)
     (tmp_path / "out" / "_SUCCESS").write_text(json.dumps({"count": 500, "shards": 5}))
     return tmp_path / "out"
 
@@ -232,3 +234,18 @@ def test_many_missing_tokens_are_counted_not_listed(opensea):
 
 def test_tokens_are_not_checked_without_opensea(output):
     assert not (output / "tokens").exists() and verify(str(output)) == []
+
+
+def test_verify_reads_the_parsed_config_and_the_raw_dict_only_without_one():
+    from genart.generation.verify_rows import JobSettings, job_settings
+
+    cfg = GenerateConfig.model_validate(
+        {"kind": "generate", "model": "m", "output": "o", "count": 10, "layout": "files",
+         "dedupe": {"max_distance": "4"}, "market": {"standard": "opensea", "base_uri": "ipfs://x/"}}
+    )  # fmt: skip
+    raw = {"layout": "webdataset", "dedupe": {"max_distance": "4"}, "market": "junk"}
+    got = job_settings(cfg, raw)
+    assert (got.layout, got.min_score, got.max_distance) == ("files", None, 4)
+    assert got.market["standard"] == "opensea" and got.market["base_uri"] == "ipfs://x/"
+    assert job_settings(None, raw) == JobSettings("webdataset", None, "4", {})
+    assert job_settings(None, {}) == JobSettings("files", None, None, {})

@@ -23,7 +23,7 @@ from genart.generation.verify import verify
 from genart.generation.verify_rows import RowCheck
 from genart.ids import item_seeds
 from genart.images import sha256_hex
-from tests.storage.test_verify import _write_output
+from tests.generation.test_verify import _write_output
 
 PART1 = "metadata/part-00001.parquet"
 

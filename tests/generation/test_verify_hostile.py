@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from genart.cli import main
 from genart.generation.verify import verify
-from tests.storage.test_verify_tampered import _fails, _job, out, output_once  # noqa: F401
+from tests.generation.test_verify_tampered import _fails, _job, out, output_once  # noqa: F401
 
 
 def _write_job(out, fn):
@@ -131,7 +131,7 @@ def test_token_traits_that_disagree_with_the_row(tmp_path):
     """A token's Seed and Model attributes and its description are the row's and the job's: a forged
     trait (an item made to look rare) or description fails verify."""
     from tests.conftest import make_tiny_bundle
-    from tests.storage.test_verify import OPENSEA, _write_output
+    from tests.generation.test_verify import OPENSEA, _write_output
 
     make_tiny_bundle(str(tmp_path / "bundle"))
     out = _write_output(str(tmp_path / "bundle"), tmp_path, market=OPENSEA)
@@ -175,7 +175,7 @@ def test_webdataset_duplicate_and_link_members(tmp_path):
 
     from genart.storage import packing
     from tests.conftest import make_tiny_bundle
-    from tests.storage.test_verify import _write_output
+    from tests.generation.test_verify import _write_output
 
     make_tiny_bundle(str(tmp_path / "bundle"))
     out = _write_output(str(tmp_path / "bundle"), tmp_path, "webdataset")

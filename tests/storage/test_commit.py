@@ -52,8 +52,8 @@ def _digests(batch: Batch) -> list[str]:
 
 
 def _writer(root, fs, layout_name="files", **kw):
-    shape = ShardFormat(job_id="job-1", model_id="m" * 64, fmt="png", layout=layout_name)
-    return ShardWriter(Output.at(fs, str(root)), shape, backoff_s=0.01, **kw)
+    shard_format = ShardFormat(job_id="job-1", model_id="m" * 64, fmt="png", layout=layout_name)
+    return ShardWriter(Output.at(fs, str(root)), shard_format, backoff_s=0.01, **kw)
 
 
 def test_images_first_then_metadata_with_the_exact_schema(tmp_path):

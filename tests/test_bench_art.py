@@ -99,6 +99,7 @@ def test_bench_art_end_to_end_on_a_tiny_folder(ray_local, tmp_path, capsys):
             assert im.format == "PNG"
         if name != "untrained":
             assert sorted(p.name for p in (out / name).iterdir()) == [
+                "_train.json",  # the training identity record (genart.training.identity)
                 "class_grids.png",
                 "eval.json",
                 "loss_curves.png",

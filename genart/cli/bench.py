@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from genart.cli.app import _run, main
+from genart.cli.app import SET_HELP, _run, main
 from genart.config.bounds import int_in, int_list
 
 MAX_BENCH_STEPS = 100_000  # training steps of a benchmark
@@ -82,3 +82,22 @@ def bench_dedupe(sizes: str, max_distance: int) -> None:
 
     sizes_ = int_list("--sizes", sizes, 1, MAX_BENCH_INDEX)
     click.echo(format_report(run(sizes_, int_in("--max-distance", max_distance, 0, 64)), max_distance))
+
+
+@bench.command(name="art")
+@click.argument("data")
+@click.option("--steps", default=None, type=int, help="Training steps of each run [default: the config's].")
+@click.option("--samples", default=1000, show_default=True, help="Samples the judge scores per run.")
+@click.option(
+    "--out", default="out/bench-art", show_default=True, help="Where the runs and their reports go."
+)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@_run
+def bench_art(data: str, steps: int | None, samples: int, out: str, overrides: tuple[str, ...]) -> None:
+    """configs/train/cgan-folder.yaml on DATA (one subfolder per class): judge an untrained model, a run
+    without train.augment and a run with it (same steps), side by side; reports under OUT/<run>."""
+    from genart.bench.art import bench_art as run
+
+    if steps is not None:
+        int_in("--steps", steps, 1, MAX_BENCH_STEPS)
+    run(data, steps=steps, samples=samples, out=out, overrides=overrides)

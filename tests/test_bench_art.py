@@ -76,6 +76,7 @@ def test_table_rows_format_every_figure():
     ]
 
 
+@pytest.mark.slow  # ~2 minutes: two Ray Train runs (make slow / make bench)
 def test_bench_art_end_to_end_on_a_tiny_folder(ray_local, tmp_path, capsys):
     data, out = _art(tmp_path / "art"), tmp_path / "bench"
     (out / "augment").mkdir(parents=True)
@@ -86,6 +87,11 @@ def test_bench_art_end_to_end_on_a_tiny_folder(ray_local, tmp_path, capsys):
     assert [list(r) for r in rows] == [["run", "train_minutes", *REPORT_KEYS]] * 3
     assert rows[0]["train_minutes"] == 0.0 and all(r["train_minutes"] > 0 for r in rows[1:])
     assert sorted(p.name for p in out.iterdir()) == ["augment", "config.yaml", "no-augment", "untrained"]
+    import yaml
+
+    assert (
+        yaml.safe_load((out / "config.yaml").read_text())["storage"]["options"] == {}
+    )  # no credentials in OUT
     assert sorted(p.name for p in (out / "untrained").iterdir()) == ["class_grids.png", "eval.json", "model"]
     for name, row in zip(("untrained", "no-augment", "augment"), rows):
         report = json.loads((out / name / "eval.json").read_text())

@@ -152,7 +152,11 @@ def bench_art(
     _clear(out)
     judge_config = join(out, "config.yaml")
     fs, path = get_fs(judge_config)
-    fs.pipe_file(path, yaml.safe_dump(cfgs["augment"].model_dump(mode="json")).encode())
+    dumped = cfgs["augment"].model_dump(mode="json")
+    dumped["storage"][
+        "options"
+    ] = {}  # never write credentials to OUT: the judge reads them from the environment
+    fs.pipe_file(path, yaml.safe_dump(dumped).encode())
     base = cfgs["augment"]
     bundles = {"untrained": join(out, "untrained", "model")}
     save_untrained_bundle(

@@ -44,13 +44,25 @@ def read_images(
     storage_options: dict | None = None,
     limit: int | None = None,
 ) -> ImageSet:
-    """Read and decode every image of `source` (class folders, an imagefolder with metadata.csv/.jsonl, a
-    glob, Parquet file/folder/glob; any fsspec URI) as training sees them: EXIF applied, transparency
-    composited onto `background` (kept as alpha when channels == 4), `fit` crop | pad to image_size.
-    `limit`: stop after this many listed items (in listing order: class by class).
+    """Read and decode every image of `source` exactly as `genart train` does, without Ray (`genart.read_images`).
 
-    Raises ConfigError for a bad image_size, channels, fit or background; DataError when the source does not
-    exist, lists nothing, yields no readable image or has unusable labels; StorageError when unreachable."""
+    source: class folders (`root/<class>/<image>`), a folder with `metadata.csv`/`metadata.jsonl` (`file_name`
+    + `label_column`), a folder or glob of images (unlabelled), or Parquet (file, folder, glob) whose
+    `image_column` holds the Hugging Face Image struct {bytes, path}, bytes or a path; any fsspec URI.
+    Decoding: EXIF orientation applied; 16-bit, palette, LA, CMYK, I and F modes converted; the first frame
+    of animations; transparency composited onto `background` (a colour name, "#rrggbb" or (r, g, b)), or kept
+    as straight alpha when channels == 4 (the RGB under alpha 0 set to the background); `fit` "crop" (centred
+    square) or "pad" (whole image, background margins); resized to image_size (bicubic).
+
+    Returns a frozen ImageSet: images uint8 (N, image_size, image_size, channels); labels int64 (N,), ids into
+    class_names (-1 when unlabelled); class_names tuple[str, ...] (folder names NFC and sorted, the Parquet's
+    ClassLabel names, or sorted string labels) or None; report (.count, .skipped and .converted {reason: n},
+    .examples {reason: up to 3 names}, .per_class {name: n}). `limit`: read at most this many listed items.
+
+    Raises genart.errors.ConfigError for a bad image_size, channels (1, 3, 4), fit or background;
+    DataError when the source does not exist, lists no image, decodes none, or has unusable labels (an empty
+    class folder, a metadata path outside the folder, a label without a name); StorageError when unreachable.
+    """
     spec = decode_spec(image_size, channels, fit, background)
     catalog = list_source(source, storage_options, image_column, label_column)
     builder = ReportBuilder(catalog.class_names)

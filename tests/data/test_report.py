@@ -17,7 +17,7 @@ from genart.storage.hf import schema_metadata
 from tests.data.imgs import sticker
 
 
-def test_counts_by_reason_with_at_most_three_examples_and_one_log_line(tmp_path, caplog):
+def test_counts_by_reason_with_at_most_three_examples_and_one_log_line(tmp_path):
     root = tmp_path / "art"
     (root / "A & B").mkdir(parents=True)
     (root / "C D").mkdir()
@@ -25,13 +25,20 @@ def test_counts_by_reason_with_at_most_three_examples_and_one_log_line(tmp_path,
         (root / "A & B" / f"s{i}.png").write_bytes(sticker(4))
         (root / "C D" / f"bad{i}.png").write_bytes(b"junk")
     (root / "C D" / "ok.png").write_bytes(sticker(4))
-    logger = logging.getLogger("genart")  # the CLI stops it propagating: listen to it directly
-    logger.addHandler(caplog.handler)
+    # listen to genart's logger directly (the CLI stops it propagating), with a handler of our own: caplog's
+    # would see each record twice whenever the logger still propagates to the root
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("genart")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
     try:
-        with caplog.at_level(logging.INFO, logger="genart"):
-            got = genart.read_images(str(root), 4, 3)
+        got = genart.read_images(str(root), 4, 3)
     finally:
-        logger.removeHandler(caplog.handler)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     r = got.report
     assert (r.count, r.skipped, r.converted) == (6, {"not_an_image": 5}, {"alpha": 6})
     assert r.examples == {
@@ -39,7 +46,7 @@ def test_counts_by_reason_with_at_most_three_examples_and_one_log_line(tmp_path,
         "not_an_image": ["C D/bad0.png", "C D/bad1.png", "C D/bad2.png"],
     }
     assert r.per_class == {"A & B": 5, "C D": 1}
-    lines = [rec.getMessage() for rec in caplog.records if rec.name.startswith("genart")]
+    lines = [rec.getMessage() for rec in records if rec.name.startswith("genart")]
     assert lines == [
         f"data.source {root}: 6 images (2 classes); converted: alpha 6; "
         "skipped: not_an_image 5 (C D/bad0.png, C D/bad1.png, C D/bad2.png)"

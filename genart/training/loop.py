@@ -19,7 +19,7 @@ from genart.config.train import TrainConfig
 from genart.images import grid_png
 from genart.models.registry import build_training_modules
 from genart.training.augment import DiffAugment
-from genart.training.steps import GanState, ema_update, gan_step, vae_step
+from genart.training.steps import GanState, ema_update, gan_step, standing_stats, vae_step
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,9 @@ def run_training(
             losses = train_step(state, x, y)
         window_steps += 1
         checkpoint = state.step % t.checkpoint_every == 0 or state.step == t.steps
+        if checkpoint and state.cfg.model.arch == "dcgan":
+            m = state.cfg.model  # the EMA generator's BatchNorm statistics, measured (see standing_stats)
+            standing_stats(state.modules["G_ema"], m.latent_dim, m.num_classes, device, seed=t.seed)
         if state.step % t.log_every == 0 or checkpoint:
             elapsed = time.perf_counter() - window_start
             rate = window_steps * t.batch_size * world_size / max(elapsed, 1e-9)

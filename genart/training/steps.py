@@ -75,6 +75,45 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         b_ema.copy_(b)
 
 
+STANDING_BATCHES, STANDING_BATCH_SIZE = 16, 64
+
+
+@torch.no_grad()
+def standing_stats(
+    G: nn.Module, latent_dim: int, num_classes: int, device, seed: int = 0,
+    batches: int = STANDING_BATCHES, batch_size: int = STANDING_BATCH_SIZE,
+) -> None:
+    """Recompute G's BatchNorm running statistics from its own forward passes ("standing statistics", Brock
+    et al. 2019, BigGAN, appendix C.1), then leave G in eval mode.
+
+    The EMA generator's weights average G's over the last ~1/(1 - decay) steps, but BatchNorm statistics
+    cannot be averaged that way: copied from G they describe other weights, and in eval mode the EMA
+    generator then draws shifted colours and washed-out shapes (measured on a 64x64 colour collection: mean
+    RGB (174, 187, 199) from the EMA generator against (216, 197, 179) from G and (210, 197, 181) in the
+    data). Here every BatchNorm layer averages its batch statistics over `batches` x `batch_size` fresh
+    latents (classes cycled evenly for a conditional G), drawn from a private generator seeded by `seed`,
+    so the result is deterministic and the global torch RNG is untouched. No-op for a G without BatchNorm.
+    """
+    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: every batch counts equally
+    G.train()
+    gen = torch.Generator().manual_seed(seed)
+    for b in range(batches):
+        z = torch.randn(batch_size, latent_dim, generator=gen).to(device)
+        y = None
+        if num_classes:
+            y = (torch.arange(batch_size) + b * batch_size).remainder(num_classes).to(device)
+        G(z, y)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    G.eval()
+
+
 def vae_step(
     vae: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor | None, beta: float
 ) -> dict[str, float]:

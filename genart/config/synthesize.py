@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from genart.config.common import RunResources, Seed
 from genart.config.filters import DedupeConfig, SynthesizeFilter
+from genart.config.generate import class_id_of
+from genart.errors import ConfigError
 
 SPLITS = ("train", "validation", "test")
 SplitName = Literal["train", "validation", "test"]
@@ -39,8 +42,10 @@ class SynthesizeConfig(RunResources):
     kind: Literal["synthesize"]
     model: str = Field(description="URI of a class-conditional model bundle")
     output: str = Field(description="URI of the dataset folder (local path, file://, s3://)")
-    per_class: int | dict[int, int] = Field(
-        1000, description="items per class, or a mapping class id -> items (classes left out get none)"
+    per_class: int | dict[int | str, int] = Field(
+        1000,
+        description="items per class, or a mapping class (id, or name in the bundle's class_names) -> items "
+        "(classes left out get none)",
     )
     splits: dict[SplitName, float] = Field(
         default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1},
@@ -59,12 +64,14 @@ class SynthesizeConfig(RunResources):
 
     @field_validator("per_class")
     @classmethod
-    def _positive(cls, v: int | dict[int, int]) -> int | dict[int, int]:
+    def _positive(cls, v: int | dict[int | str, int]) -> int | dict[int | str, int]:
         counts = v.values() if isinstance(v, dict) else [v]
         if isinstance(v, dict) and not v:
-            raise ValueError("the mapping names no class; give an int or {class_id: count, ...}")
-        if isinstance(v, dict) and any(not 0 <= c < MAX_CLASS for c in v):
+            raise ValueError("the mapping names no class; give an int or {class_id_or_name: count, ...}")
+        if isinstance(v, dict) and any(isinstance(c, int) and not 0 <= c < MAX_CLASS for c in v):
             raise ValueError(f"class ids are integers in 0..{MAX_CLASS - 1}")
+        if isinstance(v, dict) and any(isinstance(c, str) and not c.strip() for c in v):
+            raise ValueError("a class name is empty")
         if any(c < 1 for c in counts):
             raise ValueError("every count must be at least 1")
         if sum(counts) > MAX_ITEMS:
@@ -86,7 +93,27 @@ class SynthesizeConfig(RunResources):
         return v
 
     def class_counts(self, num_classes: int) -> dict[int, int]:
-        """Class id -> items wanted (checked against the model by the caller)."""
+        """Class id -> items wanted (checked against the model by the caller); names must have been resolved
+        by `resolve_per_class` first (ValueError otherwise)."""
         if isinstance(self.per_class, dict):
+            if any(isinstance(c, str) for c in self.per_class):
+                raise ValueError("per_class holds class names: resolve_per_class first")
             return dict(sorted(self.per_class.items()))
         return {c: self.per_class for c in range(num_classes)}
+
+
+def resolve_per_class(cfg: SynthesizeConfig, class_names: Sequence[str] | None) -> SynthesizeConfig:
+    """`cfg` with every class name among per_class's keys replaced by its id in `class_names` (the bundle's);
+    `cfg` itself when the keys are ids only, so id-based datasets keep their identity. A decimal string that
+    is no name stays the id it always was. Raises ConfigError naming per_class for an unknown name (listing
+    the model's names) or for a class given twice (by name and by id)."""
+    v = cfg.per_class
+    if not isinstance(v, dict) or all(isinstance(c, int) for c in v):
+        return cfg
+    out: dict[int, int] = {}
+    for ref, count in v.items():
+        cid = class_id_of(ref, class_names, "per_class")
+        if cid in out:
+            raise ConfigError(f"per_class: class {cid} ({ref!r}) is given twice; give each class once")
+        out[cid] = count
+    return cfg.model_copy(update={"per_class": out})

@@ -24,7 +24,7 @@ from genart import __version__
 from genart.bundle import load_bundle, read_meta
 from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
 from genart.config.identity import dataset_digest, dataset_identity
-from genart.config.synthesize import MAX_ITEMS, SPLITS, SynthesizeConfig
+from genart.config.synthesize import MAX_ITEMS, SPLITS, SynthesizeConfig, resolve_per_class
 from genart.errors import ConfigError, JobFailed
 from genart.filters.measure import Measures
 from genart.filters.score import decode_images, digit_classifier, is_digits_model, make_scorer
@@ -253,6 +253,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     t0 = time.perf_counter()
     opts = cfg.storage.options
     meta = read_meta(cfg.model, opts)
+    cfg = resolve_per_class(cfg, meta.get("class_names"))
     wanted = _check(cfg, meta)
     out = Output.open(cfg.output, opts)
     out.check_writable()

@@ -200,3 +200,44 @@ def test_synthesis_summary_is_a_frozen_record_with_success_key_order():
     legacy = {k: v for k, v in done.items() if k != "identity"}  # 0.1.0 wrote no identity
     assert SynthesisSummary.from_dict(legacy).identity is None
     assert SynthesisSummary.from_dict(legacy).as_dict() == legacy
+
+
+NAMES = ["Flags", "Food & Drink", "7"]
+
+
+def test_per_class_takes_class_names_and_resolves_them_to_ids():
+    from genart.config.synthesize import resolve_per_class
+
+    cfg = _cfg(per_class={"Food & Drink": 4, "Flags": 2})
+    resolved = resolve_per_class(cfg, NAMES)
+    assert resolved.per_class == {1: 4, 0: 2} and resolved.class_counts(3) == {0: 2, 1: 4}
+    ids_only = _cfg(per_class={2: 5})
+    assert resolve_per_class(ids_only, NAMES) is ids_only  # identity of id-based datasets unchanged
+    # a name wins over a decimal reading; a decimal string that names nothing is the id it always was
+    assert resolve_per_class(_cfg(per_class={"7": 1}), NAMES).per_class == {2: 1}
+    assert resolve_per_class(_cfg(per_class={"1": 1}), NAMES).per_class == {1: 1}
+    with pytest.raises(ValueError, match="resolve_per_class first"):
+        cfg.class_counts(3)
+
+
+@pytest.mark.parametrize(
+    "per_class, names, message",
+    [
+        ({"Animals": 1}, NAMES, "per_class: 'Animals' is not a class of this model; its classes are 'Flags', "),
+        ({"Flags": 1, 0: 2}, NAMES, r"per_class: class 0 \(0\) is given twice; give each class once"),
+        ({"Flags": 1}, None, "per_class: 'Flags' names a class, but this model has no class names"),
+    ],
+    ids=["unknown", "twice", "no-names"],
+)
+def test_per_class_names_that_do_not_resolve_are_refused(per_class, names, message):
+    from genart.config.synthesize import resolve_per_class
+
+    with pytest.raises(ConfigError, match=message):
+        resolve_per_class(_cfg(per_class=per_class), names)
+
+
+def test_an_empty_class_name_is_refused(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("kind: synthesize\nmodel: m\noutput: o\nper_class: {'': 3}\n")
+    with pytest.raises(ConfigError, match="per_class.*a class name is empty"):
+        load_config(p)

@@ -80,7 +80,7 @@ def _open(data: bytes, max_pixels: int, draft: int) -> tuple[Image.Image, list[s
 
 def _upright_8bit(img: Image.Image, notes: list[str]) -> tuple[Image.Image, list[str]]:
     """EXIF orientation applied, 8 bits, RGBA when the image has any transparency else RGB; `notes` grows."""
-    if img.getexif().get(0x0112, 1) not in (0, 1):
+    if img.getexif().get(0x0112, 1) in range(2, 9):  # 2..8 flip or rotate; other values mean nothing
         img = ImageOps.exif_transpose(img)
         notes.append("exif_rotated")
     img = _to_8bit(img, notes)

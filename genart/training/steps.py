@@ -80,8 +80,13 @@ STANDING_BATCHES, STANDING_BATCH_SIZE = 16, 64
 
 @torch.no_grad()
 def standing_stats(
-    G: nn.Module, latent_dim: int, num_classes: int, device, seed: int = 0,
-    batches: int = STANDING_BATCHES, batch_size: int = STANDING_BATCH_SIZE,
+    G: nn.Module,
+    latent_dim: int,
+    num_classes: int,
+    device,
+    seed: int = 0,
+    batches: int = STANDING_BATCHES,
+    batch_size: int = STANDING_BATCH_SIZE,
 ) -> None:
     """Recompute G's BatchNorm running statistics from its own forward passes ("standing statistics", Brock
     et al. 2019, BigGAN, appendix C.1), then leave G in eval mode.

@@ -240,3 +240,41 @@ def test_a_large_jpeg_decodes_at_a_reduced_scale_with_the_same_picture():
     assert img.size == (250, 188)  # what the decoder asks for at image_size 16: 1/8 scale, not 2000x1500
     out, _ = dec(data, 16)
     assert close(out[8, 2], (255, 0, 0), 3) and close(out[8, 13], (0, 0, 255), 3)
+
+
+def test_an_orientation_outside_1_to_8_is_ignored_and_not_reported():
+    b = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 9
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(b, "PNG", exif=exif)
+    img, notes = dec(b.getvalue(), 8)
+    assert notes == () and img[0, 0].tolist() == [200, 10, 10]
+
+
+def test_a_lab_tiff_is_converted_to_rgb():
+    b = io.BytesIO()
+    Image.new("LAB", (4, 4), (128, 128, 128)).save(b, "TIFF")  # L* 50, a* 0, b* 0: mid grey
+    img, _ = dec(b.getvalue(), 4)
+    assert img[0, 0].tolist() == [119, 119, 119]
+
+
+def test_a_mode_pillow_cannot_convert_is_skipped_as_unsupported(monkeypatch):
+    real_convert = Image.Image.convert
+
+    def convert(self, mode=None, *args, **kwargs):  # fault injection: Pillow's error for La -> L
+        if self.mode == "YCbCr":
+            raise ValueError(f"conversion from {self.mode} to {mode} not supported")
+        return real_convert(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "convert", convert)
+    b = io.BytesIO()
+    Image.new("YCbCr", (4, 4), (128, 128, 128)).save(b, "TIFF")
+    with pytest.raises(ImageSkipped) as err:
+        dec(b.getvalue(), 4)
+    assert err.value.reason == "unsupported" and "YCbCr: conversion from YCbCr to RGB not supported" in str(
+        err.value
+    )
+    out = decode_batch(
+        {"data": [b.getvalue()], "reason": [""], "label": [0], "name": ["odd.tif"]}, DecodeSpec(4, 3)
+    )
+    assert out["ok"].tolist() == [False] and out["reason"].tolist() == ["unsupported"]

@@ -194,12 +194,19 @@ def test_per_class_by_class_name(ray_local, tmp_path):
     model = str(tmp_path / "named")
     make_tiny_bundle(model, num_classes=3, class_names=["Flags", "Food & Drink", "Symbols"])
     cfg = _cfg(
-        model, str(tmp_path / "o"), per_class={"Symbols": 3, "Flags": 1}, splits={"train": 1.0}, replicas=1,
-        filter={"min_score": None}, dedupe={"max_distance": 0},
+        model,
+        str(tmp_path / "o"),
+        per_class={"Symbols": 3, "Flags": 1},
+        splits={"train": 1.0},
+        replicas=1,
+        filter={"min_score": None},
+        dedupe={"max_distance": 0},
     )
     summary = synthesize(cfg, progress=False)
     table = pq.read_table(tmp_path / "o" / "data" / "train-00000-of-00001.parquet")
     assert summary.items == 4 and sorted(table.column("label").to_pylist()) == [0, 2, 2, 2]
     with pytest.raises(ConfigError, match="per_class: 'Animals' is not a class of this model"):
-        synthesize(cfg.model_copy(update={"per_class": {"Animals": 1}}, deep=True), overwrite=True, progress=False)
+        synthesize(
+            cfg.model_copy(update={"per_class": {"Animals": 1}}, deep=True), overwrite=True, progress=False
+        )
     assert pq.read_table(tmp_path / "o" / "data").num_rows == 4  # the refused job lost nothing

@@ -223,7 +223,11 @@ def test_per_class_takes_class_names_and_resolves_them_to_ids():
 @pytest.mark.parametrize(
     "per_class, names, message",
     [
-        ({"Animals": 1}, NAMES, "per_class: 'Animals' is not a class of this model; its classes are 'Flags', "),
+        (
+            {"Animals": 1},
+            NAMES,
+            "per_class: 'Animals' is not a class of this model; its classes are 'Flags', ",
+        ),
         ({"Flags": 1, 0: 2}, NAMES, r"per_class: class 0 \(0\) is given twice; give each class once"),
         ({"Flags": 1}, None, "per_class: 'Flags' names a class, but this model has no class names"),
     ],

@@ -50,7 +50,9 @@ def test_stats_copied_from_other_weights_shift_the_output_and_standing_stats_bri
     g, other = _generator(0), _generator(1)
     z, y = torch.randn(256, 16, generator=torch.Generator().manual_seed(9)), torch.arange(256) % 3
     with torch.no_grad():
-        other.train()(torch.randn(256, 16), torch.arange(256) % 3)  # other's statistics, as ema_update copies G's
+        other.train()(
+            torch.randn(256, 16), torch.arange(256) % 3
+        )  # other's statistics, as ema_update copies G's
         for dst, src in zip(g.buffers(), other.buffers()):
             dst.copy_(src)
         reference = g.train()(z, y).mean(dim=(0, 2, 3))  # what g draws with its own batch statistics

@@ -43,6 +43,8 @@ def read_images(
     image_column: str = "image",
     storage_options: dict | None = None,
     limit: int | None = None,
+    sample: int | None = None,
+    seed: int = 0,
 ) -> ImageSet:
     """Read and decode every image of `source` exactly as `genart train` does, without Ray (`genart.read_images`).
 
@@ -57,7 +59,10 @@ def read_images(
     Returns a frozen ImageSet: images uint8 (N, image_size, image_size, channels); labels int64 (N,), ids into
     class_names (-1 when unlabelled); class_names tuple[str, ...] (folder names NFC and sorted, the Parquet's
     ClassLabel names, or sorted string labels) or None; report (.count, .skipped and .converted {reason: n},
-    .examples {reason: up to 3 names}, .per_class {name: n}). `limit`: read at most this many listed items.
+    .examples {reason: up to 3 names}, .per_class {name: n}). `limit`: read at most this many listed items
+    (the first in listing order). `sample`: read a random subset of at most this many of them (numpy's
+    default_rng(seed), in listing order); the others are never fetched or decoded, so memory stays bounded
+    for a collection of millions (a Parquet's unpicked rows are read past, not kept).
 
     Raises genart.errors.ConfigError for a bad image_size, channels (1, 3, 4), fit or background;
     DataError when the source does not exist, lists no image, decodes none, or has unusable labels (an empty
@@ -68,7 +73,10 @@ def read_images(
     builder = ReportBuilder(catalog.class_names)
     builder.add_listing(catalog.skipped)
     images, labels = [], []
-    for out in iter_decoded(catalog, spec, image_column, label_column, storage_options, limit):
+    if sample is not None and (not isinstance(sample, int) or sample < 1):
+        raise ConfigError(f"sample must be a positive integer, got {sample!r}")
+    pick = None if sample is None else _pick(catalog, limit, sample, seed)
+    for out in iter_decoded(catalog, spec, image_column, label_column, storage_options, limit, pick):
         builder.add_rows(out["ok"], out["reason"], out["notes"], out["name"], out["label"])
         images.append(out["image"][out["ok"]])
         labels.append(out["label"][out["ok"]])
@@ -106,11 +114,38 @@ def no_images_message(source: str, report: DecodeReport) -> str:
     )
 
 
-def iter_decoded(catalog: Catalog, spec: DecodeSpec, image_column, label_column, storage_options, limit):
-    """Decoded batches (fetch.py's columns) of the catalog's items, at most `limit` items."""
+def _listed(catalog: Catalog, limit: int | None) -> int:
+    """Items listed (Parquet: rows, from the files' footers), at most `limit`."""
+    if catalog.kind != "parquet":
+        n = len(catalog.refs)
+    else:
+        import pyarrow.parquet as pq
+
+        n = 0
+        for path in catalog.parquet_files:
+            with catalog.fs.open(path, "rb") as f:
+                n += pq.ParquetFile(f).metadata.num_rows
+    return n if limit is None else min(n, limit)
+
+
+def _pick(catalog: Catalog, limit: int | None, sample: int, seed: int) -> np.ndarray | None:
+    """Sorted indices of `sample` listed items drawn without replacement; None when all of them fit."""
+    n = _listed(catalog, limit)
+    if n <= sample:
+        return None
+    return np.sort(np.random.default_rng(seed).permutation(n)[:sample])
+
+
+def iter_decoded(
+    catalog: Catalog, spec: DecodeSpec, image_column, label_column, storage_options, limit, pick=None
+):
+    """Decoded batches (fetch.py's columns) of the catalog's items: at most `limit` items, only the listing
+    indices in `pick` (sorted) when given."""
     left = limit if limit is not None else -1
     if catalog.kind != "parquet":
         refs = catalog.refs if left < 0 else catalog.refs[:left]
+        if pick is not None:
+            refs = [refs[i] for i in pick]
         for i in range(0, len(refs), BATCH):
             chunk = refs[i : i + BATCH]
             batch = {
@@ -123,6 +158,8 @@ def iter_decoded(catalog: Catalog, spec: DecodeSpec, image_column, label_column,
     import pyarrow.parquet as pq
 
     columns = parquet_columns(catalog, image_column, label_column)
+    picked = None if pick is None else set(pick.tolist())
+    row = 0  # listing index of the next row
     for path in catalog.parquet_files:
         with catalog.fs.open(path, "rb") as f:
             pf = pq.ParquetFile(f)
@@ -132,6 +169,11 @@ def iter_decoded(catalog: Catalog, spec: DecodeSpec, image_column, label_column,
                     return
                 rows = rb.to_pylist()[: left if left > 0 else None]
                 left -= len(rows) if left > 0 else 0
+                first, row = row, row + len(rows)
+                if picked is not None:
+                    rows = [r for i, r in enumerate(rows, first) if i in picked]
+                    if not rows:
+                        continue
                 batch = {c: [r[c] for r in rows] for c in wanted}
                 batch[FILE_COLUMN] = [path] * len(rows)
                 yield parquet_batch(batch, catalog.fs, spec, columns, storage_options)

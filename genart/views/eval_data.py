@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from genart.errors import ConfigError
 from genart.storage.fs import redact
-from genart.views.judge_report import RealData
+from genart.views.judge_report import MAX_REAL, RealData
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 # read_images' keyword options a train config's `data` section may set (those it has are passed on)
@@ -65,11 +65,17 @@ def data_spec(data: str, meta: dict) -> DataSpec | None:
 
 
 def read_real(spec: DataSpec) -> RealData:
-    """The labelled real images of `spec`, read by genart.data.read.read_images (its errors as they come).
-    Raises DataError for unlabelled data."""
+    """The labelled real images of `spec`, read by genart.data.read.read_images (its errors as they come): a
+    seeded random MAX_REAL of them when the source lists more, picked before anything is fetched, so a
+    collection of millions costs the judge's share of memory only. Raises DataError for unlabelled data."""
     from genart.data import read  # genart.data.read (imported here: digits never need it)
 
     image_set = read.read_images(
-        spec.source, spec.image_size, spec.channels, storage_options=spec.storage_options, **spec.options
+        spec.source,
+        spec.image_size,
+        spec.channels,
+        storage_options=spec.storage_options,
+        sample=MAX_REAL,
+        **spec.options,
     )
     return RealData.of(image_set)

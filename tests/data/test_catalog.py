@@ -203,3 +203,17 @@ def test_class_folders_on_s3(s3_bucket):
     assert got.class_names == ("Flags", "Food & Drink") and got.labels.tolist() == [0, 1]
     assert got.images[:, 0, 0, 0].tolist() == [20, 10] and got.report.skipped == {"hidden": 1}
     assert got.report.examples["hidden"] == [".ipynb_checkpoints/"]
+
+
+def test_sample_picks_seeded_listed_items_in_listing_order(tmp_path):
+    root = tmp_path / "art"
+    for i in range(40):
+        _write(root / f"c{i % 4}" / f"{i:02d}.png", solid(i + 1, 4, "L"))
+    listed = genart.read_images(str(root), 4, 1)
+    pick = np.sort(np.random.default_rng(7).permutation(40)[:9])
+    got = genart.read_images(str(root), 4, 1, sample=9, seed=7)
+    assert got.images[:, 0, 0, 0].tolist() == listed.images[pick, 0, 0, 0].tolist()
+    assert got.labels.tolist() == listed.labels[pick].tolist() and got.class_names == listed.class_names
+    limited = genart.read_images(str(root), 4, 1, limit=20, sample=5, seed=7)  # a sample of the first 20
+    first = np.sort(np.random.default_rng(7).permutation(20)[:5])
+    assert limited.images[:, 0, 0, 0].tolist() == listed.images[first, 0, 0, 0].tolist()

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 import genart
+from genart.errors import ConfigError
 from genart.storage.fs import get_fs
 from genart.storage.hf import read_class_names, schema_metadata
 from tests.data.imgs import solid
@@ -128,3 +130,22 @@ def test_image_column_and_limit(tmp_path):
         genart.read_images(str(tmp_path / "p.parquet"), 4, 1, image_column="img")
     unlabelled = genart.read_images(str(tmp_path / "p.parquet"), 4, 1, label_column=None, limit=3)
     assert unlabelled.class_names is None and unlabelled.labels.tolist() == [-1, -1, -1]
+
+
+def test_sample_picks_seeded_rows_across_files_and_never_decodes_the_rest(tmp_path):
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    rows = [{"bytes": solid(v, 4, "L"), "path": None} for v in range(1, 131)]
+    rows[5] = {"bytes": b"junk, not an image", "path": None}  # row 5: skipped if it were ever decoded
+    pq.write_table(_table(rows[:70], [0] * 70), folder / "part-0.parquet")
+    pq.write_table(_table(rows[70:], [1] * 60), folder / "part-1.parquet")
+    pick = np.sort(np.random.default_rng(4).permutation(130)[:12])
+    assert 5 not in pick and (pick >= 70).any() and (pick < 70).any()
+    got = genart.read_images(str(folder), 4, 1, sample=12, seed=4)
+    assert got.images[:, 0, 0, 0].tolist() == (pick + 1).tolist()
+    assert got.labels.tolist() == [int(i >= 70) for i in pick]
+    assert got.report.count == 12 and got.report.total_skipped == 0
+    every = genart.read_images(str(folder), 4, 1, sample=500)  # more than listed: all of them
+    assert every.report.count == 129 and every.report.skipped == {"not_an_image": 1}
+    with pytest.raises(ConfigError, match=r"^sample must be a positive integer, got 0"):
+        genart.read_images(str(folder), 4, 1, sample=0)

@@ -199,3 +199,18 @@ def test_large_collections_are_subsampled_for_the_judge(monkeypatch):
     assert sorted(np.bincount(small.labels).tolist()) != [0, 0, 50]  # a random subset, not the first class
     whole = RealData(x[:50], y[:50], NAMES)
     assert judge_report._subsample(whole, 0) is whole
+
+
+def test_eval_reads_only_a_sample_of_a_large_collection(monkeypatch, tmp_path):
+    from PIL import Image
+
+    from genart.views import eval_data
+
+    for c in range(3):
+        for i in range(30):
+            (tmp_path / "art" / f"k{c}").mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (8, 8), (c * 80, i, 0)).save(tmp_path / "art" / f"k{c}" / f"{i}.png")
+    monkeypatch.setattr(eval_data, "MAX_REAL", 20)
+    real = eval_data.read_real(eval_data.DataSpec(str(tmp_path / "art"), 8, 3))
+    assert len(real.labels) == 20 and real.class_names == ("k0", "k1", "k2")
+    assert len(set(real.labels.tolist())) == 3  # a random subset, not the first class's images

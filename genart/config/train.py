@@ -130,6 +130,13 @@ class ScalingConfig(Strict):
     use_gpu: bool = False
     cpus_per_worker: float = Field(0.5, gt=0, description="leave CPU room for Ray Data's tasks")
     gpus_per_worker: float = Field(1.0, ge=0)
+    threads_per_worker: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="torch intra-op threads per worker; default: the CPUs this process may use divided by the "
+        "workers on its node (cpus_per_worker only reserves room in Ray's scheduler)",
+    )
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_SPREAD"] = Field(
         "PACK", description="SPREAD puts workers on different nodes where it can"
     )

@@ -24,6 +24,17 @@ from genart.training.steps import GanState, ema_update, gan_step, standing_stats
 log = logging.getLogger(__name__)
 
 
+def worker_threads(local_workers: int) -> int:
+    """torch intra-op threads for one of `local_workers` training workers on this node: the CPUs this process
+    may run on (its affinity mask, which containers and taskset narrow) shared evenly, at least 1. Ray's
+    cpus_per_worker (0.5 by default) only reserves scheduler room; without this, Ray's OMP_NUM_THREADS=1
+    leaves a 2-core laptop's second core idle while one worker trains."""
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cpus // max(1, local_workers))
+
+
 def unwrap(m: nn.Module) -> nn.Module:
     return m.module if hasattr(m, "module") else m
 
@@ -190,6 +201,7 @@ def run_training(
                 "samples_per_s": round(rate, 1),
                 "eta_s": round(eta, 1),
                 "world_size": world_size,
+                "threads": torch.get_num_threads(),
             }
             state.metrics.append(metrics)
             on_report(state, metrics, checkpoint)

@@ -22,7 +22,14 @@ from genart.storage.fs import join
 from genart.storage.output import Output
 from genart.training import identity
 from genart.training.identity import RUN_NAME
-from genart.training.loop import TrainingState, build_state, cached_batches, run_training, sample_grid_png
+from genart.training.loop import (
+    TrainingState,
+    build_state,
+    cached_batches,
+    run_training,
+    sample_grid_png,
+    worker_threads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,8 @@ def _worker_loop(config: dict) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
     wrap = ray.train.torch.prepare_model if world > 1 else (lambda m: m)
+    threads = cfg.scaling.threads_per_worker or worker_threads(ctx.get_local_world_size())
+    torch.set_num_threads(threads)
     state = build_state(cfg, device, wrap=wrap, rank=rank)
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
@@ -147,7 +156,10 @@ def _hash_exclude(cfg: TrainConfig) -> dict:
     they hold their defaults (so a digits bundle keeps its model.json bytes)."""
     defaults = DataConfig()
     new_keys = {k: True for k in ("background", "fit") if getattr(cfg.data, k) == getattr(defaults, k)}
-    return {"address": True, "storage": True, **({"data": new_keys} if new_keys else {})}
+    exclude = {"address": True, "storage": True, **({"data": new_keys} if new_keys else {})}
+    if cfg.scaling.threads_per_worker is None:
+        exclude["scaling"] = {"threads_per_worker": True}
+    return exclude
 
 
 def export_bundle(cfg: TrainConfig, state_dict: dict, world_size: int, data_info: dict) -> str:

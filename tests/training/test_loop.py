@@ -57,3 +57,12 @@ def test_checkpoint_restores_modules_optimizers_and_step():
     reports = []
     run_training(resumed, batches, torch.device("cpu"), 1, lambda s, m, c: reports.append(m["step"]))
     assert reports == [3, 4]  # continues, does not start over
+
+
+def test_worker_threads_share_the_cpus_this_process_may_use(monkeypatch):
+    import os
+
+    from genart.training.loop import worker_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5})
+    assert [worker_threads(n) for n in (1, 2, 4, 6, 8, 0)] == [6, 3, 1, 1, 1, 6]

@@ -11,6 +11,7 @@ from PIL import Image
 import genart
 from genart.config import load_config
 from genart.errors import ClusterError, ConfigError, DataError, StorageError
+from genart.training.loop import worker_threads
 from genart.training.trainer import train
 from tests.config.test_configs import ROOT
 
@@ -31,6 +32,7 @@ def test_train_exports_bundle_then_resumes(ray_local, tmp_path):
     out = tmp_path / "run"
     res = train(_cfg("cgan-digits.yaml", out, "train.steps=10", "train.checkpoint_every=5"))
     assert res.steps == 10 and res.world_size == 1
+    assert {m["threads"] for m in res.metrics} == {worker_threads(1)}  # the whole machine, not Ray's 1
     meta = json.loads((out / "model" / "model.json").read_text())
     assert meta["training"]["steps"] == 10 and meta["training"]["world_size"] == 1
     assert meta["training"]["data"]["count"] == 1797 and meta["num_classes"] == 10
@@ -66,8 +68,12 @@ def test_train_exports_bundle_then_resumes(ray_local, tmp_path):
     for extra in (["train.lr_g=0.01", "train.batch_size=32"], ["model.g_width=48"], ["train.steps=12"]):
         with pytest.raises(ConfigError, match="holds training by a different config"):
             train(_cfg("cgan-digits.yaml", out, "train.checkpoint_every=5", *extra))
-    res3 = train(_cfg("cgan-digits.yaml", out, "train.steps=2", "model.g_width=16"), overwrite=True)
+    res3 = train(
+        _cfg("cgan-digits.yaml", out, "train.steps=2", "model.g_width=16", "scaling.threads_per_worker=1"),
+        overwrite=True,
+    )
     assert res3.steps == 2 and [m["step"] for m in res3.metrics] == [2]  # started over, not resumed
+    assert res3.metrics[0]["threads"] == 1
     assert json.loads((out / "model" / "model.json").read_text())["generator"]["g_width"] == 16
     record = json.loads((out / "_train.json").read_text())
     assert record["identity"]["model.g_width"] == 16 and record["steps"] == 2

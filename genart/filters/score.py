@@ -51,8 +51,13 @@ class DigitsScorer:
         from sklearn.datasets import load_digits
         from sklearn.linear_model import LogisticRegression
 
+        from threadpoolctl import threadpool_limits
+
         d = load_digits()
-        self.clf = LogisticRegression(max_iter=3000, C=0.5).fit(d.data, d.target)
+        # one BLAS thread: a multi-threaded BLAS sums in another order, so replicas on machines with other
+        # core counts would fit (and score) differently, and a score at the threshold keep another draw
+        with threadpool_limits(limits=1):
+            self.clf = LogisticRegression(max_iter=3000, C=0.5).fit(d.data, d.target)
 
     def __call__(self, images: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
         """uint8 (N, H, W, C) images and int (N,) requested classes in 0..9 -> float32 (N,) probabilities
@@ -61,8 +66,11 @@ class DigitsScorer:
             return np.zeros(0, np.float32)
         # one row at a time: a batched matrix product rounds a row differently in different batches, and a
         # score at the threshold would then keep a different draw (so other bytes) for the same item
+        from threadpoolctl import threadpool_limits
+
         x = pool_to_8x8(images)
-        proba = np.concatenate([self.clf.predict_proba(x[i : i + 1]) for i in range(len(x))])
+        with threadpool_limits(limits=1):
+            proba = np.concatenate([self.clf.predict_proba(x[i : i + 1]) for i in range(len(x))])
         col = np.searchsorted(self.clf.classes_, class_ids)
         return proba[np.arange(len(images)), col].astype(np.float32)
 

@@ -166,3 +166,17 @@ def test_bf16_engine_is_exact_against_itself(tmp_path, threads):
     alone = np.concatenate([bundle.generate(seeds[i : i + 1], cls[i : i + 1]) for i in range(96)])
     assert np.array_equal(whole, alone)
     assert not np.array_equal(whole, genart.load_bundle(uri).generate(seeds, cls))  # bf16 did run
+
+
+def test_the_digits_scorer_fits_and_scores_alike_whatever_blas_threads_the_process_has():
+    from threadpoolctl import threadpool_limits
+
+    images = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 1), dtype=np.uint8)
+    ids = np.arange(40) % 10
+    with threadpool_limits(limits=1):
+        one = DigitsScorer(10)
+        s_one = one(images, ids)
+    with threadpool_limits(limits=2):
+        two = DigitsScorer(10)
+        s_two = two(images, ids)
+    assert one.clf.coef_.tobytes() == two.clf.coef_.tobytes() and s_one.tobytes() == s_two.tobytes()

@@ -50,7 +50,6 @@ class DigitsScorer:
             )
         from sklearn.datasets import load_digits
         from sklearn.linear_model import LogisticRegression
-
         from threadpoolctl import threadpool_limits
 
         d = load_digits()

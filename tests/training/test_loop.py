@@ -66,3 +66,13 @@ def test_worker_threads_share_the_cpus_this_process_may_use(monkeypatch):
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5})
     assert [worker_threads(n) for n in (1, 2, 4, 6, 8, 0)] == [6, 3, 1, 1, 1, 6]
+
+
+def test_the_ema_decay_ramps_up_from_its_start_to_the_configured_decay():
+    from genart.training.loop import ema_decay_at
+
+    assert [ema_decay_at(s, 0.999, 100) for s in (0, 99)] == [0.0, 0.0]
+    assert ema_decay_at(100, 0.999, 100) == 0.1 and ema_decay_at(190, 0.999, 100) == 0.91
+    assert ema_decay_at(990, 0.999, 100) == 891 / 900  # 0.99 after 890 steps
+    assert ema_decay_at(9090, 0.999, 100) == 0.999 and ema_decay_at(10**6, 0.999, 100) == 0.999
+    assert ema_decay_at(5000, 0.9, 0) == 0.9

@@ -35,3 +35,26 @@ def browser(chromium):
         b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         yield b
         b.close()
+
+
+JOB_ID = "job-curate-1"
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    """(cfg, output Path) of a complete 60-item opensea output with its _job.json (job JOB_ID) and its
+    curation page, index.html (written without Ray by the replica, as tests/conftest.py's `collection`)."""
+    from genart.generation.job import job_record, write_record
+    from genart.storage.output import Output
+    from genart.views.gallery import gallery
+    from tests.conftest import make_tiny_bundle, market_cfg, run_without_ray
+
+    root = tmp_path_factory.mktemp("curate")
+    meta = make_tiny_bundle(str(root / "bundle"))
+    cfg = market_cfg(str(root / "bundle"), str(root / "out"))
+    job = job_record(cfg, meta, JOB_ID)
+    (root / "out").mkdir()
+    write_record(Output.open(cfg.output), job)
+    run_without_ray(cfg, meta, job)
+    gallery(cfg.output)
+    return cfg, root / "out"

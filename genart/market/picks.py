@@ -92,8 +92,8 @@ def parse_picks(data: bytes | str, where: str) -> Picks:
         raise ConfigError(f"{where}: {key}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
-def output_job(output: str, storage_options: dict | None = None) -> tuple[str, int]:
-    """(job_id, count) of the generation output at `output`, from its _job.json. Raises ConfigError when
+def output_job(output: str, storage_options: dict | None = None) -> tuple[str, GenerateConfig]:
+    """(job_id, config) of the generation output at `output`, from its _job.json. Raises ConfigError when
     it has no readable job record (not a generation output, or one `genart verify` would fail)."""
     out = Output.open(output, storage_options)
     where = f"{out.name}/{layout.JOB}"
@@ -112,13 +112,14 @@ def output_job(output: str, storage_options: dict | None = None) -> tuple[str, i
         raise ConfigError(
             f"{where}: its config does not validate ({exc.errors()[0]['msg']}); run genart verify {out.name}"
         ) from None
-    return job_id, cfg.count
+    return job_id, cfg
 
 
 def check_picks(picks: Picks, where: str, storage_options: dict | None = None) -> None:
     """Refuse picks that no longer describe their output: a job_id other than the output's (ConfigError
     naming both), or an id outside the output's 0..count-1."""
-    job_id, count = output_job(picks.output, storage_options)
+    job_id, cfg = output_job(picks.output, storage_options)
+    count = cfg.count
     if picks.job_id != job_id:
         raise ConfigError(
             f"{where} was made for job {picks.job_id}, but {picks.output} now holds job {job_id} (it was "

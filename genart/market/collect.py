@@ -232,7 +232,7 @@ def collect(
     record["sources"] = srcs
     data = json.dumps(record, indent=2, ensure_ascii=False).encode()
     _put(out, {out.path(layout.COLLECTION): data}, json_put_options(out.fs), layout.COLLECTION)
-    log.info("collection of %d pieces from %d outputs: %s", n, len(sources), out.name)
+    log.debug("collection of %d pieces from %d outputs: %s", n, len(sources), out.name)
     return CollectSummary(out.name, n, srcs)
 
 

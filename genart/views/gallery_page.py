@@ -92,16 +92,19 @@ SCRIPT = r"""
   var statusSel = document.getElementById("status");
   var key = function (s) { return s.trim().toLowerCase().replace(/[\s_-]+/g, "_"); };
   var view = [], page = 0, cursor = 0;
-  function matches(it) {
-    var st = statusSel.value, s = state[it[0]];
-    if (st === "kept" && s !== "k") return false;
-    if (st === "rejected" && s !== "x") return false;
-    if (st === "undecided" && s) return false;
-    for (var j = 0; j < selects.length; j++) {
-      var v = selects[j].value;
-      if (v && it[2][+selects[j].getAttribute("data-index")] !== v) return false;
-    }
-    return true;
+  function matcher() {  // the filters read once per scan, not once per item
+    var st = statusSel.value, want = [];
+    selects.forEach(function (sel) {
+      if (sel.value) want.push([+sel.getAttribute("data-index"), sel.value]);
+    });
+    return function (it) {
+      var s = state[it[0]];
+      if (st === "kept" && s !== "k") return false;
+      if (st === "rejected" && s !== "x") return false;
+      if (st === "undecided" && s) return false;
+      for (var j = 0; j < want.length; j++) if (it[2][want[j][0]] !== want[j][1]) return false;
+      return true;
+    };
   }
   function counter() {
     var k = 0, x = 0;
@@ -159,6 +162,7 @@ SCRIPT = r"""
   }
   function apply() {
     view = [];
+    var matches = matcher();
     for (var i = 0; i < items.length; i++) if (matches(items[i])) view.push(i);
     cursor = Math.min(cursor, Math.max(0, view.length - 1));
     page = Math.floor(cursor / PAGE);

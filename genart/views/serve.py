@@ -74,6 +74,12 @@ class _Handler(BaseHTTPRequestHandler):
                 HTTPStatus.FORBIDDEN, b"forbidden: open the URL genart printed (it holds the token)\n"
             )
             return None
+        if "/" not in path.lstrip("/"):  # /TOKEN: the page's relative links need /TOKEN/
+            self.send_response(HTTPStatus.MOVED_PERMANENTLY)
+            self.send_header("Location", f"/{head}/{INDEX}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         return rel or INDEX
 
     def do_GET(self):  # noqa: N802 - http.server's naming

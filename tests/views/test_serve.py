@@ -88,6 +88,7 @@ def test_the_token_is_required_picks_are_checked_written_and_read_back(served):
 
     status, page = _request(url)
     assert status == 200 and b'data-save="curation/picks.json"' in page
+    assert _request(f"{base}/{token}") == (200, page)  # redirected to /TOKEN/index.html
     img = "images/00000/0000000007.png"
     assert _request(f"{base}/{token}/{img}") == (200, (out / img).read_bytes())
     # only what the page needs: no job record, no hidden or parent paths

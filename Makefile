@@ -29,12 +29,13 @@ slow: $(STAMP)  ## run the slow tests too (multi-node, long fault injection)
 demo: $(STAMP)  ## train a small digits model on a local Ray, then generate a collection under ./out/demo
 	.venv/bin/genart demo --out out/demo
 
-bench: $(STAMP)  ## benchmarks: training, data loading, generation, memory, dedupe index; ART=FOLDER adds bench art (prints tables)
+bench: $(STAMP)  ## benchmarks: training, data loading, generation, memory, dedupe index, curation page; ART=FOLDER adds bench art (prints tables)
 	.venv/bin/genart bench train
 	.venv/bin/genart bench generate
 	.venv/bin/genart bench train-data
 	.venv/bin/genart bench memory
 	.venv/bin/genart bench dedupe
+	.venv/bin/genart bench gallery
 	$(if $(ART),.venv/bin/genart bench art "$(ART)")
 
 gpu-check: $(STAMP)  ## on a GPU machine (<= 5 min): bf16 64x64 training, 200k images with 1 and 2 replicas; exit 3 without a GPU

@@ -16,6 +16,9 @@ MAX_BENCH_COUNT = 10**7  # images (or committed shards) of a benchmark
 MAX_BENCH_INDEX = 10**8  # claims of the dedupe index benchmark (about 20 bytes each)
 
 
+MAX_GALLERY_ITEMS = 100_000  # as genart.views.limits (not imported here: the CLI stays light)
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks (printed tables; `make bench` runs them)."""
@@ -101,3 +104,18 @@ def bench_art(data: str, steps: int | None, samples: int, out: str, overrides: t
     if steps is not None:
         int_in("--steps", steps, 1, MAX_BENCH_STEPS)
     run(data, steps=steps, samples=samples, out=out, overrides=overrides)
+
+
+@bench.command(name="gallery")
+@click.option("--counts", default="1000,100000", show_default=True, help="Items on the curation page.")
+@_run
+def bench_gallery(counts: str) -> None:
+    """The curation page in headless Chromium: first paint, first thumbnails, JS heap, DOM nodes, filter
+    and keep latency at each count (needs playwright and Chromium)."""
+    from genart.bench.common import print_table
+    from genart.bench.gallery import HEADER, format_report
+    from genart.bench.gallery import bench_gallery as run
+
+    rows = run(int_list("--counts", counts, 1, MAX_GALLERY_ITEMS))
+    title = "curation page (genart gallery) in headless Chromium, 1280x900 (medians of 3 loads)"
+    print_table(title, format_report(rows), HEADER)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from genart.cli.app import _run, main
-from genart.views.limits import FRAME_MS, MAX_SHEET_ITEMS, MAX_WALK_FRAMES, MAX_WALK_SCALE
+from genart.views.limits import FRAME_MS, MAX_GALLERY_ITEMS, MAX_SHEET_ITEMS, MAX_WALK_FRAMES, MAX_WALK_SCALE
 
 # class names come from a bundle only when the user names one: a URI inside an output is never fetched
 MODEL_OPTION = click.option(
@@ -138,16 +138,31 @@ def walk(
 @click.argument("uri")
 @click.option(
     "--limit",
-    default=1000,
+    default=MAX_GALLERY_ITEMS,
     show_default=True,
-    type=click.IntRange(1, MAX_SHEET_ITEMS),
-    help="Most items on the page (in id order).",
+    type=click.IntRange(1, MAX_GALLERY_ITEMS),
+    help="Most items on the page (in id order; shown 200 at a time).",
+)
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Also serve the page on 127.0.0.1 (a random port and token) and write the picks to "
+    "URI/curation/picks.json as you curate; Ctrl-C stops it.",
 )
 @MODEL_OPTION
 @_run
-def gallery(uri: str, limit: int, model: str | None) -> None:
-    """A static HTML gallery (URI/index.html): thumbnails, each item's traits, a filter by trait."""
-    from genart.views.gallery import gallery as run_gallery
+def gallery(uri: str, limit: int, serve: bool, model: str | None) -> None:
+    """The curation page (URI/index.html, static, works offline): keep / reject each piece with the mouse
+    or the keyboard (arrows move, k keep, x reject, u undecide), filter by status and trait, and
+    "Export picks" to picks.json for `genart collect`. Choices persist in the browser."""
+    from genart.views.gallery import build
 
-    target, n = run_gallery(uri, limit=limit, model=model)
-    click.echo(f"{target} ({n} items)")
+    page = build(uri, limit=limit, model=model)
+    click.echo(f"{page.target} ({page.items} items)")
+    if serve:
+        from genart.views.serve import CurationServer
+        from genart.views.serve import serve as run_server
+
+        server = CurationServer(page.source.out, page.output, page.job_id)
+        run_server(server, ready=lambda url: click.echo(f"curate at {url} (Ctrl-C to stop)"))
+        click.echo("stopped")

@@ -1,1 +1,1 @@
-"""Looking at outputs and bundles: `preview.py` (contact sheets), `walk.py` (latent-walk GIFs), `gallery.py` (static HTML), `evaluate.py` (`genart eval`), `limits.py` (bounds of their size arguments)."""
+"""Looking at outputs and bundles: `preview.py` (contact sheets), `walk.py` (latent-walk GIFs), `gallery.py` + `gallery_page.py` (the static curation page), `serve.py` (`gallery --serve`), `evaluate.py` (`genart eval`), `limits.py` (bounds of their size arguments)."""

@@ -13,3 +13,4 @@ MAX_WALK_SCALE = 16
 FRAME_MS = (10, 60_000)
 MAX_WALK_PIXELS = 2**27  # ~134 M pixels over all upscaled frames (~0.4 GB as RGB)
 MAX_SEED = 2**63 - 1
+MAX_GALLERY_ITEMS = 100_000  # items on one curation page (shown PAGE at a time; see views/gallery_page.py)

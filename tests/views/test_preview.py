@@ -124,7 +124,9 @@ def test_gallery_html(collection):
     assert res.exit_code == 0 and "(40 items)" in res.output
     page = (out / "index.html").read_text()
     assert "<title>Tiny Digits</title>" in page and "</span> of 40 items shown (the first 40 of 60)" in page
-    srcs = re.findall(r'<img src="([^"]+)"', page)
+    data = json.loads(re.search(r'<script type="application/json" id="items">(.*?)</script>', page).group(1))
+    srcs = [row[1] for row in data["items"]]
+    assert [row[0] for row in data["items"]] == list(range(40))
     assert srcs == [f"images/{i // 25:05d}/{i:010d}.png" for i in range(40)]
     assert all((out / s).is_file() for s in srcs)
     assert re.findall(r'<select data-trait="([^"]+)"', page) == [

@@ -1,0 +1,194 @@
+"""`genart collect` end to end on two outputs made by real small generate jobs (a real 2-CPU local Ray): one
+opensea output in layout files (PNG, tokens), one plain output in layout parquet (WebP, traits computed):
+exact ids, byte-identical images (sha256), row counts, provenance, the signing hook, refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from genart.cli import main
+from genart.config.generate import MarketConfig
+from genart.errors import StorageError
+from genart.generation.runner import generate
+from genart.market.collect import Piece, collect
+from tests.market.conftest import market_cfg
+
+BASE = "ipfs://bafyCOLLECTION/"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def outputs(ray_local, tmp_path_factory):
+    """(A, B, job ids, source rows by (output, id)) of two generated outputs."""
+    from tests.conftest import make_tiny_bundle
+
+    root = tmp_path_factory.mktemp("collect")
+    make_tiny_bundle(str(root / "bundle"))
+    a, b = root / "a", root / "b"
+    cfg_a = market_cfg(str(root / "bundle"), str(a), count=40, shard_size=16, replicas=1)
+    cfg_b = market_cfg(
+        str(root / "bundle"),
+        str(b),
+        count=30,
+        shard_size=10,
+        replicas=1,
+        layout="parquet",
+        image={"format": "webp", "quality": 80},
+        market={"standard": "none"},
+    )
+    jobs = (generate(cfg_a, progress=False).job_id, generate(cfg_b, progress=False).job_id)
+    rows = {}
+    for out in (a, b):
+        for r in pq.read_table(out / "metadata").to_pylist():
+            rows[(str(out), r["id"])] = r
+    return a, b, jobs, rows
+
+
+def _picks(path, out, job_id, keep, reject=()):
+    path.write_text(json.dumps({"output": str(out), "job_id": job_id, "keep": keep, "reject": list(reject)}))
+    return str(path)
+
+
+def _source_bytes(out, row) -> bytes:
+    if row.get("image"):
+        return row["image"]["bytes"]
+    return (out / row["path"]).read_bytes()
+
+
+def test_collect_two_outputs_end_to_end(outputs, tmp_path):
+    a, b, (job_a, job_b), rows = outputs
+    pa_ = _picks(tmp_path / "a.json", a, job_a, [39, 3, 17], reject=[0, 1])
+    pb = _picks(tmp_path / "b.json", b, job_b, [29, 0, 5])
+    coll = tmp_path / "coll"
+    args = [
+        "collect",
+        pa_,
+        pb,
+        "--out",
+        str(coll),
+        "--name",
+        "Picked",
+        "--description",
+        "d",
+        "--base-uri",
+        BASE,
+    ]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert res.output == f"{coll}: 6 pieces from 2 outputs\n"
+
+    sources = [(a, 3), (a, 17), (a, 39), (b, 0), (b, 5), (b, 29)]
+    exts = ["png"] * 3 + ["webp"] * 3
+    paths = [f"images/{k:010d}.{e}" for k, e in enumerate(exts)]
+    assert sorted(p.relative_to(coll).as_posix() for p in (coll / "images").iterdir()) == paths
+    table = pq.read_table(coll / "metadata.parquet")
+    assert table.num_rows == 6 and table.column_names == [
+        "id", "path", "sha256", "format", "width", "height", "seed", "class_id", "model_id", "source_sha256",
+        "provenance",
+    ]  # fmt: skip
+    meta = table.to_pylist()
+    assert [m["id"] for m in meta] == list(range(6)) and [m["path"] for m in meta] == paths
+    for k, ((out, i), m) in enumerate(zip(sources, meta)):
+        src = rows[(str(out), i)]
+        data = (coll / paths[k]).read_bytes()
+        assert data == _source_bytes(out, src)  # byte-identical
+        assert _sha(data) == m["sha256"] == m["source_sha256"] == src["sha256"]
+        assert m["provenance"] == {"output": str(out), "job_id": job_a if out == a else job_b, "id": i}
+        assert (m["seed"], m["class_id"], m["model_id"]) == (src["seed"], src["class_id"], src["model_id"])
+        assert (m["format"], m["width"], m["height"]) == (src["format"], 32, 32)
+
+    tokens = sorted(p.name for p in (coll / "tokens").iterdir())
+    assert tokens == [f"{k}.json" for k in range(6)]
+    for k, (out, i) in enumerate(sources):
+        tok = json.loads((coll / "tokens" / f"{k}.json").read_text())
+        assert tok["name"] == f"Picked #{k}" and tok["image"] == BASE + paths[k] and tok["description"] == "d"
+        src = rows[(str(out), i)]
+        if out == a:  # the source token's attributes, unchanged
+            assert tok["attributes"] == json.loads((a / "tokens" / f"{i}.json").read_text())["attributes"]
+        assert tok["attributes"][:3] == [
+            {"trait_type": "Seed", "value": str(src["seed"])},
+            {"trait_type": "Class", "value": str(src["class_id"])},
+            {"trait_type": "Model", "value": src["model_id"][:12]},
+        ]
+        assert [t["trait_type"] for t in tok["attributes"]][3:] == [
+            "Background",
+            "Dominant colour",
+            "Brightness",
+        ]
+    record = json.loads((coll / "collection.json").read_text())
+    assert (record["name"], record["item_count"], record["standard"], record["base_uri"]) == (
+        "Picked",
+        6,
+        "opensea",
+        BASE,
+    )
+    assert record["sources"] == [
+        {"output": str(a), "job_id": job_a, "model_id": rows[(str(a), 3)]["model_id"], "kept": 3},
+        {"output": str(b), "job_id": job_b, "model_id": rows[(str(b), 0)]["model_id"], "kept": 3},
+    ]
+    assert record["model_id"] == rows[(str(a), 3)]["model_id"]
+    for values in record["rarity"].values():
+        assert sum(v["count"] for v in values.values()) == 6
+
+    # again: refused without --overwrite; with it, the same bytes
+    before = {p.relative_to(coll): p.read_bytes() for p in coll.rglob("*") if p.is_file()}
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and f"error: {coll} already holds a collection; pass --overwrite" in res.output
+    assert CliRunner().invoke(main, [*args, "--overwrite"]).exit_code == 0
+    assert {p.relative_to(coll): p.read_bytes() for p in coll.rglob("*") if p.is_file()} == before
+
+
+def test_the_signing_hook_sees_each_piece_and_its_bytes_are_recorded(outputs, tmp_path):
+    a, b, (job_a, _), rows = outputs
+    seen: list[Piece] = []
+
+    def sign(data: bytes, piece: Piece) -> bytes:
+        seen.append(piece)
+        return data + b"signed"
+
+    market = MarketConfig(standard="opensea", base_uri=BASE, name="S")
+    summary = collect([_picks(tmp_path / "a.json", a, job_a, [7, 2])], str(tmp_path / "c"), market, sign=sign)
+    assert summary.items == 2
+    src = rows[(str(a), 2)]
+    assert seen[0] == Piece(0, str(a), job_a, 2, src["seed"], src["class_id"], "png", src["model_id"])
+    assert [p.source_id for p in seen] == [2, 7]
+    meta = pq.read_table(tmp_path / "c" / "metadata.parquet").to_pylist()
+    data = (tmp_path / "c" / "images" / "0000000000.png").read_bytes()
+    assert data == (a / src["path"]).read_bytes() + b"signed"
+    assert meta[0]["sha256"] == _sha(data) and meta[0]["source_sha256"] == src["sha256"]
+
+
+def test_altered_or_missing_sources_and_duplicate_outputs_are_refused(outputs, tmp_path):
+    a, _, (job_a, _), rows = outputs
+    copy = tmp_path / "a"
+    shutil.copytree(a, copy)
+    market = MarketConfig(standard="opensea", base_uri=BASE)
+    picks = _picks(tmp_path / "p.json", copy, job_a, [5])
+    (copy / rows[(str(a), 5)]["path"]).write_bytes(b"\x89PNG not the same")
+    with pytest.raises(
+        StorageError, match=r"id 5's image in .* is not the bytes its row names \(sha256 differs\)"
+    ):
+        collect([picks], str(tmp_path / "c1"), market)
+    (copy / "metadata" / "part-00000.parquet").unlink()
+    with pytest.raises(StorageError, match=r"kept id 5 \(1 ids\) is not committed in .*; resume its job"):
+        collect([picks], str(tmp_path / "c1"), market)
+    twice = _picks(tmp_path / "q.json", a, job_a, [1])
+    res = CliRunner().invoke(
+        main, ["collect", twice, twice, "--out", str(tmp_path / "c2"), "--base-uri", BASE]
+    )
+    assert res.exit_code == 2 and f"both pick from {a}: keep one picks file per output" in res.output
+    none = _picks(tmp_path / "n.json", a, job_a, [], reject=[1])
+    res = CliRunner().invoke(main, ["collect", none, "--out", str(tmp_path / "c3"), "--base-uri", BASE])
+    assert res.exit_code == 1 and "nothing is kept in" in res.output
+    assert (
+        not (tmp_path / "c1").exists() and not (tmp_path / "c2").exists() and not (tmp_path / "c3").exists()
+    )

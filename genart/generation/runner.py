@@ -17,6 +17,7 @@ from genart.config.generate import GenerateConfig, check_image_format, resolve_c
 from genart.filters.score import check_filter
 from genart.generation.job import job_record, prepare_output, replace_output
 from genart.generation.ledger import ByteLedger
+from genart.generation.parents import resolve_variations
 from genart.generation.plan import Plan
 from genart.generation.records import JobSummary
 from genart.generation.scheduler import Tally, run_shards
@@ -58,7 +59,8 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
     """
     t0 = time.perf_counter()
     meta = read_meta(cfg.model, cfg.storage.options)
-    cfg = resolve_class_names(cfg, class_names_of(meta))  # _job.json records ids
+    cfg = resolve_class_names(cfg, class_names_of(meta), meta["num_classes"])  # _job.json records ids
+    cfg = resolve_variations(cfg, meta)  # the parents (picks + the output they name) and the count
     plan = Plan.from_config(cfg, meta["num_classes"])
     check_filter(cfg.filter, meta, redact(cfg.model))
     check_image_format(cfg.image, meta["channels"])

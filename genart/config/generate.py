@@ -173,10 +173,10 @@ class GenerateConfig(RunResources):
         "layout",
         "classes",
         "market",
-        "variations",
         "storage",
         "address",
         "inference",
+        "variations",
     )
 
     kind: Literal["generate"]

@@ -60,9 +60,7 @@ class VariationsConfig(Strict):
     @classmethod
     def _per_item(cls, v: int) -> int:
         if not 1 <= v <= MAX_PER_ITEM:
-            raise ValueError(
-                f"must be 1..{MAX_PER_ITEM}: the number of children made around each kept piece"
-            )
+            raise ValueError(f"must be 1..{MAX_PER_ITEM}: the number of children made around each kept piece")
         return v
 
     @field_validator("radius")

@@ -53,7 +53,9 @@ def _ids(value, key: str, where: str) -> tuple[int, ...]:
         if isinstance(v, str) and v.strip().isdigit():
             v = int(v)
         if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise ConfigError(f"variations.picks: {where}: {key} holds {v!r}, which is not an item id (0, 1, ...)")
+            raise ConfigError(
+                f"variations.picks: {where}: {key} holds {v!r}, which is not an item id (0, 1, ...)"
+            )
         out.add(v)
     return tuple(sorted(out))
 
@@ -93,7 +95,9 @@ def _parent_job(out: Output) -> tuple[dict, GenerateConfig]:
         job = safejson.loads(out.fs.cat_file(out.path(layout.JOB)))
         return job, record_config(job)
     except (json.JSONDecodeError, UnicodeDecodeError, JobRecordError) as exc:
-        raise ConfigError(f"variations.of: {out.name}/{layout.JOB} is not a readable job record ({exc})") from None
+        raise ConfigError(
+            f"variations.of: {out.name}/{layout.JOB} is not a readable job record ({exc})"
+        ) from None
 
 
 def _rows(out: Output, ids: set[int]) -> dict[int, tuple[int, int | None]]:
@@ -185,7 +189,9 @@ def parent_problems(cfg: GenerateConfig, storage_options: dict | None = None) ->
         job, parent_cfg = _parent_job(out)
         rows = _rows(out, {p.id for p in v.parents})
     except (GenartError, OSError) as exc:
-        log.info("verify: the parents' output %s is not readable (%s); parents not checked", redact(v.of), exc)
+        log.info(
+            "verify: the parents' output %s is not readable (%s); parents not checked", redact(v.of), exc
+        )
         return []
     where = f"variations.of {out.name}"
     if job.get("job_id") != v.parent_job:
@@ -205,5 +211,7 @@ def parent_problems(cfg: GenerateConfig, storage_options: dict | None = None) ->
         z = _latents(parent_cfg, int(job.get("num_classes") or 0), ids, seeds, len(known[0].latent))
         for p, zi in zip(known, z, strict=True):
             if zi.tolist() != p.latent:
-                problems.append(f"{where}: parent id {p.id}: the recorded latent is not the one its seed makes")
+                problems.append(
+                    f"{where}: parent id {p.id}: the recorded latent is not the one its seed makes"
+                )
     return problems

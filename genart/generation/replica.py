@@ -20,8 +20,8 @@ from genart.filters.draw import FilteredDraw
 from genart.filters.score import make_scorer
 from genart.generation.engine import EncodePool, Engine, StageTimes, choose_device
 from genart.generation.plan import ShardSpec, children_of
-from genart.generation.vary import item_inputs, needs_inputs
 from genart.generation.records import ShardResult
+from genart.generation.vary import item_inputs, needs_inputs
 from genart.images import Batch, decode, encode
 from genart.market import TokenWriter
 from genart.storage.commit import ShardFormat, ShardWrite, ShardWriter

@@ -52,7 +52,9 @@ class Children:
     `job_classes(ids) -> int32 (N,)` is the job's class plan (genart.generation.plan.class_ids_for), used when
     keep_class is false."""
 
-    def __init__(self, cfg: GenerateConfig, num_classes: int, job_classes: Callable[[np.ndarray], np.ndarray]):
+    def __init__(
+        self, cfg: GenerateConfig, num_classes: int, job_classes: Callable[[np.ndarray], np.ndarray]
+    ):
         v = cfg.variations
         self.cfg, self.v, self.num_classes, self.job_classes = cfg, v, num_classes, job_classes
         self.ids = np.array([p.id for p in v.parents], dtype=np.int64)
@@ -121,7 +123,9 @@ class Children:
     def latents(self, ids: np.ndarray, latent_dim: int) -> torch.Tensor:
         """float32 (N, latent_dim): each child's latent, computed one child at a time (module docstring)."""
         trunc = self.cfg.truncation
-        base = torch.tensor([p.latent for p in self.v.parents], dtype=torch.float32)  # as their jobs made them
+        base = torch.tensor(
+            [p.latent for p in self.v.parents], dtype=torch.float32
+        )  # as their jobs made them
         if base.shape != (len(self.ids), latent_dim):
             raise ValueError(f"the recorded parent latents are {tuple(base.shape)}, not (n, {latent_dim})")
         a, b, t = self.parents_of(ids)
@@ -141,7 +145,9 @@ def job_class_rows(cfg: GenerateConfig, num_classes: int, class_ids: np.ndarray)
     if cfg.classes.blend:
         row = class_weights(blend_table(cfg.classes.blend), num_classes)
         return row.expand(len(class_ids), num_classes).clone()
-    return torch.nn.functional.one_hot(torch.as_tensor(np.asarray(class_ids), dtype=torch.long), num_classes).float()
+    return torch.nn.functional.one_hot(
+        torch.as_tensor(np.asarray(class_ids), dtype=torch.long), num_classes
+    ).float()
 
 
 def needs_inputs(cfg: GenerateConfig) -> bool:

@@ -30,7 +30,6 @@ from genart.errors import JobRecordError
 from genart.filters.dedupe import HashIndex
 from genart.generation.job import record_config
 from genart.generation.parents import parent_problems
-from genart.generation.verify_vary import parent_schema
 from genart.generation.verify_rows import (
     MAX_LISTED,
     SYMLINK,
@@ -49,6 +48,7 @@ from genart.generation.verify_rows import (
     stray_shard_dirs,
     token_trait_problems,
 )
+from genart.generation.verify_vary import parent_schema
 from genart.ids import num_shards, shard_range
 from genart.images import sha256_hex
 from genart.market import OPENSEA, READ_CHUNK, item_url, token_name

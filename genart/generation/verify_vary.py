@@ -30,7 +30,9 @@ class ChildCheck:
     def __init__(self, cfg: GenerateConfig, num_classes: int | None):
         self.cfg = cfg
         if num_classes is None:  # a record without num_classes: enough classes for its parents'
-            num_classes = 1 + max((p.class_id for p in cfg.variations.parents if p.class_id is not None), default=-1)
+            num_classes = 1 + max(
+                (p.class_id for p in cfg.variations.parents if p.class_id is not None), default=-1
+            )
         self.children = children_of(cfg, num_classes)
 
     def check(self, table: pa.Table, ids: np.ndarray, rel: str, problems) -> None:
@@ -46,7 +48,9 @@ class ChildCheck:
         want = [None] * len(ids) if want is None else want.tolist()
         for j, r in enumerate(rows.tolist()):
             if got[r] != want[j]:
-                problems.add("class", f"{rel}: id {int(ids[j])}: class_id {got[r]} is not the child's ({want[j]})")
+                problems.add(
+                    "class", f"{rel}: id {int(ids[j])}: class_id {got[r]} is not the child's ({want[j]})"
+                )
         parent_job = table.column("parent_job").to_pylist()
         parent_ids = table.column("parent_ids").to_pylist()
         expect = self.children.parent_ids(ids)
@@ -59,5 +63,6 @@ class ChildCheck:
                 )
             if parent_ids[r] != expect[j]:
                 problems.add(
-                    "parents", f"{rel}: id {int(ids[j])}: parent_ids {parent_ids[r]} are not its parents {expect[j]}"
+                    "parents",
+                    f"{rel}: id {int(ids[j])}: parent_ids {parent_ids[r]} are not its parents {expect[j]}",
                 )

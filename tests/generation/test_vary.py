@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import make_tiny_bundle, run_without_ray
 from genart.bundle import load_bundle
 from genart.config.generate import GenerateConfig, resolve_class_names
 from genart.config.loader import validate
@@ -24,6 +23,7 @@ from genart.ids import derived_seeds, item_seeds
 from genart.models.blend import offset, slerp
 from genart.models.sampling import forward_per_item, latents
 from genart.storage.output import Output
+from tests.conftest import make_tiny_bundle, run_without_ray
 
 BASE = {"kind": "generate", "model": "m", "output": "o"}
 
@@ -49,9 +49,14 @@ def test_offset_has_the_radius_and_depends_only_on_the_seed():
 
 
 def _cfg(parents, **v) -> GenerateConfig:
-    refs = [{"id": i, "seed": 100 + i, "class_id": c, "latent": latents([100 + i], 16)[0].tolist()} for i, c in parents]
+    refs = [
+        {"id": i, "seed": 100 + i, "class_id": c, "latent": latents([100 + i], 16)[0].tolist()}
+        for i, c in parents
+    ]
     variations = {"of": "p", "picks": "p.json", "per_item": 2, "radius": 0.3, "parents": refs, **v}
-    n = child_count(len(refs), variations["per_item"], variations.get("cross", False), variations.get("cross_per_pair", 1))
+    n = child_count(
+        len(refs), variations["per_item"], variations.get("cross", False), variations.get("cross_per_pair", 1)
+    )
     return GenerateConfig.model_validate({**BASE, "count": n, "seed": 5, "variations": variations})
 
 
@@ -64,7 +69,20 @@ def test_children_are_numbered_parent_by_parent_then_pair_by_pair():
     assert a.tolist() == [0, 0, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1]
     assert b.tolist() == [-1] * 6 + [1, 1, 2, 2, 2, 2]
     assert t.tolist() == [0.0] * 6 + [1 / 3, 2 / 3] * 3
-    assert [list(p) for p in ch.parent_ids(ids)] == [[3], [3], [7], [7], [8], [8], [3, 7], [3, 7], [3, 8], [3, 8], [7, 8], [7, 8]]
+    assert [list(p) for p in ch.parent_ids(ids)] == [
+        [3],
+        [3],
+        [7],
+        [7],
+        [8],
+        [8],
+        [3, 7],
+        [3, 7],
+        [3, 8],
+        [3, 8],
+        [7, 8],
+        [7, 8],
+    ]
     # the nearer parent's class: a's at t = 1/3, b's at t = 2/3
     assert ch.class_ids(ids).tolist() == [1, 1, 2, 2, 2, 2, 1, 2, 1, 2, 2, 2]
     rows = ch.class_rows(ids)
@@ -145,7 +163,10 @@ def test_blend_names_resolve_and_unknown_or_unconditional_are_refused():
     assert plan.shard(0).class_ids[:3].tolist() == [1, 1, 1]  # the heaviest class is recorded
     with pytest.raises(ConfigError) as exc:
         resolve_class_names(cfg, ["Animals", "Flags"], 2)
-    assert str(exc.value) == "classes.blend: 'Symbols' is not a class of this model; its classes are 'Animals', 'Flags'"
+    assert (
+        str(exc.value)
+        == "classes.blend: 'Symbols' is not a class of this model; its classes are 'Animals', 'Flags'"
+    )
     with pytest.raises(ConfigError) as exc:
         resolve_class_names(cfg, None, 0)
     assert str(exc.value) == (
@@ -153,7 +174,9 @@ def test_blend_names_resolve_and_unknown_or_unconditional_are_refused():
         "remove classes.blend or use a class-conditional model"
     )
     ids = GenerateConfig.model_validate({**BASE, "classes": {"blend": {3: 0.5, 12: 0.5}}})
-    with pytest.raises(ConfigError, match=re.escape("classes.blend: [12] are not classes of this model (it has 10: 0..9)")):
+    with pytest.raises(
+        ConfigError, match=re.escape("classes.blend: [12] are not classes of this model (it has 10: 0..9)")
+    ):
         Plan.from_config(ids, 10)
 
 
@@ -177,7 +200,12 @@ def _variations(root, picks: dict | None, **v) -> GenerateConfig:
         (root / "picks.json").write_text(json.dumps(picks))
     block = {"of": str(root / "parent"), "picks": str(root / "picks.json"), "per_item": 2, **v}
     return GenerateConfig.model_validate(
-        {"kind": "generate", "model": str(root / "bundle"), "output": str(root / "child"), "variations": block}
+        {
+            "kind": "generate",
+            "model": str(root / "bundle"),
+            "output": str(root / "child"),
+            "variations": block,
+        }
     )
 
 
@@ -224,7 +252,9 @@ def test_picks_and_parents_bad_input_is_refused_with_a_clear_message(parent):
     )
     counted = _variations(root, picks).model_copy(update={"count": 99})
     counted.model_fields_set.add("count")
-    with pytest.raises(ConfigError, match=re.escape("count: this variations job makes 4 items (2 kept x per_item 2), not 99")):
+    with pytest.raises(
+        ConfigError, match=re.escape("count: this variations job makes 4 items (2 kept x per_item 2), not 99")
+    ):
         resolve_variations(counted, meta)
 
 
@@ -240,3 +270,62 @@ def test_picks_reader_is_tolerant_and_the_parents_are_recorded_with_their_latent
     for p in cfg.variations.parents:
         assert (p.seed, p.class_id) == (rows[p.id]["seed"], rows[p.id]["class_id"])
         assert p.latent == latents([p.seed], meta["latent_dim"])[0].tolist()
+
+
+def test_children_of_children_start_from_their_parents_recorded_latents(parent):
+    root, meta = parent
+    (root / "picks.json").write_text(json.dumps({"job_id": "job-parent", "keep": [1, 4]}))
+    cfg = resolve_variations(_variations(root, None), meta)
+    cfg = cfg.model_copy(update={"output": str(root / "child")})
+    (root / "child").mkdir()
+    job, _ = prepare_output(Output.open(cfg.output), cfg, meta, False, "job-child")
+    run_without_ray(cfg, meta, job)
+    (root / "picks2.json").write_text(json.dumps({"job_id": "job-child", "keep": [0, 3]}))
+    block = {"of": str(root / "child"), "picks": str(root / "picks2.json"), "per_item": 1, "radius": 0.0}
+    grand = GenerateConfig.model_validate({**BASE, "model": str(root / "bundle"), "variations": block})
+    grand = resolve_variations(grand, meta)
+    z = children_of(cfg, 10).latents(np.array([0, 3]), meta["latent_dim"])
+    assert [p.latent for p in grand.variations.parents] == z.tolist()
+    assert [p.class_id for p in grand.variations.parents] == [1, 4]  # their parents' classes, kept
+    # radius 0: a grandchild's latent is its parent's
+    assert torch.equal(children_of(grand, 10).latents(np.array([0, 1]), meta["latent_dim"]), z)
+
+
+def test_children_bytes_do_not_depend_on_shards_batches_or_threads(tmp_path):
+    """A trained-like bundle (BatchNorm gain 4, where rounding flips show): 4 kept, 8 variations each and the
+    6 crosses (blended classes) made in one shard of 38, shards of 5 in batches of 1 on 2 threads, and shards
+    of 10 in batches of 3: the same seeds, classes, parents and bytes."""
+    import pyarrow.parquet as pq
+
+    from genart.generation.replica import GeneratorReplica
+    from tests.generation.test_exact import make_bundle
+
+    bundle = make_bundle(str(tmp_path / "bundle"), "dcgan")
+    meta = load_bundle(bundle).meta
+    base = {"kind": "generate", "model": bundle}
+    pcfg = GenerateConfig.model_validate({**base, "output": str(tmp_path / "parent"), "count": 20, "seed": 1})
+    (tmp_path / "parent").mkdir()
+    job, _ = prepare_output(Output.open(pcfg.output), pcfg, meta, False, "job-p")
+    run_without_ray(pcfg, meta, job)
+    (tmp_path / "picks.json").write_text(json.dumps({"job_id": "job-p", "keep": [3, 8, 13, 19]}))
+    block = {"of": pcfg.output, "picks": str(tmp_path / "picks.json"), "per_item": 8, "cross": True}
+    n = torch.get_num_threads()
+    tables = []
+    try:
+        for k, (shard, batch, cpus) in enumerate(((38, 38, 1), (5, 1, 2), (10, 3, 1))):
+            out = tmp_path / f"c{k}"
+            cfg = GenerateConfig.model_validate(
+                {**base, "output": str(out), "variations": block, "shard_size": shard, "batch_size": batch,
+                 "cpus_per_replica": cpus}
+            )  # fmt: skip
+            cfg = resolve_variations(cfg, meta)
+            replica = GeneratorReplica(cfg, "job-c", meta["model_id"])
+            plan = Plan.from_config(cfg, 10)
+            for s in range(plan.num_shards):
+                replica.run_shard(plan.shard(s))
+            cols = ["id", "seed", "class_id", "sha256", "parent_job", "parent_ids"]
+            tables.append(pq.read_table(out / "metadata", columns=cols).sort_by("id").to_pylist())
+    finally:
+        torch.set_num_threads(n)
+    assert len(tables[0]) == 38 and tables[0] == tables[1] == tables[2]
+    assert len({r["sha256"] for r in tables[0]}) == 38

@@ -48,7 +48,8 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
     before --overwrite deletes anything. Raises (all from `genart.errors`):
     - BundleError: the bundle's model.json cannot be read, its weights do not load, or it changed during the
       job (its model_id differs from the job's);
-    - ConfigError: classes or a quality filter the bundle cannot serve; the output holds a different job
+    - ConfigError: classes or a quality filter the bundle cannot serve; a variations job's picks file or
+      parents' output refused (genart.generation.parents.resolve_variations); the output holds a different job
       (naming the differing keys), shards without a _job.json, or an unreadable _job.json;
     - StorageError: the output cannot be opened or written, or a write still fails after the bounded
       retries of `storage/retry.py`;

@@ -329,3 +329,31 @@ def test_children_bytes_do_not_depend_on_shards_batches_or_threads(tmp_path):
         torch.set_num_threads(n)
     assert len(tables[0]) == 38 and tables[0] == tables[1] == tables[2]
     assert len({r["sha256"] for r in tables[0]}) == 38
+
+
+def test_genart_plan_counts_a_variations_job_by_its_picks(parent):
+    from genart.generation.estimate import plan_costs
+
+    root, meta = parent
+    picks = {"job_id": "job-parent", "keep": [1, 4, 9]}
+    assert plan_costs(_variations(root, picks, cross=True))[0].count == 3 * 2 + 3
+
+
+def test_genart_generate_refuses_a_missing_picks_file_with_exit_2_before_writing(parent, tmp_path):
+    import yaml
+    from click.testing import CliRunner
+
+    from genart.cli import main
+
+    root, _ = parent
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[2] / "configs/generate/variations.yaml"
+    data = yaml.safe_load(shipped.read_text())
+    data.update(model=str(root / "bundle"), output=str(tmp_path / "out"))
+    data["variations"].update(of=str(root / "parent"), picks=str(tmp_path / "nope.json"))
+    (tmp_path / "v.yaml").write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(main, ["generate", str(tmp_path / "v.yaml")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"variations.picks: {tmp_path}/nope.json does not exist" in result.output
+    assert not (tmp_path / "out").exists()

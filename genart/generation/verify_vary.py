@@ -34,10 +34,18 @@ class ChildCheck:
                 (p.class_id for p in cfg.variations.parents if p.class_id is not None), default=-1
             )
         self.children = children_of(cfg, num_classes)
+        self.told = False  # whether the count mismatch was reported (once per output)
 
     def check(self, table: pa.Table, ids: np.ndarray, rel: str, problems) -> None:
         """Adds (kind, message) problems for rows whose seed, class_id, parent_job or parent_ids are not
         their id's; ids outside 0..count-1 are left to the id-range check."""
+        if self.children.count != self.cfg.count and not self.told:
+            self.told = True
+            problems.add(
+                "job",
+                f"_job.json: count {self.cfg.count} is not the {self.children.count} children its variations "
+                f"make ({len(self.children.ids)} parents)",
+            )
         ok = (ids >= 0) & (ids < self.children.count)
         ids, rows = ids[ok], np.flatnonzero(ok)
         seeds = table.column("seed").to_numpy(zero_copy_only=False)[rows]

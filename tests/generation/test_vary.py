@@ -357,3 +357,46 @@ def test_genart_generate_refuses_a_missing_picks_file_with_exit_2_before_writing
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"variations.picks: {tmp_path}/nope.json does not exist" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_verify_names_child_rows_that_are_not_their_ids(parent, tmp_path):
+    """A child output whose rows were rewritten (seed, class, parents) and whose record's count was edited:
+    each is named (the record's hash is re-made, so only the child checks can tell)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from genart.config.identity import record_exclude
+    from genart.config.loader import config_hash
+    from genart.generation.job import record_config
+    from genart.generation.verify import verify
+
+    root, meta = parent
+    (root / "picks.json").write_text(json.dumps({"job_id": "job-parent", "keep": [1, 4]}))
+    cfg = resolve_variations(_variations(root, None), meta).model_copy(update={"output": str(tmp_path / "c")})
+    (tmp_path / "c").mkdir()
+    job, _ = prepare_output(Output.open(cfg.output), cfg, meta, False, "job-c")
+    run_without_ray(cfg, meta, job)
+    (tmp_path / "c" / "_SUCCESS").write_text(json.dumps({"count": 4, "shards": 1, "job_id": "job-c"}))
+    assert verify(str(tmp_path / "c")) == []
+    part = tmp_path / "c" / "metadata" / "part-00000.parquet"
+    table = pq.read_table(part)
+    seeds = table.column("seed").to_pylist()
+    table = table.set_column(1, "seed", pa.array([seeds[0] + 1, *seeds[1:]], pa.int64()))
+    table = table.set_column(2, "class_id", pa.array([1, 1, 4, 7], pa.int32()))
+    i = table.schema.get_field_index("parent_ids")
+    table = table.set_column(i, "parent_ids", pa.array([[1], [1], [4], [1]], pa.list_(pa.int64())))
+    pq.write_table(table, part)
+    problems = verify(str(tmp_path / "c"))
+    assert problems == [
+        f"metadata/part-00000.parquet: id 0: seed {seeds[0] + 1} is not the child's seed",
+        "metadata/part-00000.parquet: id 3: class_id 7 is not the child's (4)",
+        "metadata/part-00000.parquet: id 3: parent_ids [1] are not its parents [4]",
+    ]
+    record = json.loads((tmp_path / "c" / "_job.json").read_text())
+    record["config"]["count"] = 3
+    edited = record_config(record)
+    record["config_hash"] = config_hash(edited, exclude=record_exclude(edited, for_hash=True))
+    (tmp_path / "c" / "_job.json").write_text(json.dumps(record))
+    assert "_job.json: count 3 is not the 4 children its variations make (2 parents)" in verify(
+        str(tmp_path / "c")
+    )

@@ -208,7 +208,10 @@ def parent_problems(cfg: GenerateConfig, storage_options: dict | None = None) ->
     known = [p for p in v.parents if p.id in rows]
     if known and known[0].latent:
         ids, seeds = [p.id for p in known], [p.seed for p in known]
-        z = _latents(parent_cfg, int(job.get("num_classes") or 0), ids, seeds, len(known[0].latent))
+        try:
+            z = _latents(parent_cfg, int(job.get("num_classes") or 0), ids, seeds, len(known[0].latent))
+        except ValueError as exc:  # a parents' record whose own parents' latents are malformed
+            return problems + [f"{where}: the parents' latents cannot be made again ({exc})"]
         for p, zi in zip(known, z, strict=True):
             if zi.tolist() != p.latent:
                 problems.append(

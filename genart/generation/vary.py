@@ -64,6 +64,11 @@ class Children:
         n = len(self.ids)
         self.n_var = n * v.per_item
         self.count = child_count(n, v.per_item, v.cross, v.cross_per_pair)
+        # the parents' latents as their jobs made them (a variations job records them: parents.py)
+        lengths = {len(p.latent) for p in v.parents}
+        self._base = (
+            torch.tensor([p.latent for p in v.parents], dtype=torch.float32) if len(lengths) <= 1 else None
+        )
         rows = np.arange(n, dtype=np.int64)
         self._pairs_before = rows * n - rows * (rows + 1) // 2  # pairs (a, b) with a < row
 
@@ -121,13 +126,12 @@ class Children:
         return rows
 
     def latents(self, ids: np.ndarray, latent_dim: int) -> torch.Tensor:
-        """float32 (N, latent_dim): each child's latent, computed one child at a time (module docstring)."""
+        """float32 (N, latent_dim): each child's latent, computed one child at a time (module docstring).
+        Raises ValueError when the record's parent latents are not latent_dim long each."""
         trunc = self.cfg.truncation
-        base = torch.tensor(
-            [p.latent for p in self.v.parents], dtype=torch.float32
-        )  # as their jobs made them
-        if base.shape != (len(self.ids), latent_dim):
-            raise ValueError(f"the recorded parent latents are {tuple(base.shape)}, not (n, {latent_dim})")
+        base = self._base
+        if base is None or base.shape != (len(self.ids), latent_dim):
+            raise ValueError(f"the recorded parent latents are not {len(self.ids)} x {latent_dim} numbers")
         a, b, t = self.parents_of(ids)
         out = torch.empty(len(a), latent_dim, dtype=torch.float32)
         for k, (i, j, tk, s) in enumerate(zip(a.tolist(), b.tolist(), t.tolist(), self.seeds(ids).tolist())):

@@ -125,6 +125,8 @@ class Batch:
     - phash: uint64 (N,) 64-bit perceptual hashes (of the stored pixels), or None;
     - judged: bool (N,) whether an independent classifier agrees with class_ids (synthesize's candidates
       of digits models), or None.
+    - parent_job: object (N,) of str, the job_id of the output the parents come from (variations jobs), or None;
+    - parent_ids: object (N,) of lists of int, each child's parents' ids in that output, or None.
 
     Frozen: `replace` gives a changed copy; `batch[lo:hi]` slices every per-item field.
     """
@@ -137,6 +139,8 @@ class Batch:
     score: np.ndarray | None = None
     phash: np.ndarray | None = None
     judged: np.ndarray | None = None
+    parent_job: np.ndarray | None = None
+    parent_ids: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -10,9 +10,11 @@ from pydantic import Field, PrivateAttr, field_validator, model_serializer, mode
 
 from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, RunResources, Seed, Strict
 from genart.config.filters import DedupeConfig, GenerateFilter
+from genart.config.variations import VariationsConfig
 from genart.errors import ConfigError
 from genart.ids import num_shards
 
+BLEND_TOLERANCE = 1e-6  # how far classes.blend's weights may sum from 1
 MAX_CLASS_NAME = 1000  # characters of a class name in classes.ids
 # a class: its id, or its name in the bundle's class_names (resolved by resolve_class_names)
 ClassRef = (
@@ -46,9 +48,36 @@ class ClassesConfig(Strict):
         default_factory=list, description="class ids or names for `list` (cycled) or `weighted`"
     )
     weights: list[float] = Field(default_factory=list, description="one per entry of `ids` for `weighted`")
+    blend: dict[ClassRef, float] = Field(
+        default_factory=dict,
+        max_length=MAX_CLASS_ID,
+        description="a mix of classes for every item (conditional models): {class id or name: weight}, "
+        "weights summing to 1; the generator's class embeddings are blended by these weights",
+    )
+
+    @model_serializer(mode="wrap")
+    def _empty_blend_left_out(self, handler):
+        """Leave blend out of dumps (so of _job.json and its hash) while it is empty: jobs written before the
+        key existed keep their config_hash."""
+        data = handler(self)
+        if not self.blend and isinstance(data, dict):
+            data.pop("blend", None)
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> ClassesConfig:
+        if self.blend:
+            if self.mode != "round_robin" or self.ids:
+                raise ValueError(
+                    "classes.blend gives every item the same mix of classes: leave classes.mode and "
+                    "classes.ids unset with it"
+                )
+            total = sum(self.blend.values())
+            if any(w < 0 for w in self.blend.values()) or abs(total - 1) > BLEND_TOLERANCE:
+                raise ValueError(
+                    f"classes.blend weights must be >= 0 and sum to 1; they sum to {total:g} "
+                    "(e.g. {Flags: 0.7, Symbols: 0.3})"
+                )
         if self.mode in ("list", "weighted") and not self.ids:
             raise ValueError(f"classes.ids must list class ids or names when classes.mode is {self.mode!r}")
         if self.mode == "weighted" and len(self.weights) != len(self.ids):
@@ -147,6 +176,7 @@ class GenerateConfig(RunResources):
         "storage",
         "address",
         "inference",
+        "variations",
     )
 
     kind: Literal["generate"]
@@ -173,6 +203,9 @@ class GenerateConfig(RunResources):
     classes: ClassesConfig = Field(default_factory=ClassesConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    variations: VariationsConfig | None = Field(
+        None, description="children around (and between) the kept pieces of another output; null = off"
+    )
     # synthesize's candidate rounds: what the replicas measure per item as extra columns (a
     # genart.filters.measure.Measures, holding the driver's fitted scorers). Private, so never a config key,
     # never in _job.json or the job's identity; it travels to the replicas with the config object.
@@ -196,6 +229,23 @@ class GenerateConfig(RunResources):
             raise ValueError(
                 f"count {self.count} in shards of {self.shard_size} makes {shards} shards, more than the "
                 f"{MAX_SHARDS} the int32 `shard` column holds; raise shard_size"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _children_fit(self) -> GenerateConfig:
+        filtered = self.filter.min_score is not None or self.dedupe.max_distance is not None
+        if filtered and (self.variations is not None or self.classes.blend):
+            what = "variations" if self.variations is not None else "classes.blend"
+            raise ValueError(
+                f"{what} cannot be combined with filter.min_score or dedupe.max_distance yet (redraws "
+                "would not keep the children's latents); set them null"
+            )
+        default = ClassesConfig()
+        if self.variations is not None and self.variations.keep_class and self.classes != default:
+            raise ValueError(
+                "variations.keep_class is true (children keep their parents' classes), so the job's classes "
+                "block would be ignored: remove it, or set variations.keep_class: false to use it"
             )
         return self
 
@@ -230,13 +280,34 @@ def class_id_of(ref: int | str, names: Sequence[str] | None, key: str, of: str =
     raise ConfigError(f"{key}: {ref!r} is not a class of {of}; its classes are {_listed(names)}")
 
 
-def resolve_class_names(cfg: GenerateConfig, class_names: Sequence[str] | None) -> GenerateConfig:
-    """`cfg` with each class name in classes.ids replaced by its index in `class_names` (the bundle's; None
-    for an unconditional model); `cfg` itself when classes.ids holds ids only, so id-based jobs keep their
-    bytes and identity. A string that is no name but a decimal number stays the id it always was. Raises
-    ConfigError naming classes.ids and listing the valid names for any other string."""
-    ids = cfg.classes.ids
-    if all(isinstance(c, int) for c in ids):
+def blend_table(blend: dict) -> dict[int, float]:
+    """classes.blend with its keys as class ids: {int: weight}. Keys are ids once the job resolved its names
+    (resolve_class_names); _job.json read back holds them as decimal strings. Raises ConfigError for a key
+    that is still a class name."""
+    return {class_id_of(k, None, "classes.blend"): w for k, w in blend.items()}
+
+
+def resolve_class_names(
+    cfg: GenerateConfig, class_names: Sequence[str] | None, num_classes: int | None = None
+) -> GenerateConfig:
+    """`cfg` with each class name in classes.ids and classes.blend replaced by its index in `class_names` (the
+    bundle's; None for an unconditional model); `cfg` itself when both hold ids only, so id-based jobs keep
+    their bytes and identity. A string that is no name but a decimal number stays the id it always was.
+    Raises ConfigError naming the key and listing the valid names for any other string; for classes.blend on
+    a model whose `num_classes` is 0 (unconditional); and for a blend naming one class twice."""
+    ids, blend = cfg.classes.ids, cfg.classes.blend
+    if blend and num_classes == 0:
+        raise ConfigError(
+            "classes.blend: this model is unconditional (model.json num_classes 0), it has no classes to "
+            "blend; remove classes.blend or use a class-conditional model"
+        )
+    if all(isinstance(c, int) for c in [*ids, *blend]):
         return cfg
     out = [class_id_of(c, class_names, "classes.ids") for c in ids]
-    return cfg.model_copy(update={"classes": cfg.classes.model_copy(update={"ids": out})})
+    mixed: dict[int, float] = {}
+    for ref, weight in blend.items():
+        k = class_id_of(ref, class_names, "classes.blend")
+        if k in mixed:
+            raise ConfigError(f"classes.blend: class {k} is named twice ({ref!r}); name each class once")
+        mixed[k] = weight
+    return cfg.model_copy(update={"classes": cfg.classes.model_copy(update={"ids": out, "blend": mixed})})

@@ -47,10 +47,10 @@ def flatten(d: dict, prefix: str = "") -> dict:
 
 
 def record_exclude(cfg: GenerateConfig, for_hash: bool) -> dict:
-    """What _job.json leaves out (pydantic's nested exclude): credentials and address; filter, dedupe and
-    inference blocks while they are off, so jobs written before those keys existed keep their config_hash.
-    The hash also leaves out the execution-only keys, filter.max_attempts included (how hard to try: a
-    resumed job may raise it)."""
+    """What _job.json leaves out (pydantic's nested exclude): credentials and address; filter, dedupe,
+    inference and variations blocks while they are off, so jobs written before those keys existed keep their
+    config_hash. The hash also leaves out the execution-only keys, filter.max_attempts included (how hard to
+    try: a resumed job may raise it)."""
     ex: dict = {k: True for k in PRIVATE_KEYS}
     if cfg.filter.min_score is None:
         ex["filter"] = True
@@ -60,6 +60,8 @@ def record_exclude(cfg: GenerateConfig, for_hash: bool) -> dict:
         ex["dedupe"] = True
     if cfg.inference.precision == "fp32":
         ex["inference"] = True
+    if cfg.variations is None:
+        ex["variations"] = True
     if for_hash:
         ex.update({k: True for k in EXECUTION_KEYS})
     return ex

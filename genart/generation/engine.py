@@ -138,6 +138,14 @@ class Engine:
     def generate(self, seeds, class_ids=None, truncation: float | None = None) -> np.ndarray:
         with self.times.stage("latents"):
             z, y = inputs(self.generator, seeds, class_ids, truncation, self.device)
+        return self.run(z, y)
+
+    @torch.inference_mode()
+    def run(self, z: torch.Tensor, y: torch.Tensor | None = None) -> np.ndarray:
+        """The generator on given inputs: z float32 (N, latent_dim), y int64 class ids (N,) or float32 class
+        weights (N, num_classes) or None -> uint8 (N, H, W, C), the same computation as `generate`."""
+        z = z.to(self.device)
+        y = None if y is None else y.to(self.device)
         if self._cuda:
             return self._generate_cuda(z, y)
         with self.times.stage("generate"), autocast(self.device, self.opts.precision):

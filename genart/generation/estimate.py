@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from genart.config.generate import GenerateConfig, resolve_class_names
+from genart.generation.parents import resolve_variations
 from genart.generation.plan import Plan
 from genart.ids import num_shards
 from genart.images import encode
@@ -201,9 +202,13 @@ def plan_costs(
     layouts: tuple[str, ...] | None = None,
 ) -> list[CostEstimate]:
     """Estimates for `cfg` (or for each of `layouts`): sample the bundle (measuring throughput when
-    `measure`), or fall back to `fallback_size` = (side, channels) when the bundle cannot be read."""
+    `measure`), or fall back to `fallback_size` = (side, channels) when the bundle cannot be read. A
+    variations job is counted from its picks (ConfigError/BundleError as `resolve_variations` raises)."""
+    from genart.bundle import read_meta
     from genart.errors import GenartError
 
+    if cfg.variations is not None:  # its count is its children's: read the picks and the parents' output
+        cfg = resolve_variations(cfg, read_meta(cfg.model, cfg.storage.options))
     try:
         sample, rate = sample_from_bundle(cfg, n=1024 if measure else 256)
         if measure and images_per_s is None:

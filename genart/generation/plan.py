@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from genart.config.generate import ClassesConfig, GenerateConfig
+from genart.config.generate import ClassesConfig, GenerateConfig, blend_table
 from genart.errors import ConfigError
+from genart.generation.vary import Children
 from genart.ids import item_seeds, mix, num_shards, shard_range
 
 # Salt that decorrelates the weighted class draw from the latent seed of the same item.
@@ -43,10 +45,15 @@ class ShardSpec:
 def class_ids_for(
     classes: ClassesConfig, num_classes: int, job_seed: int, ids: np.ndarray
 ) -> np.ndarray | None:
-    """Class id per item: every class round-robin, a cycled list, or a weighted draw hashed from (seed, id)"""
+    """Class id per item: every class round-robin, a cycled list, or a weighted draw hashed from (seed, id);
+    with classes.blend, the blend's heaviest class (the lowest id among equals) for every item."""
     if not num_classes:
         return None
     ids = np.asarray(ids, dtype=np.int64)
+    if classes.blend:
+        table = blend_table(classes.blend)
+        heaviest = min(table, key=lambda k: (-table[k], k))
+        return np.full(len(ids), heaviest, dtype=np.int32)
     if classes.mode == "round_robin":
         return (ids % num_classes).astype(np.int32)
     table = np.asarray(classes.ids, dtype=np.int64)
@@ -63,9 +70,18 @@ def class_ids_for(
 class Plan:
     """The job's shards, made lazily. `Plan.from_config` also checks classes against the model."""
 
-    def __init__(self, count: int, shard_size: int, seed: int, classes: ClassesConfig, num_classes: int):
+    def __init__(
+        self,
+        count: int,
+        shard_size: int,
+        seed: int,
+        classes: ClassesConfig,
+        num_classes: int,
+        children: Children | None = None,
+    ):
         self.count, self.shard_size, self.seed = count, shard_size, seed
         self.classes, self.num_classes = classes, num_classes
+        self.children = children  # a variations job's: its seeds and classes replace the plain rule
         self.num_shards = num_shards(count, shard_size)
 
     @classmethod
@@ -80,7 +96,19 @@ class Plan:
                     f"classes.ids: {bad} are not classes of this model "
                     f"(it has {num_classes}: 0..{num_classes - 1})"
                 )
-        return cls(cfg.count, cfg.shard_size, cfg.seed, cfg.classes, num_classes)
+            bad = sorted(k for k in blend_table(cfg.classes.blend) if not 0 <= k < num_classes)
+            if bad:
+                raise ConfigError(
+                    f"classes.blend: {bad} are not classes of this model "
+                    f"(it has {num_classes}: 0..{num_classes - 1})"
+                )
+        children = children_of(cfg, num_classes)
+        if children is not None and children.count != cfg.count:
+            raise ConfigError(
+                f"count: a variations job over {len(children.ids)} parents makes {children.count} items, "
+                f"the config says {cfg.count}; leave count out of variations jobs"
+            )
+        return cls(cfg.count, cfg.shard_size, cfg.seed, cfg.classes, num_classes, children)
 
     def shard_range(self, k: int) -> tuple[int, int]:
         if not 0 <= k < self.num_shards:
@@ -90,6 +118,8 @@ class Plan:
     def shard(self, k: int) -> ShardSpec:
         start, stop = self.shard_range(k)
         ids = np.arange(start, stop, dtype=np.int64)
+        if self.children is not None:
+            return ShardSpec(k, start, stop, self.children.seeds(ids), self.children.class_ids(ids))
         return ShardSpec(
             shard=k,
             start=start,
@@ -108,3 +138,10 @@ class Plan:
         for k in range(self.num_shards):
             if k not in done:
                 yield self.shard(k)
+
+
+def children_of(cfg: GenerateConfig, num_classes: int) -> Children | None:
+    """The job's Children (genart.generation.vary) when it is a variations job, else None."""
+    if cfg.variations is None:
+        return None
+    return Children(cfg, num_classes, partial(class_ids_for, cfg.classes, num_classes, cfg.seed))

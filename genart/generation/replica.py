@@ -19,8 +19,9 @@ from genart.errors import BundleError
 from genart.filters.draw import FilteredDraw
 from genart.filters.score import make_scorer
 from genart.generation.engine import EncodePool, Engine, StageTimes, choose_device
-from genart.generation.plan import ShardSpec
+from genart.generation.plan import ShardSpec, children_of
 from genart.generation.records import ShardResult
+from genart.generation.vary import item_inputs, needs_inputs
 from genart.images import Batch, decode, encode
 from genart.market import TokenWriter
 from genart.storage.commit import ShardFormat, ShardWrite, ShardWriter
@@ -35,12 +36,14 @@ PENDING_BATCHES = 2
 
 def filter_columns(cfg: GenerateConfig) -> tuple[str, ...]:
     """The metadata columns the job's filters add: `score` (quality filter), `phash` (near-duplicates), and
-    the columns synthesize's candidate rounds measure (`cfg.measures`: score, phash, judged), in that order."""
+    the columns synthesize's candidate rounds measure (`cfg.measures`: score, phash, judged), in that order;
+    then a variations job's `parent_job` and `parent_ids`."""
     names = (("score",) if cfg.filter.min_score is not None else ()) + (
         ("phash",) if cfg.dedupe.max_distance is not None else ()
     )
     measured = cfg.measures.columns() if cfg.measures is not None else ()
-    return tuple(n for n in ("score", "phash", "judged") if n in names or n in measured)
+    parents = ("parent_job", "parent_ids") if cfg.variations is not None else ()
+    return tuple(n for n in ("score", "phash", "judged") if n in names or n in measured) + parents
 
 
 class GeneratorReplica:
@@ -85,6 +88,8 @@ class GeneratorReplica:
             stored=None if cfg.image.format == "png" else self._as_stored,
         )
         self._measure = cfg.measures  # synthesize's candidates: score, phash, judged columns (or None)
+        # variations and classes.blend jobs: items made from latents and class weights (genart/generation/vary.py)
+        self.children = children_of(cfg, int(self.bundle.meta["num_classes"]))
         log.info("replica pid %d: bundle %s loaded on %s", os.getpid(), self.bundle.model_id[:12], device)
 
     def _as_stored(self, images: np.ndarray) -> tuple[list[bytes], np.ndarray]:
@@ -96,6 +101,16 @@ class GeneratorReplica:
 
     def _generate(self, seeds, class_ids) -> np.ndarray:
         return self.bundle.generate(seeds, class_ids, truncation=self.cfg.truncation)
+
+    def _made_from_inputs(self, ids: np.ndarray, seeds: np.ndarray, cls) -> Batch:
+        """A batch of a variations or classes.blend job: latents and class weights from vary.item_inputs."""
+        g = self.bundle.generator
+        z, y = item_inputs(self.cfg, self.children, g.num_classes, g.latent_dim, ids, seeds, cls)
+        batch = Batch(ids, seeds, cls, self.bundle.engine.run(z, y))
+        if self.children is None:
+            return batch
+        parent_job = np.full(len(ids), self.cfg.variations.parent_job, dtype=object)
+        return batch.replace(parent_job=parent_job, parent_ids=self.children.parent_ids(ids))
 
     def _encode_and_write(self, out: ShardWrite, batch: Batch) -> None:
         """Measure (synthesize's candidates), encode (unless the draw already did), write and add the
@@ -126,6 +141,8 @@ class GeneratorReplica:
                 batch = drawn.batch
                 rejected["score"] += drawn.rejected_score
                 rejected["duplicate"] += drawn.rejected_duplicate
+            elif needs_inputs(self.cfg):
+                batch = self._made_from_inputs(ids[sl], spec.seeds[sl], cls)
             else:
                 seeds = spec.seeds[sl]
                 batch = Batch(ids[sl], seeds, cls, self._generate(seeds, cls))

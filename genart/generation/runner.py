@@ -17,6 +17,7 @@ from genart.config.generate import GenerateConfig, check_image_format, resolve_c
 from genart.filters.score import check_filter
 from genart.generation.job import job_record, prepare_output, replace_output
 from genart.generation.ledger import ByteLedger
+from genart.generation.parents import resolve_variations
 from genart.generation.plan import Plan
 from genart.generation.records import JobSummary
 from genart.generation.scheduler import Tally, run_shards
@@ -47,7 +48,8 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
     before --overwrite deletes anything. Raises (all from `genart.errors`):
     - BundleError: the bundle's model.json cannot be read, its weights do not load, or it changed during the
       job (its model_id differs from the job's);
-    - ConfigError: classes or a quality filter the bundle cannot serve; the output holds a different job
+    - ConfigError: classes or a quality filter the bundle cannot serve; a variations job's picks file or
+      parents' output refused (genart.generation.parents.resolve_variations); the output holds a different job
       (naming the differing keys), shards without a _job.json, or an unreadable _job.json;
     - StorageError: the output cannot be opened or written, or a write still fails after the bounded
       retries of `storage/retry.py`;
@@ -58,7 +60,8 @@ def generate(cfg: GenerateConfig, overwrite: bool = False, progress: bool = True
     """
     t0 = time.perf_counter()
     meta = read_meta(cfg.model, cfg.storage.options)
-    cfg = resolve_class_names(cfg, class_names_of(meta))  # _job.json records ids
+    cfg = resolve_class_names(cfg, class_names_of(meta), meta["num_classes"])  # _job.json records ids
+    cfg = resolve_variations(cfg, meta)  # the parents (picks + the output they name) and the count
     plan = Plan.from_config(cfg, meta["num_classes"])
     check_filter(cfg.filter, meta, redact(cfg.model))
     check_image_format(cfg.image, meta["channels"])

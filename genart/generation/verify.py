@@ -29,6 +29,7 @@ import pyarrow as pa
 from genart.errors import JobRecordError
 from genart.filters.dedupe import HashIndex
 from genart.generation.job import record_config
+from genart.generation.parents import parent_problems
 from genart.generation.verify_rows import (
     MAX_LISTED,
     SYMLINK,
@@ -47,6 +48,7 @@ from genart.generation.verify_rows import (
     stray_shard_dirs,
     token_trait_problems,
 )
+from genart.generation.verify_vary import parent_schema
 from genart.ids import num_shards, shard_range
 from genart.images import sha256_hex
 from genart.market import OPENSEA, READ_CHUNK, item_url, token_name
@@ -213,14 +215,14 @@ class _TokenCheck:
             )
 
 
-def _base_schema(settings: JobSettings) -> pa.Schema:
-    """The contract's columns plus those the job's filters add (score, phash)."""
+def _base_schema(settings: JobSettings, cfg) -> pa.Schema:
+    """The contract's columns plus those the job's filters add (score, phash) and a variations job's parents."""
     schema = SCHEMA
     if settings.min_score is not None:
         schema = schema.append(pa.field("score", FILTER_COLUMNS["score"]))
     if settings.max_distance is not None:
         schema = schema.append(pa.field("phash", FILTER_COLUMNS["phash"]))
-    return schema
+    return parent_schema(schema, cfg)
 
 
 def _row_paths(ids: list[int], k: int, table, layout_name: str, fmt: str | None, problems, rel: str):
@@ -293,11 +295,11 @@ def verify(uri: str, storage_options: dict | None = None) -> list[str]:
         return problems.result() + [
             f"_job.json: config.layout {layout_name!r} is not one of {layout.LAYOUTS}"
         ]
-    schema = packing.schema_for(_base_schema(settings), layout_name)
+    schema = packing.schema_for(_base_schema(settings, cfg), layout_name)
     # layout `parquet` parts written before class_id became int64 (the HF ClassLabel type) keep int32 there
     schemas = [schema.remove_metadata()]
     if layout_name == "parquet":
-        schemas.append(_base_schema(settings).append(pa.field("image", packing.IMAGE_TYPE)))
+        schemas.append(_base_schema(settings, cfg).append(pa.field("image", packing.IMAGE_TYPE)))
     max_distance = settings.max_distance
     near = HashIndex(max_distance, count) if isinstance(max_distance, int) else None
     shards, _ = scan_metadata(fs, root)
@@ -389,6 +391,9 @@ def verify(uri: str, storage_options: dict | None = None) -> list[str]:
             problems.add("success", f"_SUCCESS says count {count}, the metadata holds {rows_total} rows")
         if tokens is not None:
             tokens.check_collection(where, count, problems)
+    if cfg is not None and cfg.variations is not None:
+        for message in parent_problems(cfg, storage_options):
+            problems.add("parents", message)
     result = problems.result()
     log.debug("verify %s: %s", where, "OK" if not result else f"{len(result)} problem(s)")
     return result

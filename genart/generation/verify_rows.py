@@ -19,6 +19,7 @@ from genart.config.generate import GenerateConfig
 from genart.filters.dedupe import HashIndex
 from genart.filters.draw import attempt_seeds
 from genart.generation.plan import class_ids_for
+from genart.generation.verify_vary import ChildCheck
 from genart.ids import item_seeds, num_shards, shard_range
 from genart.images import DECODE_ERRORS, header_size
 from genart.storage import layout
@@ -73,6 +74,7 @@ class RowCheck:
         self.num_classes = nc if isinstance(nc, int) and not isinstance(nc, bool) else None
         self.conditional: bool | None = None if self.num_classes is None else self.num_classes > 0
         self.size: tuple[int, int] | None = None  # the output's (width, height): the first row's
+        self.children = None if cfg.variations is None else ChildCheck(cfg, self.num_classes)
 
     def check(self, table: pa.Table, k: int, rel: str, problems) -> None:
         ids = table.column("id").to_numpy()
@@ -86,6 +88,9 @@ class RowCheck:
                 if v != want:
                     problems.add(col, f"{rel}: id {i}: {col} {v!r} is not _job.json's {want!r}")
         self._sizes(table, ids, rel, problems)
+        if self.children is not None:  # a variations job: seeds, classes and parents are its children's
+            self.children.check(table, ids, rel, problems)
+            return
         self._seeds(table, ids, rel, problems)
         self._classes(table, ids, rel, problems)
 
@@ -139,7 +144,7 @@ class RowCheck:
                 )
             return
         got = col.to_pylist()
-        if self.cfg.classes.mode == "round_robin":
+        if self.cfg.classes.mode == "round_robin" and not self.cfg.classes.blend:
             want = self._round_robin(ids, got)
         else:
             want = class_ids_for(self.cfg.classes, 1, self.cfg.seed, np.maximum(ids, 0)).tolist()

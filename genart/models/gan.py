@@ -5,11 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genart.models.blend import class_embedding
 from genart.models.layers import SelfAttention, attention_side, maybe_sn, num_resamples
 
 
 class Generator(nn.Module):
-    """z (N, latent_dim) [+ class ids (N,)] -> images (N, C, S, S) in [-1, 1]."""
+    """z (N, latent_dim) [+ class ids (N,), or float class weights (N, num_classes): a blend] -> images
+    (N, C, S, S) in [-1, 1]."""
 
     def __init__(self, image_size=32, channels=1, latent_dim=64, num_classes=0, g_width=64, attention=False):
         super().__init__()
@@ -41,7 +43,7 @@ class Generator(nn.Module):
         if self.embed is not None:
             if class_ids is None:
                 raise ValueError("this generator is class-conditional: pass class_ids")
-            z = torch.cat([z, self.embed(class_ids)], dim=1)
+            z = torch.cat([z, class_embedding(self.embed, class_ids)], dim=1)
         return self.to_image(self.blocks(self.project(z)))
 
 

@@ -10,7 +10,8 @@ from genart.models.layers import num_resamples
 
 
 class Decoder(nn.Module):
-    """z (N, latent_dim) [+ class ids] -> images in [-1, 1]: the VAE's generator."""
+    """z (N, latent_dim) [+ class ids (N,), or float class weights (N, num_classes): a blend, used in place
+    of the one-hot] -> images in [-1, 1]: the VAE's generator."""
 
     def __init__(self, image_size=32, channels=1, latent_dim=32, num_classes=0, width=32):
         super().__init__()
@@ -35,7 +36,11 @@ class Decoder(nn.Module):
         if self.num_classes:
             if class_ids is None:
                 raise ValueError("this decoder is class-conditional: pass class_ids")
-            z = torch.cat([z, F.one_hot(class_ids, self.num_classes).to(z.dtype)], dim=1)
+            if class_ids.is_floating_point():
+                onehot = class_ids.to(z.dtype)
+            else:
+                onehot = F.one_hot(class_ids, self.num_classes).to(z.dtype)
+            z = torch.cat([z, onehot], dim=1)
         return self.to_image(self.blocks(self.project(z)))
 
 

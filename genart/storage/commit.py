@@ -43,7 +43,14 @@ SCHEMA = pa.schema(
 )
 # columns a filtered job adds: the quality score (filter.min_score) and the 64-bit phash (dedupe.max_distance);
 # synthesize's candidate rounds also record `judged` (the independent digits classifier agrees with the class)
-FILTER_COLUMNS = {"score": pa.float32(), "phash": pa.uint64(), "judged": pa.bool_()}
+# a variations job adds its children's parents: the parents' output's job_id and their ids there
+FILTER_COLUMNS = {
+    "score": pa.float32(),
+    "phash": pa.uint64(),
+    "judged": pa.bool_(),
+    "parent_job": pa.string(),
+    "parent_ids": pa.list_(pa.int64()),
+}
 BYTES_KEY = b"genart.bytes"  # Parquet key-value metadata: total image bytes of the shard
 
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GENERATE_KEYS = [
     "kind", "model", "output", "count", "seed", "replicas", "shard_size", "batch_size", "truncation",
     "cpus_per_replica", "gpus_per_replica", "max_in_flight", "max_retries", "shard_timeout_s", "filter",
-    "dedupe", "image", "layout", "classes", "market", "storage", "address", "inference",
+    "dedupe", "image", "layout", "classes", "market", "storage", "address", "inference", "variations",
 ]  # fmt: skip
 SYNTHESIZE_KEYS = [
     "kind", "model", "output", "per_class", "splits", "seed", "replicas", "batch_size", "shard_size",

@@ -4,15 +4,13 @@ row and latent there. Read once when the job starts (`resolve_variations`, which
 
 The picks file (written by `genart gallery`'s "Export picks"):
     {"output": "<the output URI>", "job_id": "...", "keep": [ids], "reject": [ids]}
-This module's reader is deliberately tolerant: only `job_id` and `keep` are required, ids may be integers or
-decimal strings, duplicates count once, other keys are ignored.
+It is read by `genart.market.picks` (the format's one reader and writer).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -23,65 +21,24 @@ from genart.errors import ConfigError, GenartError, JobRecordError
 from genart.generation.job import record_config
 from genart.generation.plan import children_of
 from genart.generation.vary import child_count
+from genart.market.picks import Picks, load_picks
 from genart.models.sampling import latents
 from genart.storage import layout, safejson
 from genart.storage.commit import scan_metadata
-from genart.storage.fs import exists, get_fs, redact
+from genart.storage.fs import exists, redact
 from genart.storage.output import Output
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Picks:
-    """A picks file read back: the output it was made from, that output's job_id, the kept and rejected ids
-    (sorted, each once)."""
-
-    output: str
-    job_id: str
-    keep: tuple[int, ...]
-    reject: tuple[int, ...] = ()
-
-
-def _ids(value, key: str, where: str) -> tuple[int, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise ConfigError(f"variations.picks: {where}: {key} is not a list of ids")
-    out = set()
-    for v in value:
-        if isinstance(v, str) and v.strip().isdigit():
-            v = int(v)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise ConfigError(
-                f"variations.picks: {where}: {key} holds {v!r}, which is not an item id (0, 1, ...)"
-            )
-        out.add(v)
-    return tuple(sorted(out))
-
-
 def read_picks(uri: str, storage_options: dict | None = None) -> Picks:
-    """The picks file at `uri` (any URI). Raises ConfigError naming variations.picks when it is missing,
-    not JSON, not an object, or has no job_id or keep list."""
-    where = redact(uri)
-    fs, path = get_fs(uri, storage_options)
+    """The picks file at `uri` (any URI), read by genart.market.picks (the one reader of the format; the
+    job_id is checked against `variations.of` by resolve_variations). Raises ConfigError naming
+    variations.picks for a missing file or any fault parse_picks names."""
     try:
-        data = safejson.loads(fs.cat_file(path))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"variations.picks: {where} does not exist; export it from the curation page "
-            "(`genart gallery OUTPUT`, Export picks) and give its path"
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"variations.picks: {where} is not a picks file (not JSON: {exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("job_id"), str) or "keep" not in data:
-        raise ConfigError(
-            f'variations.picks: {where} is not a picks file: expected {{"output": URI, "job_id": "...", '
-            '"keep": [ids], "reject": [ids]}'
-        )
-    output = data.get("output") if isinstance(data.get("output"), str) else ""
-    keep, reject = _ids(data["keep"], "keep", where), _ids(data.get("reject"), "reject", where)
-    return Picks(output, data["job_id"], keep, reject)
+        return load_picks(uri, storage_options, check=False)
+    except ConfigError as exc:
+        raise ConfigError(f"variations.picks: {exc}") from None
 
 
 def _parent_job(out: Output) -> tuple[dict, GenerateConfig]:

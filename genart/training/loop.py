@@ -133,7 +133,9 @@ def train_step(state: TrainingState, x: torch.Tensor, y: torch.Tensor | None) ->
             state.augment,
         )
         out = gan_step(gs, x, y)
-        ema_update(m["G_ema"], unwrap(m["G"]), ema_decay_at(state.step, cfg.train.ema_decay, cfg.train.ema_start))
+        ema_update(
+            m["G_ema"], unwrap(m["G"]), ema_decay_at(state.step, cfg.train.ema_decay, cfg.train.ema_start)
+        )
     state.step += 1
     return out
 

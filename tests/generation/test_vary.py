@@ -224,8 +224,7 @@ def test_picks_and_parents_bad_input_is_refused_with_a_clear_message(parent):
     )
     (root / "picks.json").unlink()
     assert _refused(root, meta, None) == (
-        "variations.picks: ROOT/picks.json does not exist; export it from the curation page "
-        "(`genart gallery OUTPUT`, Export picks) and give its path"
+        "variations.picks: picks file ROOT/picks.json does not exist; export it from `genart gallery`"
     )
     assert _refused(root, meta, picks, of=str(root / "bundle")) == (
         "variations.of: ROOT/bundle is not a genart output (it has no _job.json); give the folder "
@@ -242,9 +241,9 @@ def test_picks_and_parents_bad_input_is_refused_with_a_clear_message(parent):
     assert _refused(root, meta, {**picks, "keep": []}) == (
         "variations.picks: ROOT/picks.json keeps nothing; keep at least one piece"
     )
-    assert _refused(root, meta, {"keep": [1]}) == (
-        'variations.picks: ROOT/picks.json is not a picks file: expected {"output": URI, "job_id": "...", '
-        '"keep": [ids], "reject": [ids]}'
+    assert _refused(root, meta, {"keep": [1]}) == "variations.picks: ROOT/picks.json: output: Field required"
+    assert _refused(root, meta, {**picks, "keep": [1, 1]}) == (
+        "variations.picks: ROOT/picks.json: keep: id 1 is listed twice"
     )
     assert _refused(root, {**meta, "model_id": "f" * 64}, picks) == (
         f"variations.of: ROOT/parent was made by model {meta['model_id'][:12]}..., this job's model is "
@@ -258,10 +257,12 @@ def test_picks_and_parents_bad_input_is_refused_with_a_clear_message(parent):
         resolve_variations(counted, meta)
 
 
-def test_picks_reader_is_tolerant_and_the_parents_are_recorded_with_their_latents(parent):
+def test_picks_are_read_by_the_market_reader_and_the_parents_are_recorded_with_their_latents(parent):
     root, meta = parent
-    (root / "picks.json").write_text(json.dumps({"job_id": "job-parent", "keep": ["4", 1, 4]}))
-    assert read_picks(str(root / "picks.json")).keep == (1, 4)
+    (root / "picks.json").write_text(
+        json.dumps({"output": "o", "job_id": "job-parent", "keep": [4, 1], "reject": []})
+    )
+    assert read_picks(str(root / "picks.json")).keep == [1, 4]
     cfg = resolve_variations(_variations(root, None, cross=True), meta)
     assert cfg.count == 2 * 2 + 1 and cfg.variations.parent_job == "job-parent"
     import pyarrow.parquet as pq
@@ -274,13 +275,17 @@ def test_picks_reader_is_tolerant_and_the_parents_are_recorded_with_their_latent
 
 def test_children_of_children_start_from_their_parents_recorded_latents(parent):
     root, meta = parent
-    (root / "picks.json").write_text(json.dumps({"job_id": "job-parent", "keep": [1, 4]}))
+    (root / "picks.json").write_text(
+        json.dumps({"output": "o", "job_id": "job-parent", "keep": [1, 4], "reject": []})
+    )
     cfg = resolve_variations(_variations(root, None), meta)
     cfg = cfg.model_copy(update={"output": str(root / "child")})
     (root / "child").mkdir()
     job, _ = prepare_output(Output.open(cfg.output), cfg, meta, False, "job-child")
     run_without_ray(cfg, meta, job)
-    (root / "picks2.json").write_text(json.dumps({"job_id": "job-child", "keep": [0, 3]}))
+    (root / "picks2.json").write_text(
+        json.dumps({"output": "o", "job_id": "job-child", "keep": [0, 3], "reject": []})
+    )
     block = {"of": str(root / "child"), "picks": str(root / "picks2.json"), "per_item": 1, "radius": 0.0}
     grand = GenerateConfig.model_validate({**BASE, "model": str(root / "bundle"), "variations": block})
     grand = resolve_variations(grand, meta)
@@ -307,7 +312,9 @@ def test_children_bytes_do_not_depend_on_shards_batches_or_threads(tmp_path):
     (tmp_path / "parent").mkdir()
     job, _ = prepare_output(Output.open(pcfg.output), pcfg, meta, False, "job-p")
     run_without_ray(pcfg, meta, job)
-    (tmp_path / "picks.json").write_text(json.dumps({"job_id": "job-p", "keep": [3, 8, 13, 19]}))
+    (tmp_path / "picks.json").write_text(
+        json.dumps({"output": "o", "job_id": "job-p", "keep": [3, 8, 13, 19], "reject": []})
+    )
     block = {"of": pcfg.output, "picks": str(tmp_path / "picks.json"), "per_item": 8, "cross": True}
     n = torch.get_num_threads()
     tables = []
@@ -335,7 +342,7 @@ def test_genart_plan_counts_a_variations_job_by_its_picks(parent):
     from genart.generation.estimate import plan_costs
 
     root, meta = parent
-    picks = {"job_id": "job-parent", "keep": [1, 4, 9]}
+    picks = {"output": "o", "job_id": "job-parent", "keep": [1, 4, 9], "reject": []}
     assert plan_costs(_variations(root, picks, cross=True))[0].count == 3 * 2 + 3
 
 
@@ -355,7 +362,7 @@ def test_genart_generate_refuses_a_missing_picks_file_with_exit_2_before_writing
     (tmp_path / "v.yaml").write_text(yaml.safe_dump(data))
     result = CliRunner().invoke(main, ["generate", str(tmp_path / "v.yaml")])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert f"variations.picks: {tmp_path}/nope.json does not exist" in result.output
+    assert f"variations.picks: picks file {tmp_path}/nope.json does not exist" in result.output
     assert not (tmp_path / "out").exists()
 
 
@@ -371,7 +378,9 @@ def test_verify_names_child_rows_that_are_not_their_ids(parent, tmp_path):
     from genart.generation.verify import verify
 
     root, meta = parent
-    (root / "picks.json").write_text(json.dumps({"job_id": "job-parent", "keep": [1, 4]}))
+    (root / "picks.json").write_text(
+        json.dumps({"output": "o", "job_id": "job-parent", "keep": [1, 4], "reject": []})
+    )
     cfg = resolve_variations(_variations(root, None), meta).model_copy(update={"output": str(tmp_path / "c")})
     (tmp_path / "c").mkdir()
     job, _ = prepare_output(Output.open(cfg.output), cfg, meta, False, "job-c")

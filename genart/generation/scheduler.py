@@ -22,7 +22,6 @@ from genart.filters.dedupe import HashIndex
 from genart.generation.ledger import ByteLedger
 from genart.generation.plan import Plan, ShardSpec
 from genart.generation.records import ShardResult
-from genart.generation.replica import GeneratorReplica
 from genart.storage import layout
 from genart.storage.fs import redact
 from genart.storage.output import Output
@@ -48,6 +47,9 @@ def remote_replica(cfg: GenerateConfig):
     """The one place GeneratorReplica becomes an actor. The driver replaces dead replicas itself
     (bounded by max_retries per shard), so Ray neither restarts actors nor retries their tasks."""
     import ray
+
+    # here, not at import: torch loads only in a driver that starts replicas
+    from genart.generation.replica import GeneratorReplica
 
     return ray.remote(
         num_cpus=cfg.cpus_per_replica, num_gpus=cfg.gpus_per_replica, max_restarts=0, max_task_retries=0

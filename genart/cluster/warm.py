@@ -3,8 +3,8 @@
 `up` starts `ray start --head --block` in its own session (loopback only, a fresh token in $GENART_HOME, Ray's
 temp dir its own), records it in $GENART_HOME/warm.json (`genart/warm_state.py`), then loads each bundle named
 into `replicas` warm actors (`genart/generation/warm.py`). `down` signals only the process recorded there
-(checked by PID and start time): SIGTERM, which makes `ray start --block` stop every process of its node;
-SIGKILL to its own process group only when that does not end it within DOWN_TIMEOUT_S.
+(checked by PID and start time): SIGTERM to the processes of the session it started (`ray start` runs as a session
+leader, so Ray's head processes share its process group), SIGKILL to those left after DOWN_TIMEOUT_S.
 """
 
 from __future__ import annotations
@@ -198,17 +198,39 @@ def down() -> str:
     return f"genart up's Ray (PID {state.pid}) had already exited; removed its state"
 
 
+def _members(state: WarmState) -> list:
+    """The processes of the session `up` started: its process group (the head's PID), none older than it."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["create_time"]):
+        try:
+            if os.getpgid(proc.pid) == state.pid and proc.info["create_time"] >= state.pid_started - 1:
+                found.append(proc)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
 def _stop(state: WarmState) -> None:
-    if process_alive(state.pid, state.pid_started):
-        os.kill(state.pid, signal.SIGTERM)  # `ray start --block` stops its node's processes, then exits
-        deadline = time.monotonic() + DOWN_TIMEOUT_S
-        while process_alive(state.pid, state.pid_started) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if process_alive(state.pid, state.pid_started) and os.getpgid(state.pid) == state.pid:
-            log.warning(
-                "Ray (PID %d) did not stop within %gs; killing its process group", state.pid, DOWN_TIMEOUT_S
-            )
-            os.killpg(state.pid, signal.SIGKILL)
+    """SIGTERM every process of up's session at once (`ray start --block` alone takes long to stop its
+    node under load), SIGKILL what is left after DOWN_TIMEOUT_S; then remove the temp dir, token and state."""
+    import psutil
+
+    members = _members(state) if process_alive(state.pid, state.pid_started) else []
+    for proc in members:
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    _, left = psutil.wait_procs(members, timeout=DOWN_TIMEOUT_S)
+    for proc in left:
+        log.warning("Ray process %d did not stop within %gs; killing it", proc.pid, DOWN_TIMEOUT_S)
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(left, timeout=DOWN_TIMEOUT_S)
     temp = Path(state.temp_dir)
     if temp.name.startswith(TEMP_PREFIX) and temp.parent == Path("/tmp"):
         shutil.rmtree(temp, ignore_errors=True)

@@ -158,8 +158,12 @@ class WarmReplica:
         }
 
     def apply(self, uri: str, options: dict | None, model_id: str, fn, *args):
-        """fn(bundle, *args) on the warm bundle `uri` (loaded first when needed): `genart walk`'s frames."""
+        """fn(bundle, *args) on the warm bundle `uri` (loaded first when needed), with torch on one thread per
+        core as in a fresh process: `genart walk`'s frames."""
+        import torch
+
         self.load(uri, options, model_id, 0.0)
+        torch.set_num_threads(os.cpu_count() or 1)
         return fn(self.bundles[uri].bundle, *args)
 
 
@@ -255,3 +259,33 @@ class WarmPool:
                 actor.close.remote(self.token)
             except ray.exceptions.RayError:  # a replica that died with the job
                 pass
+
+
+def call_warm(uri: str, options: dict | None, fn, *args):
+    """fn(bundle, *args) in warm replica 0 of bundle `uri` when `genart up` runs (the bundle is loaded there
+    once and kept); None when it does not run or cannot be joined (the caller works cold, as without up).
+    Raises what fn raises (a GenartError comes back as itself), BundleError as `load_bundle` does."""
+    from genart.bundle import read_meta
+    from genart.errors import ClusterError
+    from genart.ray_session import warm_session
+    from genart.warm_state import find_warm
+
+    state = find_warm()
+    if state is None:
+        return None
+    model_id = read_meta(uri, options)["model_id"]
+    try:
+        session = warm_session(state)
+        session.__enter__()
+    except ClusterError as exc:
+        log.warning("%s: running cold", exc)
+        return None
+    try:
+        actor = warm_actor(uri, 0.0, 0)
+        ref = actor.apply.remote(canonical(uri), options, model_id, fn, *args)
+        log.info("warm replica: %s on bundle %s", getattr(fn, "__name__", "call"), redact(uri))
+        return ray.get(ref, timeout=OPEN_TIMEOUT_S)
+    except ray.exceptions.RayError as exc:
+        _raise_cause(exc, "the warm replica failed")
+    finally:
+        session.__exit__(None, None, None)

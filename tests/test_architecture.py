@@ -164,6 +164,7 @@ def test_the_top_level_holds_the_face_and_the_ground_floor():
         "ids.py",
         "images.py",
         "ray_session.py",
+        "warm_state.py",
     ]
 
 

@@ -48,7 +48,7 @@ def status() -> None:
     for (uri, model_id), rows in sorted(by_bundle.items()):
         click.echo(
             f"  {uri}  model_id {model_id[:12]}  replicas {len(rows)}  since {min(r['since'] for r in rows)}  "
-            f"jobs {sum(r['jobs'] for r in rows)}  shards {sum(r['shards'] for r in rows)}  "
+            f"jobs {max(r['jobs'] for r in rows)}  shards {sum(r['shards'] for r in rows)}  "
             f"pids {','.join(str(r['pid']) for r in rows)}"
         )
 

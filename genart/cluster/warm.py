@@ -64,6 +64,10 @@ def up(models: list[str], replicas: int = 2, gpus: float = 0.0) -> tuple[WarmSta
 
     if not 1 <= replicas <= 64:
         raise ConfigError(f"--replicas must be 1..64 (warm replicas per bundle), got {replicas}")
+    from genart.bundle import read_meta
+
+    for uri in models:  # a missing or foreign bundle fails before any Ray starts
+        read_meta(uri)
     state, started = find_warm(), False
     if state is None:
         if read_state() is not None:

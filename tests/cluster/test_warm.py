@@ -231,3 +231,20 @@ def test_up_bad_input(tmp_path):
     assert not (home / "warm.json").exists()  # checked before any Ray starts
     for cmd in ("up", "status", "down"):
         assert _genart(home, cmd, "--help", cwd=tmp_path).returncode == 0
+
+
+def test_a_killed_warm_replica_is_replaced_under_its_name(warm):
+    """A detached actor's name is taken for a moment after it dies (ray#20611): the next job recreates it
+    (bounded retries) and still writes the cold run's bytes."""
+    import psutil
+
+    where, home = warm
+    status = _genart(home, "status", cwd=where).stdout
+    line = next(ln for ln in status.splitlines() if ln.startswith(f"  {where / 'bundle'}  "))
+    victim = int(line.rsplit("pids ", 1)[1].split(",")[0])
+    psutil.Process(victim).kill()
+    psutil.Process(victim).wait(timeout=60) if psutil.pid_exists(victim) else None
+    g = _genart(home, "generate", "gen.yaml", "--set", "output=after_kill", cwd=where)
+    assert g.returncode == 0, g.stderr
+    assert "warm replicas: 1 of 2 reused; 1 loaded" in g.stderr and "(not loaded yet)" in g.stderr
+    assert _rows(where / "after_kill") == _rows(where / "cold1")

@@ -35,7 +35,6 @@ from genart.warm_state import (
     NAMESPACE,
     TOKEN_FILE,
     WarmState,
-    answers,
     ensure_home,
     find_warm,
     process_alive,
@@ -74,7 +73,14 @@ def up(models: list[str], replicas: int = 2, gpus: float = 0.0) -> tuple[WarmSta
             raise ClusterError(
                 f"genart up's Ray recorded in {state_path()} does not answer; run `genart down` first"
             )
-        state, started = _start_head(), True
+        try:
+            state = _start_head()
+        except (
+            ClusterError
+        ) as exc:  # Ray gives its raylet a fixed 30 s to register: once more on a busy machine
+            log.warning("%s\nstarting Ray once more", str(exc).splitlines()[0])
+            state = _start_head()
+        started = True
     try:
         return state, _warm_bundles(state, models, replicas, gpus)
     except BaseException:
@@ -106,7 +112,9 @@ def _start_head() -> WarmState:
     env.update({"RAY_AUTH_MODE": mode, LOOPBACK_ONLY: "0"})
     if token_path:
         env["RAY_AUTH_TOKEN_PATH"] = token_path
+    env["PYTHONUNBUFFERED"] = "1"  # its "Ray runtime started." reaches the log at once
     log_path = home / "ray.log"
+    offset = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
             cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -117,14 +125,24 @@ def _start_head() -> WarmState:
 
     write_state(state)  # before waiting: a `genart down` stops even an up that never came up
     deadline = time.monotonic() + START_TIMEOUT_S
-    while not answers(gcs, 0.5):
+    while not _started(log_path, offset):  # `ray start` says so once its node registered
         if proc.poll() is not None or time.monotonic() > deadline:
-            tail = log_path.read_text(errors="replace")[-2000:]
+            tail = _read_from(log_path, offset)[-2000:]
             _stop(state)
             raise ClusterError(f"Ray did not start (exit {proc.poll()}); the end of {log_path}:\n{tail}")
         time.sleep(0.2)
     log.info("started Ray at %s (PID %d, temp dir %s)", gcs, proc.pid, temp)
     return state
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
+def _started(log_path: Path, offset: int) -> bool:
+    return "Ray runtime started." in _read_from(log_path, offset)
 
 
 def _warm_bundles(state: WarmState, models: list[str], replicas: int, gpus: float) -> list[dict]:
@@ -221,7 +239,7 @@ def _stop(state: WarmState) -> None:
     node under load), SIGKILL what is left after DOWN_TIMEOUT_S; then remove the temp dir, token and state."""
     import psutil
 
-    members = _members(state) if process_alive(state.pid, state.pid_started) else []
+    members = _members(state)  # also when the head itself has exited and left processes behind
     for proc in members:
         try:
             proc.send_signal(signal.SIGTERM)

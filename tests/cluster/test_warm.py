@@ -242,8 +242,9 @@ def test_a_killed_warm_replica_is_replaced_under_its_name(warm):
     status = _genart(home, "status", cwd=where).stdout
     line = next(ln for ln in status.splitlines() if ln.startswith(f"  {where / 'bundle'}  "))
     victim = int(line.rsplit("pids ", 1)[1].split(",")[0])
-    psutil.Process(victim).kill()
-    psutil.Process(victim).wait(timeout=60) if psutil.pid_exists(victim) else None
+    proc = psutil.Process(victim)
+    proc.kill()
+    proc.wait(timeout=60)
     g = _genart(home, "generate", "gen.yaml", "--set", "output=after_kill", cwd=where)
     assert g.returncode == 0, g.stderr
     assert "warm replicas: 1 of 2 reused; 1 loaded" in g.stderr and "(not loaded yet)" in g.stderr

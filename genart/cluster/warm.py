@@ -48,7 +48,7 @@ from genart.warm_state import (
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 90.0
-DOWN_TIMEOUT_S = 30.0
+DOWN_TIMEOUT_S = 10.0
 LOAD_TIMEOUT_S = 600.0
 TEMP_PREFIX = "genart-up-"
 
@@ -246,8 +246,9 @@ def _stop(state: WarmState) -> None:
         except psutil.NoSuchProcess:
             pass
     _, left = psutil.wait_procs(members, timeout=DOWN_TIMEOUT_S)
+    if left:
+        log.info("%d Ray process(es) still running %gs after SIGTERM; killing them", len(left), DOWN_TIMEOUT_S)
     for proc in left:
-        log.warning("Ray process %d did not stop within %gs; killing it", proc.pid, DOWN_TIMEOUT_S)
         try:
             proc.kill()
         except psutil.NoSuchProcess:

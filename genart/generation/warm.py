@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 OPEN_JOBS = 8  # per-job replicas one warm actor keeps open (a driver killed before closing leaks no more)
 OPEN_TIMEOUT_S = 600.0  # loading a bundle that is not warm yet, bounded
+DEAD_RETRIES = 3  # a slot's replica found dead while opening a job is created again this often
 NAME_RETRIES = 50  # ray.kill is asynchronous: a dead actor's name is free again a moment later
 
 
@@ -212,20 +213,41 @@ class WarmPool:
         self.args = (self.token, remote_cfg, job["job_id"], job["model_id"], claim)
         self.opened: list = []
 
-    def _open(self, actors: list) -> list[dict]:
+    def _open(self, slots: list[int]) -> tuple[list, list[dict]]:
+        """(actors, what each open returned) for these slots. A replica found dead (killed, or its name still
+        held a moment after it died) is created again, at most DEAD_RETRIES times per slot."""
+        gpus = self.cfg.gpus_per_replica
+        actors = [warm_actor(self.cfg.model, gpus, s) for s in slots]
+        refs = [a.open.remote(*self.args) for a in actors]
+        infos: list = [None] * len(slots)
+        deadline = time.monotonic() + OPEN_TIMEOUT_S
+        for i, slot in enumerate(slots):
+            for attempt in range(DEAD_RETRIES + 1):
+                try:
+                    infos[i] = ray.get(refs[i], timeout=max(1.0, deadline - time.monotonic()))
+                    break
+                except ray.exceptions.GetTimeoutError:
+                    self.release(actors, [])
+                    raise JobFailed(
+                        f"warm replicas did not load {redact(self.cfg.model)} within {OPEN_TIMEOUT_S:g}s"
+                    ) from None
+                except ray.exceptions.RayActorError as exc:
+                    if attempt == DEAD_RETRIES:
+                        self.release(actors, [])
+                        _raise_cause(
+                            exc, f"warm replica {slot} died {DEAD_RETRIES + 1} times while opening the job"
+                        )
+                    time.sleep(0.5)
+                    actors[i] = warm_actor(self.cfg.model, gpus, slot)
+                    refs[i] = actors[i].open.remote(*self.args)
+                except ray.exceptions.RayError as exc:
+                    self.release(actors, [])
+                    _raise_cause(exc, "a warm replica could not open the job")
         self.opened += actors
-        try:
-            return ray.get([a.open.remote(*self.args) for a in actors], timeout=OPEN_TIMEOUT_S)
-        except ray.exceptions.GetTimeoutError:
-            raise JobFailed(
-                f"warm replicas did not load {redact(self.cfg.model)} within {OPEN_TIMEOUT_S:g}s"
-            ) from None
-        except ray.exceptions.RayError as exc:
-            _raise_cause(exc, "a warm replica could not open the job")
+        return actors, infos
 
     def start_all(self, n: int) -> list:
-        actors = [warm_actor(self.cfg.model, self.cfg.gpus_per_replica, i) for i in range(n)]
-        infos = self._open(actors)
+        actors, infos = self._open(list(range(n)))
         reused = sum(i["reused"] for i in infos)
         if reused == n:
             log.info(
@@ -242,9 +264,7 @@ class WarmPool:
         return actors
 
     def start(self, slot: int):
-        actor = warm_actor(self.cfg.model, self.cfg.gpus_per_replica, slot)
-        self._open([actor])
-        return actor
+        return self._open([slot])[0][0]
 
     def submit(self, actor, spec):
         return actor.run_shard.remote(self.token, spec)
@@ -254,7 +274,7 @@ class WarmPool:
         every replica it opened; the replicas stay warm."""
         for ref in inflight:
             ray.cancel(ref)
-        for actor in {a._actor_id: a for a in self.opened}.values():
+        for actor in {a._actor_id: a for a in [*self.opened, *actors]}.values():
             try:
                 actor.close.remote(self.token)
             except ray.exceptions.RayError:  # a replica that died with the job

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,9 +79,10 @@ def _top_imports(env: dict, n: int = 8) -> list[tuple[str, float]]:
     return sorted(found.items(), key=lambda kv: -kv[1])[:n]
 
 
-def bench_warm(small: int = 200, large: int = 2000, warm_runs: int = 3) -> dict:
-    """Run the four measurements and the floor; print the table; write out/bench-warm.json. Returns the
-    figures (seconds). Starts its own `genart up` with GENART_HOME in a temp dir and stops it after."""
+def bench_warm(small: int = 200, large: int = 2000, rounds: int = 3) -> dict:
+    """The four measurements, interleaved in `rounds` rounds (a busy machine then slows each about alike;
+    medians reported), and the floor; print the table; write out/bench-warm.json. Returns the figures
+    (seconds). Starts its own `genart up` with GENART_HOME in a temp dir and stops it after."""
     from genart.bench.generate import _bench_bundle
 
     tmp = tempfile.mkdtemp(prefix="genart-bench-warm-")
@@ -88,25 +90,34 @@ def bench_warm(small: int = 200, large: int = 2000, warm_runs: int = 3) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "GENART_WARM")}
     env["GENART_HOME"] = f"{tmp}/home"
     cold_env = {**env, "GENART_WARM": "0"}
-    r: dict = {"bundle": bundle, "cores": os.cpu_count(), "small": small, "large": large}
-    r["plain_small"], _ = _timed([sys.executable, "-c", PLAIN, bundle, str(small), f"{tmp}/p1"], env, tmp)
-    r["plain_large"], _ = _timed([sys.executable, "-c", PLAIN, bundle, str(large), f"{tmp}/p2"], env, tmp)
-    r["cold_large"], out = _timed(_generate(bundle, large, f"{tmp}/c2"), cold_env, tmp)
-    r["cold_large_summary"] = json.loads(out.strip().splitlines()[-1])
+    r: dict = {"bundle": bundle, "cores": os.cpu_count(), "small": small, "large": large, "rounds": rounds}
+    runs: dict[str, list] = {"plain_small": [], "warm_small": [], "plain_large": [], "cold_large": []}
+    summaries: dict = {}
     r["up"], _ = _timed([GENART, "up", "--model", bundle], env, tmp)
     try:
-        runs = [_timed(_generate(bundle, small, f"{tmp}/w{i}"), env, tmp) for i in range(warm_runs)]
+        for k in range(rounds):
+            plain = [sys.executable, "-c", PLAIN, bundle]
+            runs["plain_small"].append(_timed([*plain, str(small), f"{tmp}/p1-{k}"], env, tmp)[0])
+            sec, out = _timed(_generate(bundle, small, f"{tmp}/w-{k}"), env, tmp)
+            runs["warm_small"].append(sec)
+            summaries["warm_small"] = json.loads(out.strip().splitlines()[-1])
+            runs["plain_large"].append(_timed([*plain, str(large), f"{tmp}/p2-{k}"], env, tmp)[0])
+            sec, out = _timed(_generate(bundle, large, f"{tmp}/c-{k}"), cold_env, tmp)
+            runs["cold_large"].append(sec)
+            summaries["cold_large"] = json.loads(out.strip().splitlines()[-1])
     finally:
         _timed([GENART, "down"], env, tmp)
-    r["warm_small_runs"] = [round(s, 3) for s, _ in runs]
-    r["warm_small"] = sorted(r["warm_small_runs"])[len(runs) // 2]  # the median
-    r["warm_small_summary"] = json.loads(runs[-1][1].strip().splitlines()[-1])
+    for name, values in runs.items():
+        r[f"{name}_runs"] = [round(v, 3) for v in values]
+        r[name] = sorted(values)[len(values) // 2]  # the median
+    r["warm_small_summary"], r["cold_large_summary"] = summaries["warm_small"], summaries["cold_large"]
     r["python"], _ = _timed([sys.executable, "-c", "pass"], env, tmp)
     r["driver_imports"], _ = _timed([sys.executable, "-c", DRIVER_IMPORTS], env, tmp)
     r["top_imports"] = _top_imports(env)
     _report(r)
     Path("out").mkdir(exist_ok=True)
     Path("out/bench-warm.json").write_text(json.dumps(r, indent=2))
+    shutil.rmtree(tmp, ignore_errors=True)
     return r
 
 
@@ -114,7 +125,7 @@ def _report(r: dict) -> None:
     s, big = r["small"], r["large"]
     rows = [
         (f"plain loop, {s} images", r["plain_small"], 1.0, ""),
-        (f"genart generate {s}, warm (genart up; median of {len(r['warm_small_runs'])})",
+        (f"genart generate {s}, warm (genart up)",
          r["warm_small"], r["warm_small"] / r["plain_small"], "<= 1.00"),
         (f"plain loop, {big} images", r["plain_large"], 1.0, ""),
         (f"genart generate {big}, cold (its own local Ray)", r["cold_large"],
@@ -123,12 +134,13 @@ def _report(r: dict) -> None:
     print_table(
         f"interactive latency: whole-process wall time, bundle {r['bundle']}, {r['cores']} cores",
         [(name, f"{sec:.2f}", f"{ratio:.2f}", target) for name, sec, ratio, target in rows],
-        ("process", "seconds", "vs plain", "target"),
+        ("process", f"seconds (median of {r['rounds']})", "vs plain", "target"),
     )
     warm = r["warm_small_summary"]
     rest = r["warm_small"] - r["driver_imports"]
     print(  # noqa: T201
-        f"  warm runs: {', '.join(f'{x:.2f}' for x in r['warm_small_runs'])} s; genart up itself took {r['up']:.1f} s\n"
+        f"  rounds (s): {'; '.join(k + ' ' + ', '.join(f'{x:.2f}' for x in r[k + '_runs']) for k in ('plain_small', 'warm_small', 'plain_large', 'cold_large'))}\n"
+        f"  genart up itself took {r['up']:.1f} s\n"
         f"  warm floor: interpreter {r['python']:.2f} s + driver imports {r['driver_imports'] - r['python']:.2f} s "
         f"(largest: {', '.join(f'{k} {v:.2f}' for k, v in r['top_imports'][:5])}) + joining Ray, the job and "
         f"leaving {rest:.2f} s (generate() itself: {warm['seconds']:.2f} s, first commit at {warm['first_commit_s']:.2f} s)\n"

@@ -247,7 +247,9 @@ def _stop(state: WarmState) -> None:
             pass
     _, left = psutil.wait_procs(members, timeout=DOWN_TIMEOUT_S)
     if left:
-        log.info("%d Ray process(es) still running %gs after SIGTERM; killing them", len(left), DOWN_TIMEOUT_S)
+        log.info(
+            "%d Ray process(es) still running %gs after SIGTERM; killing them", len(left), DOWN_TIMEOUT_S
+        )
     for proc in left:
         try:
             proc.kill()

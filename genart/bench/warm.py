@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from genart.bench.common import ROOT, print_table
+from genart.errors import JobFailed
 
 # the plain loop as its own script: only what such a loop imports (torch, numpy, PIL, pyarrow)
 PLAIN = """
@@ -49,12 +50,12 @@ CONFIG = ROOT / "configs" / "generate" / "digits.yaml"
 
 
 def _timed(cmd: list[str], env: dict, cwd: str) -> tuple[float, str]:
-    """(wall seconds, stdout) of one process; raises RuntimeError with its stderr when it fails."""
+    """(wall seconds, stdout) of one process; raises JobFailed with its stderr when it fails."""
     t0 = time.perf_counter()
     p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=1800)
     seconds = time.perf_counter() - t0
     if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+        raise JobFailed(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
     return seconds, p.stdout
 
 

@@ -29,9 +29,10 @@ slow: $(STAMP)  ## run the slow tests too (multi-node, long fault injection)
 demo: $(STAMP)  ## train a small digits model on a local Ray, then generate a collection under ./out/demo
 	.venv/bin/genart demo --out out/demo
 
-bench: $(STAMP)  ## benchmarks: training, data loading, generation, memory, dedupe index, curation page; ART=FOLDER adds bench art (prints tables)
+bench: $(STAMP)  ## benchmarks: training, data loading, generation, warm latency, memory, dedupe index, curation page; ART=FOLDER adds bench art (prints tables)
 	.venv/bin/genart bench train
 	.venv/bin/genart bench generate
+	.venv/bin/genart bench warm
 	.venv/bin/genart bench train-data
 	.venv/bin/genart bench memory
 	.venv/bin/genart bench dedupe

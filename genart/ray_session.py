@@ -16,6 +16,7 @@ import secrets
 import tempfile
 from collections.abc import Iterator
 
+from genart import warm_state
 from genart.errors import ClusterError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,8 @@ LOOPBACK = "127.0.0.1"
 
 @contextlib.contextmanager
 def ray_session(address: str | None, num_cpus: int | None = None, dashboard: bool = True):
-    """Join `address` (or, inside a Ray job, the job's cluster named by RAY_ADDRESS), or start a private
-    local cluster (with the dashboard only when `dashboard`: Ray Train's controller polls the state API it
+    """Join `address` (or, inside a Ray job, the job's cluster named by RAY_ADDRESS, or the warm local Ray
+    `genart up` keeps, found by `warm_state.find_warm`), or start a private local cluster (with the dashboard only when `dashboard`: Ray Train's controller polls the state API it
     serves; generation alone does not need it and starts ~0.7 s sooner).
 
     Raises ClusterError when the cluster cannot be joined or a safe local one cannot be started, and
@@ -48,12 +49,7 @@ def ray_session(address: str | None, num_cpus: int | None = None, dashboard: boo
     if ray.is_initialized():
         yield
         return
-    # Ray's own INFO lines (checkpoint created, result reported) would drown genart's progress lines
-    kwargs: dict = {
-        "log_to_driver": True,
-        "logging_level": logging.WARNING,
-        "logging_config": ray.LoggingConfig(log_level="WARNING"),
-    }
+    kwargs = _driver_kwargs()
     if address:
         _join(address, kwargs)
     elif os.environ.get("RAY_ADDRESS"):
@@ -66,6 +62,20 @@ def ray_session(address: str | None, num_cpus: int | None = None, dashboard: boo
                 "RAY_ADDRESS to let genart start its own local cluster"
             ) from exc
     else:
+        warm = (
+            warm_state.find_warm()
+        )  # `genart up` running on this machine: join it, else start a private Ray
+        if warm is not None:
+            with _environment(warm_env(warm)), _loopback_node_address():
+                failed = _join_warm(warm, kwargs)
+                if failed is not None:
+                    log.warning("cannot join genart up's Ray at %s (%s): running cold", warm.gcs, failed)
+                else:
+                    try:
+                        yield
+                    finally:
+                        ray.shutdown()
+                    return
         with _local_cluster(num_cpus, dashboard, kwargs):
             yield
         return
@@ -87,6 +97,66 @@ def _join(address: str, kwargs: dict) -> None:
         ) from exc
 
 
+def _driver_kwargs() -> dict:
+    """ray.init's logging options: Ray's own INFO lines (checkpoint created, result reported) would drown
+    genart's progress lines."""
+    import ray
+
+    return {
+        "log_to_driver": True,
+        "logging_level": logging.WARNING,
+        "logging_config": ray.LoggingConfig(log_level="WARNING"),
+    }
+
+
+@contextlib.contextmanager
+def warm_session(warm: warm_state.WarmState) -> Iterator[None]:
+    """Join `genart up`'s Ray as a driver in its namespace (genart up, status). Raises ClusterError when it
+    refuses."""
+    import ray
+
+    with _environment(warm_env(warm)), _loopback_node_address():
+        failed = _join_warm(warm, _driver_kwargs())
+        if failed is not None:
+            raise ClusterError(
+                f"cannot join genart up's Ray at {warm.gcs} ({failed}); `genart down` stops it"
+            )
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+
+def warm_env(warm: warm_state.WarmState) -> dict[str, str | None]:
+    """The environment a driver of `genart up`'s Ray needs: its token and its address pinned."""
+    return {
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": None,
+        "RAY_AUTH_TOKEN_PATH": warm.token_path,
+        "RAY_ADDRESS": warm.gcs,
+        LOOPBACK_ONLY: "0",
+    }
+
+
+def _join_warm(warm: warm_state.WarmState, kwargs: dict) -> Exception | None:
+    """Join `genart up`'s Ray in its namespace; the error when it refuses (the caller runs cold or fails)."""
+    import ray
+
+    try:
+        ray.init(address=warm.gcs, namespace=warm.namespace, _node_ip_address=LOOPBACK, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        return exc
+    log.debug("joined genart up's Ray at %s (up since %s)", warm.gcs, warm.started_at)
+    return None
+
+
+def joined_warm() -> bool:
+    """Whether this process is a driver in `genart up`'s Ray (its namespace), so jobs use the warm replicas."""
+    import ray
+
+    return ray.is_initialized() and ray.get_runtime_context().namespace == warm_state.NAMESPACE
+
+
 @contextlib.contextmanager
 def _local_cluster(num_cpus: int | None, dashboard: bool, kwargs: dict) -> Iterator[None]:
     """Start a single-node cluster on 127.0.0.1 with its own token and pinned address; stop it after."""
@@ -94,7 +164,7 @@ def _local_cluster(num_cpus: int | None, dashboard: bool, kwargs: dict) -> Itera
 
     require_ray(ray.__version__)
     mode = local_auth_mode(os.environ)
-    gcs_port, dash_port = _free_port(), _free_port()
+    gcs_port, dash_port = free_port(), free_port()
     gcs = f"{LOOPBACK}:{gcs_port}"
     # 0700 directory, removed after the cluster stops
     with tempfile.TemporaryDirectory(prefix="genart-ray-") as private:
@@ -223,7 +293,7 @@ def _check_started(gcs: str) -> None:
         )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:

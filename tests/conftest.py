@@ -29,6 +29,19 @@ def loopback_only_ray():
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def genart_home(tmp_path_factory):
+    """GENART_HOME in a temp dir: no test joins (or stops) a `genart up` of the user running the suite."""
+    home = tmp_path_factory.mktemp("genart-home")
+    saved = os.environ.get("GENART_HOME")
+    os.environ["GENART_HOME"] = str(home)
+    yield home
+    if saved is None:
+        os.environ.pop("GENART_HOME", None)
+    else:
+        os.environ["GENART_HOME"] = saved
+
+
 @pytest.fixture(scope="session")
 def ray_tmp():
     """A short per-session Ray temp dir (Unix socket paths must stay short)."""

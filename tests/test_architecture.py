@@ -12,7 +12,7 @@ PACKAGE = ROOT / "genart"
 
 # stages from the ground floor up: a module may import its own stage and the stages below it, never above
 LAYERS = [
-    ["genart.errors", "genart.ids", "genart.images", "genart.ray_session"],
+    ["genart.errors", "genart.ids", "genart.images", "genart.ray_session", "genart.warm_state"],
     ["genart.config"],
     ["genart.storage"],
     ["genart.data", "genart.models"],
@@ -164,6 +164,7 @@ def test_the_top_level_holds_the_face_and_the_ground_floor():
         "ids.py",
         "images.py",
         "ray_session.py",
+        "warm_state.py",
     ]
 
 

@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 import struct
 
-import torch
 from pydantic import ValidationError
 
-from genart.config.train import GanModelConfig, VaeModelConfig
+from genart.config.train import GENERATOR_KEYS, GanModelConfig, VaeModelConfig
 from genart.errors import BundleError
-from genart.models.registry import GENERATOR_KEYS
 from genart.storage import safejson
 
 SHARED = ("arch", "image_size", "channels", "latent_dim", "num_classes")  # top level == generator spec
@@ -26,7 +24,12 @@ MODEL_SCHEMA = {"dcgan": GanModelConfig, "vae": VaeModelConfig}
 MAX_HEADER = 16 << 20  # a safetensors header of a genart model is a few KB
 MAX_META = 32 << 20  # model.json: 10000 class names of up to 1000 characters fit
 MAX_CLASSES = next(m.le for m in GanModelConfig.model_fields["num_classes"].metadata if hasattr(m, "le"))
-DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int64: "I64"}
+DTYPES = {
+    "float32": "F32",
+    "float16": "F16",
+    "bfloat16": "BF16",
+    "int64": "I64",
+}  # torch dtype name -> safetensors
 
 
 def _short(value, limit: int = 80) -> str:
@@ -148,9 +151,12 @@ def header(blob: bytes) -> dict[str, tuple[str, tuple[int, ...]]]:
 
 def expected_tensors(build) -> dict[str, tuple[str, tuple[int, ...]]]:
     """{name: (safetensors dtype, shape)} of the module `build()` makes, built on the meta device (no memory)."""
+    import torch  # here, not at import: drivers check model.json without torch
+
     with torch.device("meta"):
         module = build()
-    return {k: (DTYPES.get(v.dtype, str(v.dtype)), tuple(v.shape)) for k, v in module.state_dict().items()}
+    names = {k: (str(v.dtype).removeprefix("torch."), tuple(v.shape)) for k, v in module.state_dict().items()}
+    return {k: (DTYPES.get(d, f"torch.{d}"), shape) for k, (d, shape) in names.items()}
 
 
 def max_bytes(expected: dict) -> int:
@@ -182,6 +188,8 @@ def compare(found: dict, expected: dict) -> None:
 
 def check_finite(state: dict, file: str) -> None:
     """Raise ValueError naming the first floating tensor holding NaN or Inf."""
+    import torch
+
     for name, t in state.items():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise ValueError(f"{file}: tensor {name} holds NaN or Inf values")

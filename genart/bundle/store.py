@@ -16,18 +16,15 @@ from safetensors.torch import save as st_save
 
 from genart import __version__
 from genart.bundle import check
+from genart.bundle.meta import FORMAT, META, WEIGHTS, parse_meta, read_file, read_meta  # noqa: F401 - read_meta: re-exported
 from genart.errors import BundleError
 from genart.models.registry import build_generator
 from genart.models.sampling import sample
-from genart.storage import safejson
 from genart.storage.fs import get_fs, join, redact
 
-WEIGHTS, META = "model.safetensors", "model.json"
 DISCRIMINATOR = (
     "discriminator.safetensors"  # optional: GAN bundles carry D for `filter.scorer: discriminator`
 )
-FORMAT = "genart-bundle/1"
-REQUIRED = ("format", "arch", "image_size", "channels", "latent_dim", "num_classes", "model_id", "generator")
 
 
 def _tensors(module_or_state) -> dict:
@@ -156,58 +153,6 @@ class Bundle:
         return sample(self.generator, seeds, class_ids, truncation, self.device)
 
 
-def _read(fs, path: str, name: str, uri: str, limit: int = check.MAX_META) -> bytes:
-    """The file `name` of the bundle, refused unread when it is larger than `limit` bytes."""
-    try:
-        size = fs.size(join(path, name))
-        if size is not None and size > limit:
-            raise check.fail(
-                redact(uri), f"{name} is {size} bytes, more than the {limit} its model.json allows"
-            )
-        with fs.open(join(path, name), "rb") as f:
-            return f.read(limit + 1)
-    except FileNotFoundError:
-        raise BundleError(
-            f"bundle {redact(uri)} has no {name}; a bundle is a folder holding {WEIGHTS} and {META} "
-            "(written by `genart train` at OUTPUT/model)"
-        ) from None
-
-
-def read_meta(uri: str, storage_options: dict | None = None) -> dict:
-    """The bundle's model.json, validated, without reading the weights (drivers plan jobs from it).
-
-    Returns model.json as a dict (arch, image_size, channels, latent_dim, num_classes, class_names,
-    model_id, ...), checked against the bounds of `check.py`.
-
-    Raises BundleError when model.json is missing, too large, not JSON or not a genart bundle description;
-    StorageError when the storage cannot be read."""
-    fs, path = get_fs(uri, storage_options)
-    return _parse_meta(_read(fs, path, META, uri), uri)
-
-
-def _parse_meta(raw_meta: bytes, uri: str) -> dict:
-    """model.json parsed and checked (bounds, agreement, file names) before anything is sized from it.
-    Raises BundleError."""
-    try:
-        meta = safejson.loads(raw_meta)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"bundle {redact(uri)}: {META} is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise BundleError(f"bundle {redact(uri)}: {META} is not a JSON object")
-    missing = [k for k in REQUIRED if k not in meta]
-    if missing or meta.get("format") != FORMAT:
-        raise BundleError(
-            f"bundle {redact(uri)}: {META} is not a {FORMAT} description (missing: {', '.join(missing) or 'format'})"
-        )
-    if not (isinstance(meta["model_id"], str) and len(meta["model_id"]) == 64):
-        raise check.fail(redact(uri), f"{META} model_id is not a sha256 hex digest")
-    try:
-        check.check_meta(meta)
-    except ValueError as exc:
-        raise check.fail(redact(uri), str(exc)) from None
-    return meta
-
-
 def _load_weights(blob: bytes, build, uri: str, file: str, what: str) -> torch.nn.Module:
     """The module `build()` makes, loaded from the safetensors `blob` once its header's tensors match
     the module built on the meta device and every value is finite. Raises BundleError."""
@@ -244,9 +189,9 @@ def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cp
     Raises BundleError when a file is missing, too large for the bounds in `check.py`, or does not match
     model.json's sha256; StorageError when the storage cannot be read."""
     fs, path = get_fs(uri, storage_options)
-    meta = _parse_meta(_read(fs, path, META, uri), uri)
+    meta = parse_meta(read_file(fs, path, META, uri), uri)
     spec = meta["generator"]
-    blob = _read(
+    blob = read_file(
         fs, path, WEIGHTS, uri, check.max_bytes(check.expected_tensors(lambda: build_generator(spec)))
     )
     digest = hashlib.sha256(blob).hexdigest()
@@ -267,7 +212,7 @@ def load_discriminator(uri: str, storage_options: dict | None = None, device: st
     from genart.models.gan import Discriminator
 
     fs, path = get_fs(uri, storage_options)
-    meta = _parse_meta(_read(fs, path, META, uri), uri)
+    meta = parse_meta(read_file(fs, path, META, uri), uri)
     d = meta.get("discriminator")
     if not d:
         raise BundleError(
@@ -276,7 +221,7 @@ def load_discriminator(uri: str, storage_options: dict | None = None, device: st
             "`genart train` (GAN bundles now include discriminator.safetensors)"
         )
     build_d = lambda: Discriminator(**{k: d[k] for k in check.D_KEYS})  # noqa: E731
-    blob = _read(fs, path, d["file"], uri, check.max_bytes(check.expected_tensors(build_d)))
+    blob = read_file(fs, path, d["file"], uri, check.max_bytes(check.expected_tensors(build_d)))
     if hashlib.sha256(blob).hexdigest() != d["sha256"]:
         raise BundleError(
             f"bundle {redact(uri)}: {d['file']} does not match the sha256 in model.json; re-export the bundle"

@@ -50,6 +50,22 @@ def bench_generate(count: int) -> None:
     run(count=int_in("--count", count, 1, MAX_BENCH_COUNT))
 
 
+@bench.command(name="warm")
+@click.option("--small", default=200, show_default=True, help="Images of the warm run (and its plain loop).")
+@click.option("--large", default=2000, show_default=True, help="Images of the cold run (and its plain loop).")
+@click.option("--rounds", default=3, show_default=True, help="Interleaved rounds of the four runs (medians).")
+@_run
+def bench_warm(small: int, large: int, rounds: int) -> None:
+    """Whole-process seconds: plain loop vs warm `genart generate` (genart up) and vs a cold one; the warm floor."""
+    from genart.bench.warm import bench_warm as run
+
+    run(
+        small=int_in("--small", small, 1, MAX_BENCH_COUNT),
+        large=int_in("--large", large, 1, MAX_BENCH_COUNT),
+        rounds=int_in("--rounds", rounds, 1, 100),
+    )
+
+
 @bench.command(name="train-data")
 @click.option("--steps", default=120, show_default=True)
 @_run

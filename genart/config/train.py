@@ -8,6 +8,13 @@ from pydantic import Field, field_validator, model_validator
 
 from genart.config.common import StorageOptions, Strict
 
+# the model keys a generator spec (model.json `generator`) records per arch; plain data, so a bundle's
+# description is checked without importing torch
+GENERATOR_KEYS = {
+    "dcgan": ("image_size", "channels", "latent_dim", "num_classes", "g_width", "attention"),
+    "vae": ("image_size", "channels", "latent_dim", "num_classes", "width"),
+}
+
 ImageSize = Literal[32, 64, 128, 256]
 Channels = Literal[1, 3, 4]  # grey, RGB, RGBA (4 keeps the alpha channel: transparent PNG/WebP out)
 AUGMENT_OPS = ("color", "translation", "cutout")  # DiffAugment ops (genart/training/augment.py)

@@ -7,6 +7,8 @@ PIL's zlib both release the GIL), with at most two batches pending so memory sta
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import os
 import time
@@ -18,7 +20,7 @@ from genart.config.generate import GenerateConfig
 from genart.errors import BundleError
 from genart.filters.draw import FilteredDraw
 from genart.filters.score import make_scorer
-from genart.generation.engine import EncodePool, Engine, StageTimes, choose_device
+from genart.generation.engine import EncodePool, Engine, StageTimes, choose_device, use_channels_last
 from genart.generation.plan import ShardSpec, children_of
 from genart.generation.records import ShardResult
 from genart.generation.vary import item_inputs, needs_inputs
@@ -46,18 +48,30 @@ def filter_columns(cfg: GenerateConfig) -> tuple[str, ...]:
     return tuple(n for n in ("score", "phash", "judged") if n in names or n in measured) + parents
 
 
+def threads(cfg: GenerateConfig) -> int:
+    """torch threads of a replica: one per CPU it was given (at least one)."""
+    return max(1, int(round(cfg.cpus_per_replica)))
+
+
 class GeneratorReplica:
-    def __init__(self, cfg: GenerateConfig, job_id: str, model_id: str, claim=None):
+    def __init__(self, cfg: GenerateConfig, job_id: str, model_id: str, claim=None, loaded=None):
         """`claim(ids, hashes) -> [bool]`: the job's near-duplicate index (needed when dedupe.max_distance
-        is set; the runner passes a handle to its HashIndex actor)."""
+        is set; the runner passes a handle to its HashIndex actor). `loaded`: the bundle a warm replica
+        (`generation/warm.py`) already holds, used instead of loading `cfg.model` again."""
         import torch
 
         from genart.bundle import load_bundle
 
-        torch.set_num_threads(max(1, int(round(cfg.cpus_per_replica))))
+        torch.set_num_threads(threads(cfg))
         device = str(choose_device(cfg.gpus_per_replica))  # "cuda:N" or "cpu"
         self.cfg = cfg
-        self.bundle = load_bundle(cfg.model, cfg.storage.options, device=device)
+        if loaded is None:
+            self.bundle = load_bundle(cfg.model, cfg.storage.options, device=device)
+        else:  # this job's own Bundle record (its engine), and its own module where the options change it
+            gen = loaded.generator
+            if cfg.inference.compile or use_channels_last(cfg.inference.channels_last, torch.device(device)):
+                gen = copy.deepcopy(gen)
+            self.bundle = dataclasses.replace(loaded, generator=gen, engine=None)
         if self.bundle.model_id != model_id:
             raise BundleError(
                 f"bundle {redact(cfg.model)} changed during the job "
@@ -90,7 +104,7 @@ class GeneratorReplica:
         self._measure = cfg.measures  # synthesize's candidates: score, phash, judged columns (or None)
         # variations and classes.blend jobs: items made from latents and class weights (genart/generation/vary.py)
         self.children = children_of(cfg, int(self.bundle.meta["num_classes"]))
-        log.info("replica pid %d: bundle %s loaded on %s", os.getpid(), self.bundle.model_id[:12], device)
+        log.info("replica pid %d: bundle %s on %s", os.getpid(), self.bundle.model_id[:12], device)
 
     def _as_stored(self, images: np.ndarray) -> tuple[list[bytes], np.ndarray]:
         """uint8 (N, H, W, C) -> (the N file bytes a lossy format (jpeg, webp) stores, the uint8 pixels they
@@ -122,6 +136,10 @@ class GeneratorReplica:
             batch = batch.replace(blobs=[encode(img, fmt, quality) for img in batch.images])
         out.add(batch)
         self.tokens.write(out.shard, batch)  # before the shard's commit
+
+    def close(self) -> None:
+        """Stop the encode threads (a warm replica closes each job's replica; a cold one just exits)."""
+        self._pool.shutdown(wait=False)
 
     def run_shard(self, spec: ShardSpec) -> ShardResult:
         """Generate, encode and write every item of the shard, then commit its metadata. Raises StorageError

@@ -20,9 +20,9 @@ from genart.generation.ledger import ByteLedger
 from genart.generation.parents import resolve_variations
 from genart.generation.plan import Plan
 from genart.generation.records import JobSummary
-from genart.generation.scheduler import Tally, run_shards
+from genart.generation.scheduler import ColdPool, Tally, run_shards
 from genart.market import write_collection
-from genart.ray_session import ray_session, require_resources
+from genart.ray_session import joined_warm, ray_session, require_resources
 from genart.storage import layout
 from genart.storage.commit import scan_metadata, stale_tars
 from genart.storage.fs import redact
@@ -89,13 +89,15 @@ def _run_pending(cfg: GenerateConfig, plan: Plan, out: Output, job: dict, overwr
     if not overwrite and len(committed) >= plan.num_shards:
         return committed, ledger, Tally()
     with ray_session(cfg.address, dashboard=False):
+        warm = joined_warm()  # `genart up` runs: its warm replicas serve the job (they hold no logical CPU)
         if overwrite:
-            _check_before_overwrite(cfg)
+            _check_before_overwrite(cfg, warm)
             replace_output(out, job)
             committed, ledger = _open_output(out, cfg, plan)
         else:
-            require_resources("generate", cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica)
-        tally = run_shards(cfg, plan, out, job, committed, ledger, progress=progress, t0=t0)
+            _require(cfg, warm)
+        pool = _warm_pool() if warm else ColdPool
+        tally = run_shards(cfg, plan, out, job, committed, ledger, progress=progress, t0=t0, pool_cls=pool)
     return committed, ledger, tally
 
 
@@ -114,13 +116,24 @@ def _open_output(out: Output, cfg: GenerateConfig, plan: Plan) -> tuple[set[int]
     return committed, ledger
 
 
-def _check_before_overwrite(cfg: GenerateConfig) -> None:
+def _check_before_overwrite(cfg: GenerateConfig, warm: bool) -> None:
     """What --overwrite must know before it deletes anything: the bundle loads (weights match model.json)
     and the cluster can host the replicas (called inside the Ray session)."""
     from genart.bundle import load_bundle
 
     load_bundle(cfg.model, cfg.storage.options)
-    require_resources("generate", cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica)
+    _require(cfg, warm)
+
+
+def _require(cfg: GenerateConfig, warm: bool) -> None:
+    """The cluster can host the replicas (warm ones reserve GPUs but no CPU)."""
+    require_resources("generate", cfg.replicas, 0.0 if warm else cfg.cpus_per_replica, cfg.gpus_per_replica)
+
+
+def _warm_pool():
+    from genart.generation.warm import WarmPool  # ray's actor API: imported only when `genart up` runs
+
+    return WarmPool
 
 
 def _summary(cfg, plan: Plan, job: dict, ledger, tally: Tally, resumed: int, seconds: float) -> JobSummary:

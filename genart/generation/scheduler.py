@@ -22,7 +22,6 @@ from genart.filters.dedupe import HashIndex
 from genart.generation.ledger import ByteLedger
 from genart.generation.plan import Plan, ShardSpec
 from genart.generation.records import ShardResult
-from genart.generation.replica import GeneratorReplica
 from genart.storage import layout
 from genart.storage.fs import redact
 from genart.storage.output import Output
@@ -49,9 +48,36 @@ def remote_replica(cfg: GenerateConfig):
     (bounded by max_retries per shard), so Ray neither restarts actors nor retries their tasks."""
     import ray
 
+    # here, not at import: torch loads only in a driver that starts replicas
+    from genart.generation.replica import GeneratorReplica
+
     return ray.remote(
         num_cpus=cfg.cpus_per_replica, num_gpus=cfg.gpus_per_replica, max_restarts=0, max_task_retries=0
     )(GeneratorReplica)
+
+
+class ColdPool:
+    """The default replicas: actors started for this job (in its own local Ray, or a joined cluster) and
+    killed after it. `generation/warm.py`'s WarmPool is the same interface over `genart up`'s warm actors."""
+
+    def __init__(self, cfg: GenerateConfig, job: dict, claim=None):
+        self.actor_cls = remote_replica(cfg)
+        self.args = (cfg, job["job_id"], job["model_id"], claim)
+
+    def start_all(self, n: int) -> list:
+        return [self.start(i) for i in range(n)]
+
+    def start(self, slot: int):
+        return self.actor_cls.remote(*self.args)
+
+    def submit(self, actor, spec: ShardSpec):
+        return actor.run_shard.remote(spec)
+
+    def release(self, actors: list, inflight: list) -> None:
+        import ray
+
+        for actor in actors:
+            ray.kill(actor)
 
 
 class RemoteClaim:
@@ -119,9 +145,7 @@ class Tally:
 class ShardScheduler:
     """Feeds shards to replicas with a bounded number in flight; replaces replicas that die."""
 
-    def __init__(
-        self, cfg: GenerateConfig, plan: Plan, committed: set[int], job: dict, bar, ledger, claim=None
-    ):
+    def __init__(self, cfg: GenerateConfig, plan: Plan, committed: set[int], bar, ledger, pool):
         import ray
 
         self.ledger = ledger
@@ -129,9 +153,8 @@ class ShardScheduler:
         self.ray, self.cfg, self.bar = ray, cfg, bar
         self.todo = plan.pending(committed)
         self.retry: deque[ShardSpec] = deque()
-        self.actor_cls = remote_replica(cfg)
-        self.args = (cfg, job["job_id"], job["model_id"], claim)
-        self.slots = [self.actor_cls.remote(*self.args) for _ in range(cfg.replicas)]
+        self.pool = pool
+        self.slots = pool.start_all(cfg.replicas)
         self.load = [0] * cfg.replicas
         self.progress_at = [time.monotonic()] * cfg.replicas  # last commit (or start) per replica slot
         self.killed_as_hung: set = set()  # actor handles killed for making no progress
@@ -154,7 +177,7 @@ class ShardScheduler:
             if spec is None:
                 return
             actor = self.slots[slot]
-            self.inflight[actor.run_shard.remote(spec)] = (spec, slot, actor)
+            self.inflight[self.pool.submit(actor, spec)] = (spec, slot, actor)
             self.load[slot] += 1
 
     def _wait_s(self) -> float:
@@ -188,7 +211,7 @@ class ShardScheduler:
         if self.slots[slot] is actor:  # first failure seen from this actor: replace it once
             self.deaths_since_progress += 1
             log.warning("replica %d died (%s); starting a replacement", slot, cause)
-            self.slots[slot] = self.actor_cls.remote(*self.args)
+            self.slots[slot] = self.pool.start(slot)
             self.progress_at[slot] = time.monotonic()
             self.load[slot] = 0  # what is still in flight on the dead actor fails and is resubmitted
         n = self.failures[spec.shard] = self.failures.get(spec.shard, 0) + 1
@@ -250,8 +273,7 @@ class ShardScheduler:
                 self._fill()
         finally:
             self.ledger.save(force=True)
-            for actor in self.slots:
-                self.ray.kill(actor)
+            self.pool.release(self.slots, list(self.inflight))
         return self.done
 
 
@@ -265,11 +287,13 @@ def run_shards(
     *,
     progress: bool,
     t0: float,
+    pool_cls=ColdPool,
 ) -> Tally:
     """Generate the shards not yet committed, inside the caller's Ray session, with a progress bar.
 
     Raises JobFailed when a shard task raises, when its replicas die more than max_retries times under it,
-    or when loading the near-duplicate index times out; StorageError propagates from the commit path."""
+    or when loading the near-duplicate index times out; StorageError propagates from the commit path.
+    `pool_cls(cfg, job, claim)`: where the replicas come from (ColdPool, or generation/warm.py's WarmPool)."""
     from tqdm.auto import tqdm
 
     log.info(
@@ -291,7 +315,7 @@ def run_shards(
     ) as bar:
         claim = start_index(cfg, out, committed)
         try:
-            return ShardScheduler(cfg, plan, committed, job, bar, ledger, claim).run(t0)
+            return ShardScheduler(cfg, plan, committed, bar, ledger, pool_cls(cfg, job, claim)).run(t0)
         finally:
             if claim is not None:  # a joined cluster outlives the job: do not leave the index there
                 import ray

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from genart.config.train import GENERATOR_KEYS
 from genart.models.gan import Discriminator, Generator
 from genart.models.vae import VAE, Decoder
-
-GENERATOR_KEYS = {
-    "dcgan": ("image_size", "channels", "latent_dim", "num_classes", "g_width", "attention"),
-    "vae": ("image_size", "channels", "latent_dim", "num_classes", "width"),
-}
 
 
 def generator_spec(model_cfg) -> dict:

@@ -134,9 +134,17 @@ def gif_bytes(frames: np.ndarray, scale: int = 1, frame_ms: int = 80) -> bytes:
 
 def walk(bundle_uri: str, out: str, spec: WalkSpec) -> tuple[str, int]:
     """Write the latent walk of `spec` through the bundle's generator as a GIF at `out`; (where, frames)."""
-    from genart.bundle import load_bundle
+    from genart.warm_state import find_warm
 
-    frames = walk_frames(load_bundle(bundle_uri), spec)
+    frames = None
+    if find_warm() is not None:  # `genart up` runs: its warm replica draws them (ray imported only then)
+        from genart.generation.warm import call_warm
+
+        frames = call_warm(bundle_uri, None, walk_frames, spec)
+    if frames is None:
+        from genart.bundle import load_bundle
+
+        frames = walk_frames(load_bundle(bundle_uri), spec)
     from genart.views.preview import write_bytes
 
     write_bytes(out, gif_bytes(frames, spec.scale, spec.frame_ms))

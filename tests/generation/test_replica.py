@@ -79,6 +79,7 @@ def test_lossy_formats_with_dedupe_encode_each_kept_image_once(
     from genart.filters.dedupe import HashIndex
     from genart.generation import replica as replica_mod
     from genart.images import encode
+    from genart.market.xmp import Provenance
 
     calls = []
 
@@ -109,7 +110,9 @@ def test_lossy_formats_with_dedupe_encode_each_kept_image_once(
             table.column("seed").to_pylist(), table.column("class_id").to_pylist()
         )
         stored = [(out / p).read_bytes() for p in table.column("path").to_pylist()]
-        assert stored == [encode(im, fmt, 80) for im in again]
+        stamp = Provenance(meta["model_id"], "job")  # the XMP disclosure, put in after the one encode
+        ids, seeds = table.column("id").to_pylist(), table.column("seed").to_pylist()
+        assert stored == stamp.stamp_all([encode(im, fmt, 80) for im in again], fmt, ids, seeds)
 
 
 def test_png_with_dedupe_encodes_in_the_writer_only(varied_bundle, tmp_path, make_cfg, monkeypatch):

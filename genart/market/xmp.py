@@ -16,6 +16,7 @@ and `disclosure` are this module's own raw-bytes readers (used by tests and `gen
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from dataclasses import dataclass
@@ -35,21 +36,28 @@ VP8X_XMP, VP8X_ALPHA = 0x04, 0x10  # VP8X flag bits
 def xmp_packet(model_id: str, job_id: str, item_id: int, seed: int) -> bytes:
     """The UTF-8 XMP packet for one item: DigitalSourceType trainedAlgorithmicMedia and genart:model_id,
     genart:job_id, genart:id, genart:seed (decimal integers). Deterministic: the same arguments, the same bytes."""
-    fields = {"model_id": model_id, "job_id": job_id, "id": str(int(item_id)), "seed": str(int(seed))}
-    attrs = "".join(f"\n    genart:{k}={quoteattr(v)}" for k, v in fields.items())
-    text = (
+    return (_template(model_id, job_id) % (int(item_id), int(seed))).encode("utf-8")
+
+
+@functools.lru_cache(maxsize=64)
+def _template(model_id: str, job_id: str) -> str:
+    """The packet with `%d` where the id and seed go: a job's items differ only there (built once per job)."""
+    fixed = {"model_id": quoteattr(model_id), "job_id": quoteattr(job_id)}
+    attrs = "".join(f"\n    genart:{k}={v.replace('%', '%%')}" for k, v in fixed.items())
+    return (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
         '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
         ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
         '  <rdf:Description rdf:about=""\n'
         f"    xmlns:Iptc4xmpExt={quoteattr(IPTC_EXT_NS)}\n"
         f"    xmlns:genart={quoteattr(GENART_NS)}\n"
-        f"    Iptc4xmpExt:DigitalSourceType={quoteattr(TRAINED_ALGORITHMIC_MEDIA)}{attrs}/>\n"
+        f"    Iptc4xmpExt:DigitalSourceType={quoteattr(TRAINED_ALGORITHMIC_MEDIA)}{attrs}\n"
+        '    genart:id="%d"\n'
+        '    genart:seed="%d"/>\n'
         " </rdf:RDF>\n"
         "</x:xmpmeta>\n"
         '<?xpacket end="r"?>'
     )
-    return text.encode("utf-8")
 
 
 def add_xmp(data: bytes, fmt: str, packet: bytes) -> bytes:

@@ -119,7 +119,7 @@ def test_lossless_webp_alpha_is_kept():
 
 
 def test_values_are_escaped_in_the_packet():
-    odd = "job \"<&>' ü"
+    odd = "job \"<&>' ü %d %%"  # XML escapes, and the template's own % placeholders
     stamped = Provenance(MODEL_ID, odd).stamp(encode(_image(1)), "png", 0, 0)
     assert disclosure(stamped)["job_id"] == odd
 

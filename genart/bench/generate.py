@@ -54,7 +54,7 @@ def _plain_generate(bundle_uri: str, count: int, out: str, batch: int = 256) -> 
             with open(path, "wb") as f:
                 f.write(encode(img, "png"))
             rows.append((int(i), int(s), path))
-    pq.writeprint_table(
+    pq.write_table(
         pa.table({"id": [r[0] for r in rows], "seed": [r[1] for r in rows], "path": [r[2] for r in rows]}),
         f"{out}/metadata.parquet",
     )

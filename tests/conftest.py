@@ -226,11 +226,17 @@ C2PA_SIGNING_EKUS = ("1.3.6.1.5.5.7.3.4",)  # id-kp-emailProtection, one of the 
 
 
 def make_c2pa_chain(
-    folder, name: str = "signer", *, days: tuple[int, int] = (-1, 30), other_key: bool = False
+    folder,
+    name: str = "signer",
+    *,
+    days: tuple[int, int] = (-1, 30),
+    other_key: bool = False,
+    ekus: tuple[str, ...] = C2PA_SIGNING_EKUS,
 ) -> tuple[str, str]:
     """Write `folder/{name}-chain.pem` (signing certificate, then the root CA) and `folder/{name}-key.pem`
     (PKCS#8, unencrypted, EC P-256); returns their paths. `days`: the signing certificate's validity, in
-    days from now (start, end); `other_key`: the key file holds a fresh key that does not match."""
+    days from now (start, end); `other_key`: the key file holds a fresh key that does not match; `ekus`: the
+    signing certificate's extended key usages (dotted OIDs)."""
     import datetime as dt
     from pathlib import Path
 
@@ -262,7 +268,7 @@ def make_c2pa_chain(
         .not_valid_before(now + dt.timedelta(days=days[0])).not_valid_after(now + dt.timedelta(days=days[1]))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(usage(sign=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in C2PA_SIGNING_EKUS]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in ekus]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
         .sign(root_key, hashes.SHA256())

@@ -85,14 +85,15 @@ def _read(path: str, what: str) -> bytes:
 def _load_chain(path: str):
     from cryptography import x509
 
+    data = _read(path, "certificate chain")
     try:
-        chain = x509.load_pem_x509_certificates(_read(path, "certificate chain"))
+        chain = x509.load_pem_x509_certificates(data)
     except ValueError:
         raise SigningError(
             f"{path} holds no PEM certificate; give the signing certificate and its issuers as PEM "
             "(-----BEGIN CERTIFICATE-----), signing certificate first"
         ) from None
-    return chain
+    return chain, data
 
 
 def _load_key(path: str):
@@ -144,7 +145,7 @@ def check_signer(cert_path: str, key_path: str, now: dt.datetime | None = None) 
     chain is expired or not yet valid, the key type is not one C2PA signs with, or a trial signature fails."""
     import c2pa
 
-    chain = _load_chain(cert_path)
+    chain, chain_pem = _load_chain(cert_path)
     key, key_pem = _load_key(key_path)
     leaf = chain[0]
     subject = leaf.subject.rfc4514_string()
@@ -167,12 +168,10 @@ def check_signer(cert_path: str, key_path: str, now: dt.datetime | None = None) 
                 f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S} UTC"
             )
     alg = _algorithm(key, key_path)
-    try:
-        chain_pem = _read(cert_path, "certificate chain")
+    try:  # the key's PEM goes to the SDK's signer and nowhere else
         sdk = c2pa.Signer.from_info(c2pa.C2paSignerInfo(alg.encode(), chain_pem, key_pem, None))
     except c2pa.C2paError as e:
         raise SigningError(f"the C2PA SDK refuses {cert_path} with {key_path}: {e}") from None
-    del key_pem
     signer = Signer(subject, leaf.not_valid_after_utc, alg, sdk)
     _trial(signer, cert_path)
     log.info("C2PA signer %s (%s), valid until %s", subject, alg, signer.not_after.date())

@@ -208,6 +208,16 @@ def test_a_self_signed_signing_certificate_is_refused_by_the_trial_signature(tmp
     )
 
 
+def test_a_signing_certificate_without_a_c2pa_key_usage_is_refused(tmp_path):
+    """serverAuth (a TLS certificate) is not one of the EKUs C2PA accepts: the trial signature fails."""
+    chain, key = make_c2pa_chain(tmp_path, ekus=("1.3.6.1.5.5.7.3.1",))
+    with pytest.raises(SigningError) as err:
+        check_signer(chain, key)
+    assert str(err.value) == (
+        f"{chain} cannot sign C2PA manifests: C2PA signing failed: Signature: the certificate is invalid"
+    )
+
+
 def test_paths_come_from_flags_then_environment(monkeypatch):
     monkeypatch.delenv("GENART_C2PA_CERT", raising=False)
     monkeypatch.delenv("GENART_C2PA_KEY", raising=False)

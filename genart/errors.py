@@ -25,6 +25,13 @@ class DataError(GenartError):
     """A data source yields nothing usable."""
 
 
+class SigningError(GenartError):
+    """A C2PA certificate chain or key cannot sign (unreadable, not matching, expired, refused by the C2PA
+    SDK), found before any image is touched; or signing one image failed (exit status 2)."""
+
+    exit_code = 2
+
+
 class ClusterError(GenartError):
     """The Ray cluster cannot host or run the job (resources, unreachable address)."""
 

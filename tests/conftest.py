@@ -231,3 +231,71 @@ def collection(tmp_path_factory):
     cfg = market_cfg(str(root / "bundle"), str(root / "out"))
     run_without_ray(cfg, meta, {"job_id": "job-1", "model_id": meta["model_id"]})
     return cfg, meta, root / "out"
+
+
+# A throwaway C2PA certificate chain (root CA -> signing certificate), made with `cryptography`: what
+# genart.market.c2pa_sign checks and c2pa-python's validator accepts. Used by tests/market and collect's tests.
+C2PA_SIGNING_EKUS = ("1.3.6.1.5.5.7.3.4",)  # id-kp-emailProtection, one of the EKUs C2PA accepts
+
+
+def make_c2pa_chain(
+    folder,
+    name: str = "signer",
+    *,
+    days: tuple[int, int] = (-1, 30),
+    other_key: bool = False,
+    ekus: tuple[str, ...] = C2PA_SIGNING_EKUS,
+) -> tuple[str, str]:
+    """Write `folder/{name}-chain.pem` (signing certificate, then the root CA) and `folder/{name}-key.pem`
+    (PKCS#8, unencrypted, EC P-256); returns their paths. `days`: the signing certificate's validity, in
+    days from now (start, end); `other_key`: the key file holds a fresh key that does not match; `ekus`: the
+    signing certificate's extended key usages (dotted OIDs)."""
+    import datetime as dt
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def dn(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "genart tests")])  # fmt: skip
+
+    def usage(sign: bool) -> x509.KeyUsage:
+        return x509.KeyUsage(sign, False, False, False, False, not sign, not sign, False, False)
+
+    now = dt.datetime.now(dt.timezone.utc)
+    root_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    root = (
+        x509.CertificateBuilder().subject_name(dn("genart test root")).issuer_name(dn("genart test root"))
+        .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=2)).not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(usage(sign=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )  # fmt: skip
+    leaf = (
+        x509.CertificateBuilder().subject_name(dn(name)).issuer_name(root.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now + dt.timedelta(days=days[0])).not_valid_after(now + dt.timedelta(days=days[1]))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage(sign=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in ekus]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )  # fmt: skip
+    if other_key:
+        key = ec.generate_private_key(ec.SECP256R1())
+    chain, key_path = Path(folder) / f"{name}-chain.pem", Path(folder) / f"{name}-key.pem"
+    chain.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf, root)))
+    pkcs8, plain = serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, pkcs8, plain))
+    return str(chain), str(key_path)
+
+
+@pytest.fixture
+def c2pa_chain(tmp_path):
+    """(chain PEM path, key PEM path) of a valid throwaway C2PA signing chain (see make_c2pa_chain)."""
+    return make_c2pa_chain(tmp_path)

@@ -97,7 +97,9 @@ def _ray_data_generate(bundle_uri: str, count: int, out: str) -> float:
     return count / (time.perf_counter() - t0)
 
 
-def _genart_generate(bundle_uri: str, count: int, out: str, replicas: int) -> tuple[float, float, float]:
+def _genart_generate(
+    bundle_uri: str, count: int, out: str, replicas: int, xmp: bool = True
+) -> tuple[float, float, float]:
     from genart.generation.runner import generate
 
     cfg = GenerateConfig(
@@ -109,6 +111,7 @@ def _genart_generate(bundle_uri: str, count: int, out: str, replicas: int) -> tu
         shard_size=1000,
         batch_size=256,
         cpus_per_replica=1,
+        provenance={"xmp": xmp},
     )
     t0 = time.perf_counter()
     summary = generate(cfg, progress=False)
@@ -200,6 +203,49 @@ def bench_exact(bundle_uri: str | None = None, n: int = 2048, batch: int = 256, 
     return r
 
 
+def bench_xmp(bundle_uri: str, n: int = 2048, rounds: int = 7) -> dict:
+    """What the XMP disclosure (provenance.xmp) costs, per format, in one process on one thread, over the same
+    generated images: seconds to encode them and, separately, to stamp the encoded bytes (best of `rounds`
+    each, since two whole runs on a shared machine differ by more than the stamp costs), as images/s of encode
+    alone and of encode + stamp, and the bytes it adds per image."""
+    from genart.bundle import load_bundle
+    from genart.market.xmp import JOB_ID_LIKE, Provenance
+
+    torch.set_num_threads(1)
+    ids = np.arange(n)
+    seeds = item_seeds(0, ids)
+    images = load_bundle(bundle_uri).generate(seeds, ids % 10)
+    stamp = Provenance("0" * 64, JOB_ID_LIKE)
+    r: dict = {}
+    for fmt in ("png", "webp", "jpeg"):
+        t_encode = t_stamp = float("inf")
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            blobs = [encode(im, fmt) for im in images]
+            t1 = time.perf_counter()
+            stamped = stamp.stamp_all(blobs, fmt, ids, seeds)
+            t_encode, t_stamp = min(t_encode, t1 - t0), min(t_stamp, time.perf_counter() - t1)
+        plain, added = sum(map(len, blobs)) / n, (sum(map(len, stamped)) - sum(map(len, blobs))) / n
+        r[fmt] = {"off": n / t_encode, "on": n / (t_encode + t_stamp), "stamp_us": t_stamp / n * 1e6,
+                  "bytes_plain": plain, "bytes_added": added}  # fmt: skip
+    print_table(
+        f"XMP disclosure (provenance.xmp): {n} images, encode alone vs encode + XMP, 1 thread",
+        [
+            (
+                fmt,
+                f"{v['off']:.0f}",
+                f"{v['on']:.0f}",
+                f"{v['on'] / v['off'] - 1:+.1%}",
+                f"{v['stamp_us']:.1f}",
+                f"{v['bytes_plain']:.0f} + {v['bytes_added']:.0f}",
+            )
+            for fmt, v in r.items()
+        ],  # fmt: skip
+        ("format", "images/s off", "images/s on", "change", "XMP us/image", "bytes/image"),
+    )
+    return r
+
+
 def bench_generate(count: int = 30000) -> dict:
     tmp = tempfile.mkdtemp(prefix="genart-bench-")
     bundle = _bench_bundle(tmp)
@@ -213,11 +259,14 @@ def bench_generate(count: int = 30000) -> dict:
     r["ray_data"] = _ray_data_generate(bundle, count, f"{tmp}/raydata")
     r["genart_1"], r["startup_1"], r["steady_1"] = _genart_generate(bundle, count, f"{tmp}/g1", 1)
     r["genart_2"], r["startup_2"], r["steady_2"] = _genart_generate(bundle, count, f"{tmp}/g2", 2)
+    r["genart_1_noxmp"], _, r["steady_1_noxmp"] = _genart_generate(bundle, count, f"{tmp}/g1x", 1, xmp=False)
+    r["xmp"] = bench_xmp(bundle)
     rows = [
         ("plain loop (batch, PIL save per image, metadata at end)", r["plain"]),
         ("Ray Data map_batches on a 2-actor pool + write_parquet", r["ray_data"]),
         ("genart generate, 1 replica", r["genart_1"]),
         ("genart generate, 2 replicas", r["genart_2"]),
+        ("genart generate, 1 replica, provenance.xmp: false", r["genart_1_noxmp"]),
         (f"limit: per-core generate+encode x {cores} cores", r["limit"]),
     ]
     print_table(
@@ -231,7 +280,9 @@ def bench_generate(count: int = 30000) -> dict:
         f"  steady state (after the first committed shard): {r['steady_1']:.0f} images/s with 1 replica, "
         f"{r['steady_2']:.0f} with 2 = {r['steady_2'] / r['limit']:.0%} of the limit\n"
         f"  start-up (command start to first committed shard): {r['startup_1']:.1f}s (1 replica), "
-        f"{r['startup_2']:.1f}s (2 replicas)"
+        f"{r['startup_2']:.1f}s (2 replicas)\n"
+        f"  XMP disclosure, 1 replica steady: {r['steady_1']:.0f} images/s on, {r['steady_1_noxmp']:.0f} off "
+        f"({r['steady_1'] / r['steady_1_noxmp'] - 1:+.1%})"
     )
     shutil.rmtree(tmp, ignore_errors=True)
     Path("out").mkdir(exist_ok=True)

@@ -157,7 +157,7 @@ def upload_digits(bucket: str, image_size: int, parquet_files: int = 4) -> tuple
             }
         )
         with fs.open(f"{bucket}/parquet/train-{k:05d}-of-{parquet_files:05d}.parquet", "wb") as f:
-            pq.writeprint_table(table, f)
+            pq.write_table(table, f)
     sources = {
         "memory": "digits",
         "s3 image folder": f"s3://{bucket}/images/",

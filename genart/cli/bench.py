@@ -44,7 +44,8 @@ def bench_train(steps: int, quality: bool) -> None:
 @click.option("--count", default=30000, show_default=True)
 @_run
 def bench_generate(count: int) -> None:
-    """Images/s: plain PIL loop, Ray Data pipeline, genart with 1 and 2 replicas, and the machine's limit."""
+    """Images/s: plain PIL loop, Ray Data pipeline, genart with 1 and 2 replicas (and 1 without the XMP
+    disclosure), the machine's limit, and what XMP costs per format."""
     from genart.bench.generate import bench_generate as run
 
     run(count=int_in("--count", count, 1, MAX_BENCH_COUNT))

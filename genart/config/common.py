@@ -96,6 +96,16 @@ Cpus = Annotated[float, AfterValidator(_cpus)]
 Gpus = Annotated[float, AfterValidator(_gpus)]
 
 
+class ProvenanceConfig(Strict):
+    """What each image says about how it was made (genart/market/xmp.py)."""
+
+    xmp: bool = Field(
+        True,
+        description="put an XMP packet into every image: IPTC DigitalSourceType trainedAlgorithmicMedia and "
+        "genart's model_id, job_id, id and seed (deterministic bytes); false = no packet",
+    )
+
+
 class RunResources(Strict):
     """How a job runs on Ray, shared by `kind: generate` and `kind: synthesize`: replica count and size, the
     batch per forward pass, storage options and the Ray address. None of these keys changes output bytes.

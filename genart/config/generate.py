@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_serializer, model_validator
 
-from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, RunResources, Seed, Strict
+from genart.config.common import MAX_CLASS_ID, MAX_SHARDS, ProvenanceConfig, RunResources, Seed, Strict
 from genart.config.filters import DedupeConfig, GenerateFilter
 from genart.config.variations import VariationsConfig
 from genart.errors import ConfigError
@@ -177,6 +177,7 @@ class GenerateConfig(RunResources):
         "address",
         "inference",
         "variations",
+        "provenance",
     )
 
     kind: Literal["generate"]
@@ -202,6 +203,9 @@ class GenerateConfig(RunResources):
     layout: Literal["files", "webdataset", "parquet"] = "files"
     classes: ClassesConfig = Field(default_factory=ClassesConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
+    # left out of _job.json and its hash at its default (record_exclude), so outputs made before images
+    # carried XMP still resume (the shards a resume writes carry it)
+    provenance: ProvenanceConfig = Field(default_factory=ProvenanceConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
     variations: VariationsConfig | None = Field(
         None, description="children around (and between) the kept pieces of another output; null = off"

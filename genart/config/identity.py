@@ -48,9 +48,9 @@ def flatten(d: dict, prefix: str = "") -> dict:
 
 def record_exclude(cfg: GenerateConfig, for_hash: bool) -> dict:
     """What _job.json leaves out (pydantic's nested exclude): credentials and address; filter, dedupe,
-    inference and variations blocks while they are off, so jobs written before those keys existed keep their
-    config_hash. The hash also leaves out the execution-only keys, filter.max_attempts included (how hard to
-    try: a resumed job may raise it)."""
+    inference and variations blocks while they are off, and provenance at its default (xmp on), so jobs written
+    before those keys existed keep their config_hash. The hash also leaves out the execution-only keys,
+    filter.max_attempts included (how hard to try: a resumed job may raise it)."""
     ex: dict = {k: True for k in PRIVATE_KEYS}
     if cfg.filter.min_score is None:
         ex["filter"] = True
@@ -62,6 +62,8 @@ def record_exclude(cfg: GenerateConfig, for_hash: bool) -> dict:
         ex["inference"] = True
     if cfg.variations is None:
         ex["variations"] = True
+    if cfg.provenance.xmp:
+        ex["provenance"] = True
     if for_hash:
         ex.update({k: True for k in EXECUTION_KEYS})
     return ex
@@ -100,6 +102,8 @@ def differing_keys(old: dict, new: dict) -> list[str]:
 
 def _synthesize_exclude(cfg: SynthesizeConfig, keys: set[str]) -> dict:
     exclude: dict = {k: True for k in keys}
+    if cfg.provenance.xmp:
+        exclude["provenance"] = True
     if cfg.filter.scorer == "classifier":
         exclude["filter"] = {"scorer": True}
     return exclude

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from genart.config.common import RunResources, Seed
+from genart.config.common import ProvenanceConfig, RunResources, Seed
 from genart.config.filters import DedupeConfig, SynthesizeFilter
 from genart.config.generate import class_id_of
 from genart.errors import ConfigError
@@ -37,6 +37,7 @@ class SynthesizeConfig(RunResources):
         "filter",
         "storage",
         "address",
+        "provenance",
     )
 
     kind: Literal["synthesize"]
@@ -61,6 +62,7 @@ class SynthesizeConfig(RunResources):
     )
     dedupe: DedupeConfig = Field(default_factory=DedupeConfig)
     filter: SynthesizeFilter = Field(default_factory=SynthesizeFilter)
+    provenance: ProvenanceConfig = Field(default_factory=ProvenanceConfig)
 
     @field_validator("per_class")
     @classmethod

@@ -20,6 +20,7 @@ from genart.generation.parents import resolve_variations
 from genart.generation.plan import Plan
 from genart.ids import num_shards
 from genart.images import encode
+from genart.market.xmp import JOB_ID_LIKE, Provenance, xmp_packet
 from genart.storage.commit import SCHEMA
 from genart.storage.hf import class_names_of
 
@@ -176,10 +177,14 @@ def sample_from_bundle(cfg: GenerateConfig, n: int = 256) -> tuple[Sample, float
     bundle.generate(seeds[:8], None if cls is None else cls[:8])  # warm-up
     t0 = time.perf_counter()
     sizes = []
+    stamp = Provenance(bundle.model_id, JOB_ID_LIKE) if cfg.provenance.xmp else None
     for lo in range(0, len(seeds), cfg.batch_size):
         sl = slice(lo, lo + cfg.batch_size)
         images = bundle.generate(seeds[sl], None if cls is None else cls[sl], truncation=cfg.truncation)
-        sizes += [len(encode(img, cfg.image.format, cfg.image.quality)) for img in images]
+        blobs = [encode(img, cfg.image.format, cfg.image.quality) for img in images]
+        if stamp is not None:  # the XMP disclosure: ~700 bytes per image
+            blobs = stamp.stamp_all(blobs, cfg.image.format, spec.ids[sl], seeds[sl])
+        sizes += [len(b) for b in blobs]
     rate = len(sizes) / (time.perf_counter() - t0)
     row = _metadata_row_bytes(cfg, min(cfg.shard_size, 1000))
     return Sample(float(np.mean(sizes)), row, f"bundle sample of {len(sizes)}"), rate
@@ -189,6 +194,8 @@ def sample_from_size(cfg: GenerateConfig, size: int, channels: int) -> Sample:
     """No bundle: PNG of noise-like content is about its raw size; webp/jpeg at quality ~90 about a sixth."""
     raw = size * size * channels
     per_image = raw + 100 if cfg.image.format == "png" else raw / 6 + 200
+    if cfg.provenance.xmp:
+        per_image += len(xmp_packet("0" * 64, JOB_ID_LIKE, 0, 0)) + 30  # the packet and its chunk
     row = _metadata_row_bytes(cfg, min(cfg.shard_size, 1000))
     return Sample(float(per_image), row, f"raw size {size}x{size}x{channels} (bundle unavailable)")
 

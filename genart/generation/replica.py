@@ -26,6 +26,7 @@ from genart.generation.records import ShardResult
 from genart.generation.vary import item_inputs, needs_inputs
 from genart.images import Batch, decode, encode
 from genart.market import TokenWriter
+from genart.market.xmp import Provenance
 from genart.storage.commit import ShardFormat, ShardWrite, ShardWriter
 from genart.storage.fs import redact
 from genart.storage.hf import class_names_of
@@ -82,6 +83,8 @@ class GeneratorReplica:
         names = class_names_of(self.bundle.meta)
         shard_format = ShardFormat(job_id, model_id, cfg.image.format, cfg.layout, filter_columns(cfg), names)
         self.writer = ShardWriter(out, shard_format)
+        # the XMP disclosure stamped into each encoded image (provenance.xmp), or None
+        self.provenance = Provenance(model_id, job_id) if cfg.provenance.xmp else None
         # bf16 / channels_last / compile and pinned copies (engine.Engine); seconds per stage in self.times
         self.times = StageTimes()
         self.bundle.engine = Engine(self.bundle.generator, device, cfg.inference, self.times)
@@ -127,13 +130,16 @@ class GeneratorReplica:
         return batch.replace(parent_job=parent_job, parent_ids=self.children.parent_ids(ids))
 
     def _encode_and_write(self, out: ShardWrite, batch: Batch) -> None:
-        """Measure (synthesize's candidates), encode (unless the draw already did), write and add the
-        tokens of one batch (or a slice of it), on an encode thread. Raises StorageError from the writes."""
+        """Measure (synthesize's candidates), encode (unless the draw already did), stamp the XMP disclosure
+        (provenance.xmp), write and add the tokens of one batch (or a slice of it), on an encode thread.
+        Raises StorageError from the writes."""
         if self._measure is not None:
             batch = self._measure(batch)
+        fmt, quality = self.cfg.image.format, self.cfg.image.quality
         if batch.blobs is None:
-            fmt, quality = self.cfg.image.format, self.cfg.image.quality
             batch = batch.replace(blobs=[encode(img, fmt, quality) for img in batch.images])
+        if self.provenance is not None:
+            batch = batch.replace(blobs=self.provenance.stamp_all(batch.blobs, fmt, batch.ids, batch.seeds))
         out.add(batch)
         self.tokens.write(out.shard, batch)  # before the shard's commit
 

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from genart import __version__
 from genart.bundle import load_bundle, read_meta
+from genart.config.common import ProvenanceConfig
 from genart.config.generate import ClassesConfig, GenerateConfig, ImageConfig
 from genart.config.identity import dataset_digest, dataset_identity
 from genart.config.synthesize import MAX_ITEMS, SPLITS, SynthesizeConfig, resolve_per_class
@@ -30,6 +31,7 @@ from genart.filters.measure import Measures
 from genart.filters.score import decode_images, digit_classifier, is_digits_model, make_scorer
 from genart.generation.runner import generate
 from genart.images import Batch
+from genart.market.xmp import Provenance
 from genart.ray_session import ray_session, require_resources
 from genart.storage import layout, safejson
 from genart.storage.commit import scan_metadata
@@ -90,6 +92,9 @@ def candidate_config(
         image=ImageConfig(format="png"),
         layout="parquet",
         classes=ClassesConfig(mode="list", ids=ids),
+        provenance=ProvenanceConfig(
+            xmp=False
+        ),  # the dataset's own XMP (its ids, its identity) is stamped at the write
         storage=cfg.storage,
         address=cfg.address,
     ).with_measures(measures)
@@ -296,6 +301,10 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
     schema = write.dataset_schema(meta["class_names"], with_score=cfg.filter.min_score is not None)
     samples = {row["id"]: b"" for c in sorted(sel.rows) for row in sel.rows[c][:SAMPLES]}
     blobs = kept_blobs(fs, root, offsets, set(by_id), samples)  # streamed: one part in memory at a time
+    identity = dataset_identity(public, meta["model_id"])
+    if cfg.provenance.xmp:  # job_id in each image's XMP: the dataset's identity
+        prov = Provenance(meta["model_id"], identity)
+        blobs = ((i, prov.stamp(b, "png", i, by_id[i]["seed"])) for i, b in blobs)
     files = write.write_splits(fs, root, split_rows, schema, cfg.shard_size, blobs)
     for c in sel.rows:  # samples.png: the first SAMPLES kept items of each class
         sel.samples[c] = [samples[row["id"]] for row in sel.rows[c][:SAMPLES]]
@@ -315,7 +324,7 @@ def synthesize(cfg: SynthesizeConfig, overwrite: bool = False, progress: bool = 
         seconds=round(time.perf_counter() - t0, 3),
         model_id=meta["model_id"],
         config_hash=dataset_digest(public),
-        identity=dataset_identity(public, meta["model_id"]),
+        identity=identity,
         genart_version=__version__,
     )
     blob = json.dumps(summary.as_dict(), indent=2).encode()

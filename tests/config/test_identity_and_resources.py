@@ -21,11 +21,12 @@ GENERATE_KEYS = [
     "kind", "model", "output", "count", "seed", "replicas", "shard_size", "batch_size", "truncation",
     "cpus_per_replica", "gpus_per_replica", "max_in_flight", "max_retries", "shard_timeout_s", "filter",
     "dedupe", "image", "layout", "classes", "market", "storage", "address", "inference", "variations",
+    "provenance",
 ]  # fmt: skip
 SYNTHESIZE_KEYS = [
     "kind", "model", "output", "per_class", "splits", "seed", "replicas", "batch_size", "shard_size",
     "candidate_shard_size", "cpus_per_replica", "gpus_per_replica", "keep_candidates", "dedupe", "filter",
-    "storage", "address",
+    "storage", "address", "provenance",
 ]  # fmt: skip
 
 

@@ -79,6 +79,7 @@ def test_lossy_formats_with_dedupe_encode_each_kept_image_once(
     from genart.filters.dedupe import HashIndex
     from genart.generation import replica as replica_mod
     from genart.images import encode
+    from genart.market.xmp import Provenance
 
     calls = []
 
@@ -109,7 +110,9 @@ def test_lossy_formats_with_dedupe_encode_each_kept_image_once(
             table.column("seed").to_pylist(), table.column("class_id").to_pylist()
         )
         stored = [(out / p).read_bytes() for p in table.column("path").to_pylist()]
-        assert stored == [encode(im, fmt, 80) for im in again]
+        stamp = Provenance(meta["model_id"], "job")  # the XMP disclosure, put in after the one encode
+        ids, seeds = table.column("id").to_pylist(), table.column("seed").to_pylist()
+        assert stored == stamp.stamp_all([encode(im, fmt, 80) for im in again], fmt, ids, seeds)
 
 
 def test_png_with_dedupe_encodes_in_the_writer_only(varied_bundle, tmp_path, make_cfg, monkeypatch):
@@ -128,3 +131,33 @@ def test_png_with_dedupe_encodes_in_the_writer_only(varied_bundle, tmp_path, mak
     replica = GeneratorReplica(cfg, "job", meta["model_id"], claim=HashIndex(10).claim)
     replica.run_shard(Plan.from_config(cfg, 10).shard(0))
     assert calls == ["png"] * 60
+
+
+@pytest.mark.parametrize("layout", ["files", "webdataset", "parquet"])
+def test_provenance_xmp_off_writes_the_plain_encoded_bytes(tiny_bundle, tmp_path, make_cfg, layout):
+    """`provenance.xmp: false`: no packet, the bytes are images.encode's; on (the default) every layout's
+    stored bytes carry it (the stamp happens before the shard writer packs them)."""
+    from genart.images import encode, sha256_hex
+    from genart.market.xmp import disclosure, read_xmp
+
+    meta = read_meta(tiny_bundle, None)
+    again = None
+    for xmp in (False, True):
+        out = tmp_path / f"{layout}-{xmp}"
+        cfg = make_cfg(tiny_bundle, str(out), count=20, shard_size=20, layout=layout, provenance={"xmp": xmp})
+        GeneratorReplica(cfg, "job-x", meta["model_id"]).run_shard(Plan.from_config(cfg, 10).shard(0))
+        table = pq.read_table(out / "metadata" / "part-00000.parquet")
+        if again is None:
+            again = genart.load_bundle(tiny_bundle).generate(
+                table.column("seed").to_pylist(), table.column("class_id").to_pylist()
+            )
+        plain = [encode(im, "png") for im in again]
+        hashes = table.column("sha256").to_pylist()
+        if not xmp:
+            assert hashes == [sha256_hex(b) for b in plain]
+            continue
+        assert all(h != sha256_hex(b) for h, b in zip(hashes, plain))
+        if layout == "parquet":
+            blobs = [b["bytes"] for b in table.column("image").to_pylist()]
+            assert [disclosure(b)["id"] for b in blobs] == [str(i) for i in range(20)]
+            assert all(read_xmp(b) is not None for b in blobs)

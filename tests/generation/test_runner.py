@@ -24,7 +24,8 @@ import genart
 from genart.errors import ConfigError, JobFailed
 from genart.generation.runner import generate
 from genart.generation.verify import verify
-from genart.images import decode
+from genart.images import decode, encode, sha256_hex
+from genart.market.xmp import TRAINED_ALGORITHMIC_MEDIA, Provenance, disclosure
 
 REPO = Path(__file__).resolve().parents[2]
 TYPES = {
@@ -106,6 +107,19 @@ def test_generate_writes_the_full_layout(ray_local, tiny_bundle, tmp_path, make_
         stored = decode((out / row["path"]).read_bytes())
         again = bundle.generate([row["seed"]], [row["class_id"]])[0]
         assert np.array_equal(stored, again)  # bit-exact, whichever of the 2 replicas made it
+        # the XMP disclosure (provenance.xmp, on by default): the file's bytes and sha256 regenerate exactly
+        data = (out / row["path"]).read_bytes()
+        assert disclosure(data) == {
+            "DigitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+            "model_id": meta["model_id"],
+            "job_id": summary.job_id,
+            "id": str(row["id"]),
+            "seed": str(row["seed"]),
+        }
+        regenerated = Provenance(meta["model_id"], job["job_id"]).stamp(
+            encode(again, "png"), "png", row["id"], row["seed"]
+        )
+        assert regenerated == data and sha256_hex(regenerated) == row["sha256"]
     assert verify(str(out)) == []
     assert "shards 10/10" in capfd.readouterr().err
 

@@ -90,6 +90,26 @@ def test_kept_items_are_no_near_duplicates_and_regenerate_from_seed(dataset, bun
     assert np.abs(regen.astype(int) - stored.astype(int)).max() <= 1
 
 
+def test_every_image_carries_the_datasets_xmp_disclosure(dataset, bundle):
+    """provenance.xmp (on by default): the dataset's id and seed, and its identity as the job_id (the candidate
+    rounds write no XMP of their own)."""
+    from genart.market.xmp import TRAINED_ALGORITHMIC_MEDIA, disclosure
+
+    cfg, summary = dataset
+    t = pq.read_table(Path(cfg.output) / "data", columns=["id", "seed", "image"])
+    found = [disclosure(img["bytes"]) for img in t.column("image").to_pylist()]
+    assert found == [
+        {
+            "DigitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+            "model_id": summary.model_id,
+            "job_id": summary.identity,
+            "id": str(i),
+            "seed": str(s),
+        }
+        for i, s in zip(t.column("id").to_pylist(), t.column("seed").to_pylist())
+    ]
+
+
 def test_same_config_gives_the_same_split_and_resumes(dataset):
     cfg, summary = dataset
     again = synthesize(cfg, progress=False)  # complete: returns the summary, writes nothing

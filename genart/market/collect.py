@@ -36,7 +36,7 @@ from genart.market.tokens import OPENSEA, Collection, flat_traits, json_put_opti
 from genart.market.traits import pixel_traits
 from genart.storage import layout
 from genart.storage.commit import scan_metadata
-from genart.storage.fs import cat_files, exists, remove_parts
+from genart.storage.fs import cat_files, exists, redact, remove_parts
 from genart.storage.output import Output
 from genart.storage.retry import retry
 
@@ -61,6 +61,7 @@ class Piece:
     class_id: int | None
     format: str  # png | webp | jpeg
     model_id: str
+    model: str = ""  # the bundle URI its output's job names (redacted): the model's name in a C2PA manifest
 
 
 Signer = Callable[[bytes, Piece], bytes]
@@ -204,7 +205,7 @@ def collect(
             for r, blob, tr in zip(rows, blobs, traits):
                 piece = Piece(
                     new_id, src.picks.output, src.picks.job_id, r["id"], r["seed"], r.get("class_id"),
-                    r["format"], r["model_id"],
+                    r["format"], r["model_id"], redact(src.cfg.model),
                 )  # fmt: skip
                 data = sign(blob, piece) if sign else blob
                 path = collection_image_path(new_id, r["format"])

@@ -159,7 +159,8 @@ def test_the_signing_hook_sees_each_piece_and_its_bytes_are_recorded(outputs, tm
     summary = collect([_picks(tmp_path / "a.json", a, job_a, [7, 2])], str(tmp_path / "c"), market, sign=sign)
     assert summary.items == 2
     src = rows[(str(a), 2)]
-    assert seen[0] == Piece(0, str(a), job_a, 2, src["seed"], src["class_id"], "png", src["model_id"])
+    bundle = str(a.parent / "bundle")
+    assert seen[0] == Piece(0, str(a), job_a, 2, src["seed"], src["class_id"], "png", src["model_id"], bundle)
     assert [p.source_id for p in seen] == [2, 7]
     meta = pq.read_table(tmp_path / "c" / "metadata.parquet").to_pylist()
     data = (tmp_path / "c" / "images" / "0000000000.png").read_bytes()
@@ -192,3 +193,85 @@ def test_altered_or_missing_sources_and_duplicate_outputs_are_refused(outputs, t
     assert (
         not (tmp_path / "c1").exists() and not (tmp_path / "c2").exists() and not (tmp_path / "c3").exists()
     )
+
+
+def test_collect_sign_gives_every_image_a_valid_c2pa_manifest(outputs, tmp_path):
+    from click.testing import CliRunner
+
+    from genart.cli import main
+    from genart.market.c2pa_sign import MODEL_ASSERTION, read_credentials
+    from genart.market.xmp import disclosure
+    from tests.conftest import make_c2pa_chain
+
+    a, b, (job_a, job_b), rows = outputs
+    cert, key = make_c2pa_chain(tmp_path)
+    picks = [_picks(tmp_path / "a.json", a, job_a, [5, 9]), _picks(tmp_path / "b.json", b, job_b, [3])]
+    out = tmp_path / "signed"
+    args = ["collect", *picks, "--out", str(out), "--base-uri", BASE, "--sign", "--cert", cert, "--key", key]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    meta = pq.read_table(out / "metadata.parquet").to_pylist()
+    assert [(m["id"], m["provenance"]["id"]) for m in meta] == [(0, 5), (1, 9), (2, 3)]
+    for m, (src_out, sid) in zip(meta, [(a, 5), (a, 9), (b, 3)]):
+        data = (out / m["path"]).read_bytes()
+        fmt = m["path"].rsplit(".", 1)[1]
+        state, manifest = read_credentials(data, fmt)
+        assert state == "Valid", (m["path"], state)
+        assertions = {x["label"]: x["data"] for x in manifest["assertions"]}
+        (created,) = assertions["c2pa.actions.v2"]["actions"]  # the SDK writes c2pa.actions as v2
+        assert created["action"] == "c2pa.created"
+        assert created["digitalSourceType"].endswith("/trainedAlgorithmicMedia")
+        model = assertions[MODEL_ASSERTION]
+        assert model["model_id"] == rows[(str(src_out), sid)]["model_id"] and model["id"] == m["id"]
+        assert m["sha256"] == _sha(data) and m["source_sha256"] == rows[(str(src_out), sid)]["sha256"]
+        assert disclosure(data) is not None  # the XMP disclosure survives signing
+    assert key not in result.output and "PRIVATE KEY" not in (out / "collection.json").read_text()
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("other-key", "does not match"),
+        ("expired", "expired"),
+        (
+            "no-key",
+            "--sign needs a certificate chain and its private key: pass --cert CHAIN.pem --key KEY.pem",
+        ),
+        ("no-sign", "--cert/--key sign the collection only with --sign"),
+    ],
+)
+def test_collect_sign_refuses_a_bad_signer_before_writing_anything(
+    outputs, tmp_path, monkeypatch, case, message
+):
+    from click.testing import CliRunner
+
+    from genart.cli import main
+    from tests.conftest import make_c2pa_chain
+
+    monkeypatch.delenv("GENART_C2PA_CERT", raising=False)
+    monkeypatch.delenv("GENART_C2PA_KEY", raising=False)
+    a, _, (job_a, _), _ = outputs
+    cert, key = make_c2pa_chain(
+        tmp_path, other_key=case == "other-key", days=(-30, -1) if case == "expired" else (-1, 30)
+    )
+    flags = {
+        "other-key": ["--sign", "--cert", cert, "--key", key],
+        "expired": ["--sign", "--cert", cert, "--key", key],
+        "no-key": ["--sign"],
+        "no-sign": ["--cert", cert],
+    }[case]
+    out = tmp_path / "c"
+    result = CliRunner().invoke(
+        main,
+        [
+            "collect",
+            _picks(tmp_path / "a.json", a, job_a, [1]),
+            "--out",
+            str(out),
+            "--base-uri",
+            BASE,
+            *flags,
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output and not out.exists()

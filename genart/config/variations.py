@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 from genart.config.common import MAX_CLASS_ID, Seed, Strict
 
 MAX_PARENTS = 10_000  # kept pieces one variations job reads (crossing makes n (n - 1) / 2 pairs of them)
+MAX_RADIUS = 10.0  # per latent coordinate: 10 standard deviations is already far off the prior
 MAX_PER_ITEM = 10_000
 MAX_PER_PAIR = 100
 MAX_LATENT = 4096  # values of a recorded parent latent
@@ -66,9 +67,9 @@ class VariationsConfig(Strict):
     @field_validator("radius")
     @classmethod
     def _radius(cls, v: float) -> float:
-        if v < 0:
+        if not 0 <= v <= MAX_RADIUS:  # far beyond MAX_RADIUS latents overflow into blank images
             raise ValueError(
-                "must be >= 0: the distance of each child's latent from its parent's, per latent "
+                f"must be 0..{MAX_RADIUS:g}: the distance of each child's latent from its parent's, per latent "
                 "coordinate (0 = the parent itself, 0.3 = a close variation, 1 = far)"
             )
         return v

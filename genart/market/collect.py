@@ -171,6 +171,29 @@ def _open_sources(picks_uris: list[str], storage_options: dict | None) -> list[_
     return sources
 
 
+def _check_apart(out: Output, sources: list[_Source]) -> None:
+    """Refuse an --out that is a source output, lies inside one or holds one: the collection's images,
+    tokens and metadata would be written among (or --overwrite would delete) a job's committed files."""
+    for src in sources:
+        if out.fs.protocol != src.out.fs.protocol:
+            continue
+        a, b = out.root.rstrip("/"), src.out.root.rstrip("/")
+        how = (
+            "is"
+            if a == b
+            else "lies inside"
+            if a.startswith(b + "/")
+            else "holds"
+            if b.startswith(a + "/")
+            else ""
+        )
+        if how:
+            raise ConfigError(
+                f"--out {out.name} {how} the source output {src.out.name}; collect into a folder of its own, "
+                "outside every source output"
+            )
+
+
 def _prepare(out: Output, overwrite: bool) -> None:
     if exists(out.fs, out.path(layout.COLLECTION)) or exists(out.fs, out.path(METADATA)):
         if not overwrite:
@@ -196,6 +219,7 @@ def collect(
     market = market.model_copy(update={"standard": OPENSEA})
     sources = _open_sources(picks_uris, storage_options)
     out = Output.open(out_uri, storage_options)
+    _check_apart(out, sources)
     _prepare(out, overwrite)
     rows_out, all_traits, new_id = [], [], 0
     coll = Collection(market, "", None)

@@ -131,10 +131,11 @@ def _message(data: dict) -> str:
 
 def test_bad_variations_and_blend_configs_are_refused_by_key():
     v = {"of": "out", "picks": "picks.json"}
-    assert _message({**BASE, "variations": {**v, "radius": -0.1}}) == (
-        "variations.radius: must be >= 0: the distance of each child's latent from its parent's, per latent "
-        "coordinate (0 = the parent itself, 0.3 = a close variation, 1 = far) (got -0.1)"
-    )
+    for radius in (-0.1, 1e300):  # 1e300 overflowed the latents into blank images (a reviewer's find)
+        assert _message({**BASE, "variations": {**v, "radius": radius}}) == (
+            "variations.radius: must be 0..10: the distance of each child's latent from its parent's, per latent "
+            f"coordinate (0 = the parent itself, 0.3 = a close variation, 1 = far) (got {radius})"
+        )
     assert _message({**BASE, "variations": {**v, "per_item": 0}}) == (
         "variations.per_item: must be 1..10000: the number of children made around each kept piece (got 0)"
     )

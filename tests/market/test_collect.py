@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 
 import pyarrow.parquet as pq
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 
 from genart.cli import main
 from genart.config.generate import MarketConfig
-from genart.errors import StorageError
+from genart.errors import ConfigError, StorageError
 from genart.generation.runner import generate
 from genart.market.collect import Piece, collect
 from tests.market.conftest import market_cfg
@@ -275,3 +276,16 @@ def test_collect_sign_refuses_a_bad_signer_before_writing_anything(
     )
     assert result.exit_code == 2, result.output
     assert message in result.output and not out.exists()
+
+
+@pytest.mark.parametrize("where, how", [("a", "is"), ("a/images/00000", "lies inside"), (".", "holds")])
+def test_collect_refuses_an_out_that_is_inside_or_holds_a_source_output(outputs, tmp_path, where, how):
+    a, _, (job_a, _), _ = outputs
+    out = a if where == "a" else a / "images" / "00000" if where != "." else a.parent
+    before = sorted(str(p.relative_to(a)) for p in a.rglob("*"))
+    market = MarketConfig(standard="opensea", base_uri=BASE, name="S")
+    with pytest.raises(
+        ConfigError, match=f"^--out {re.escape(str(out))} {how} the source output {re.escape(str(a))}; "
+    ):
+        collect([_picks(tmp_path / "a.json", a, job_a, [1])], str(out), market, overwrite=True)
+    assert sorted(str(p.relative_to(a)) for p in a.rglob("*")) == before  # nothing written or deleted

@@ -31,10 +31,18 @@ def _genart(home: Path, *args: str, cwd: Path, **env) -> subprocess.CompletedPro
 
 
 def _rows(output: Path) -> list[tuple]:
-    """(id, seed, class_id, path, sha256) of every committed item, by id: what must not depend on warmth."""
+    """(id, seed, class_id, path, sha256 of the decoded pixels) of every committed item, by id: what must not
+    depend on warmth. Pixels, not file bytes: each output is its own job, and its job_id is in every file's
+    XMP disclosure."""
+    import hashlib
+
+    import numpy as np
+    from PIL import Image
+
     t = pq.read_table(output / "metadata").sort_by("id")
-    cols = ["id", "seed", "class_id", "path", "sha256"]
-    return list(zip(*(t.column(c).to_pylist() for c in cols)))
+    cols = ["id", "seed", "class_id", "path"]
+    rows = list(zip(*(t.column(c).to_pylist() for c in cols)))
+    return [(*r, hashlib.sha256(np.asarray(Image.open(output / r[3])).tobytes()).hexdigest()) for r in rows]
 
 
 def _config(where: Path, count: int = 120) -> Path:

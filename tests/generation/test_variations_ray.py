@@ -64,6 +64,23 @@ def family(ray_local, tmp_path_factory):
     return root, rows(root / "parent"), child_cfg
 
 
+def _stamped(out, image, row) -> str:
+    """sha256 of `image` encoded as PNG and stamped with the XMP disclosure output `out`'s job gives `row`."""
+    from genart.market.xmp import Provenance
+
+    job = json.loads((out / "_job.json").read_text())
+    return sha256_hex(
+        Provenance(job["model_id"], job["job_id"]).stamp(encode(image), "png", row["id"], row["seed"])
+    )
+
+
+def _pixels_sha(out, row) -> str:
+    import numpy as np
+    from PIL import Image
+
+    return sha256_hex(np.asarray(Image.open(out / row["path"])).tobytes())
+
+
 def test_children_rows_name_their_parents_and_own_seeds(family):
     root, parent_rows, _ = family
     got = rows(root / "child")
@@ -106,11 +123,11 @@ def test_children_lie_at_the_radius_and_their_pixels_come_from_those_latents(fam
     images = pixels(g, z, y)
     for r in got:
         data = (root / "child" / r["path"]).read_bytes()
-        assert sha256_hex(data) == r["sha256"] == sha256_hex(encode(images[r["id"]]))
+        assert sha256_hex(data) == r["sha256"] == _stamped(root / "child", images[r["id"]], r)
     # a parent re-made from its row is the parent's stored file
     p = parent_rows[KEEP[0]]
     hard = pixels(g, z_parent[KEEP[0]][None], torch.tensor([p["class_id"]]))
-    assert sha256_hex(encode(hard[0])) == p["sha256"]
+    assert _stamped(root / "parent", hard[0], p) == p["sha256"]
 
 
 def test_verify_passes_and_reruns_give_the_same_bytes(family):
@@ -120,7 +137,9 @@ def test_verify_passes_and_reruns_give_the_same_bytes(family):
         update={"output": str(root / "again"), "replicas": 1, "batch_size": 7, "shard_size": 4}
     )
     generate(again, progress=False)
-    assert [r["sha256"] for r in rows(root / "again")] == [r["sha256"] for r in rows(root / "child")]
+    # another output is another job (its job_id is in every file's XMP): the same pixels, ids and seeds
+    again_px = [_pixels_sha(root / "again", r) for r in rows(root / "again")]
+    assert again_px == [_pixels_sha(root / "child", r) for r in rows(root / "child")]
     assert [r["seed"] for r in rows(root / "again")] == [r["seed"] for r in rows(root / "child")]
     assert verify(str(root / "again")) == []
 
@@ -161,6 +180,7 @@ def test_a_blend_job_records_the_heaviest_class_and_makes_blended_pixels(ray_loc
     seeds = [r["seed"] for r in got]
     blended = pixels(g, latents(seeds, g.latent_dim), class_weights({3: 0.3, 5: 0.7}, 10).expand(6, 10))
     plain = pixels(g, latents(seeds, g.latent_dim), torch.full((6,), 5))
-    assert [sha256_hex(encode(im)) for im in blended] == [r["sha256"] for r in got]
-    assert [sha256_hex(encode(im)) for im in plain] != [r["sha256"] for r in got]
+    out = tmp_path / "out"
+    assert [_stamped(out, im, r) for im, r in zip(blended, got)] == [r["sha256"] for r in got]
+    assert [_stamped(out, im, r) for im, r in zip(plain, got)] != [r["sha256"] for r in got]
     assert verify(str(tmp_path / "out")) == []

@@ -12,6 +12,7 @@ import torch
 
 from genart.bench.common import TRAIN_CONFIG, print_table
 from genart.config import load_config
+from genart.training.loop import worker_threads
 
 
 def _plain_train(cfg, threads: int) -> float:
@@ -53,6 +54,11 @@ def bench_train(steps: int = 300, quality: bool = True) -> dict:
     results["plain_1thread"] = _plain_train(base, 1)
     results["plain_2threads"] = _plain_train(base, 2)
     with ray_session(None, num_cpus=2):
+        one_thread = base.model_copy(deep=True)
+        one_thread.scaling.threads_per_worker = (
+            1  # what a 0.5-CPU worker ran with before its threads were set
+        )
+        results["ray_1worker_1thread"], _ = _ray_train(one_thread, 1, f"{tmp}/w1t1")
         results["ray_1worker"], _ = _ray_train(base, 1, f"{tmp}/w1")
         results["ray_2workers"], _ = _ray_train(base, 2, f"{tmp}/w2")
         if quality:
@@ -72,7 +78,12 @@ def bench_train(steps: int = 300, quality: bool = True) -> dict:
             f"{results['plain_2threads'] / results['plain_1thread']:.2f}",
         ),
         (
-            "Ray Train, 1 worker (0.5 CPU)",
+            "Ray Train, 1 worker (0.5 CPU), 1 thread",
+            f"{results['ray_1worker_1thread']:.0f}",
+            f"{results['ray_1worker_1thread'] / results['plain_1thread']:.2f}",
+        ),
+        (
+            f"Ray Train, 1 worker (0.5 CPU), {worker_threads(1)} threads (default)",
             f"{results['ray_1worker']:.0f}",
             f"{results['ray_1worker'] / results['plain_1thread']:.2f}",
         ),
@@ -88,8 +99,10 @@ def bench_train(steps: int = 300, quality: bool = True) -> dict:
         rows,
         ("setup", "samples/s", "vs plain 1 thread"),
     )
-    overhead = 1 - results["ray_1worker"] / results["plain_1thread"]
+    overhead = 1 - results["ray_1worker_1thread"] / results["plain_1thread"]
     print(f"  Ray Train overhead vs the same loop in one process (1 worker vs 1 thread): {overhead:+.1%}")  # noqa: T201
+    speedup = results["ray_1worker"] / results["ray_1worker_1thread"]
+    print(f"  one worker with the default threads vs 1 thread: {speedup:.2f}x")  # noqa: T201
     if quality:
         from genart.views.evaluate import evaluate
 

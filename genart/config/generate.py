@@ -291,6 +291,18 @@ def blend_table(blend: dict) -> dict[int, float]:
     return {class_id_of(k, None, "classes.blend"): w for k, w in blend.items()}
 
 
+def keyed_by_class_id(mapping: dict, names: Sequence[str] | None, key: str) -> dict:
+    """`mapping` ({class id or name: value}) with every key as its class id (class_id_of), order kept.
+    Raises ConfigError naming `key` as class_id_of does, or when two keys name one class."""
+    out: dict = {}
+    for ref, value in mapping.items():
+        k = class_id_of(ref, names, key)
+        if k in out:
+            raise ConfigError(f"{key}: class {k} ({ref!r}) is given twice; give each class once")
+        out[k] = value
+    return out
+
+
 def resolve_class_names(
     cfg: GenerateConfig, class_names: Sequence[str] | None, num_classes: int | None = None
 ) -> GenerateConfig:
@@ -308,10 +320,5 @@ def resolve_class_names(
     if all(isinstance(c, int) for c in [*ids, *blend]):
         return cfg
     out = [class_id_of(c, class_names, "classes.ids") for c in ids]
-    mixed: dict[int, float] = {}
-    for ref, weight in blend.items():
-        k = class_id_of(ref, class_names, "classes.blend")
-        if k in mixed:
-            raise ConfigError(f"classes.blend: class {k} is named twice ({ref!r}); name each class once")
-        mixed[k] = weight
+    mixed = keyed_by_class_id(blend, class_names, "classes.blend")
     return cfg.model_copy(update={"classes": cfg.classes.model_copy(update={"ids": out, "blend": mixed})})

@@ -9,8 +9,7 @@ from pydantic import Field, field_validator
 
 from genart.config.common import ProvenanceConfig, RunResources, Seed
 from genart.config.filters import DedupeConfig, SynthesizeFilter
-from genart.config.generate import class_id_of
-from genart.errors import ConfigError
+from genart.config.generate import keyed_by_class_id
 
 SPLITS = ("train", "validation", "test")
 SplitName = Literal["train", "validation", "test"]
@@ -112,10 +111,4 @@ def resolve_per_class(cfg: SynthesizeConfig, class_names: Sequence[str] | None) 
     v = cfg.per_class
     if not isinstance(v, dict) or all(isinstance(c, int) for c in v):
         return cfg
-    out: dict[int, int] = {}
-    for ref, count in v.items():
-        cid = class_id_of(ref, class_names, "per_class")
-        if cid in out:
-            raise ConfigError(f"per_class: class {cid} ({ref!r}) is given twice; give each class once")
-        out[cid] = count
-    return cfg.model_copy(update={"per_class": out})
+    return cfg.model_copy(update={"per_class": keyed_by_class_id(v, class_names, "per_class")})

@@ -7,9 +7,17 @@ Python API: ``genart.load_bundle(uri).generate(seeds, class_ids=None)`` -> uint8
 __version__ = "0.1.0"
 
 
-def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cpu", inference=None):
+def load_bundle(
+    uri: str,
+    storage_options: dict | None = None,
+    device: str = "cpu",
+    inference=None,
+    cpu_path: str = "block16",
+):
     """Load a model bundle (model.safetensors + model.json) from any URI; never unpickles. `inference`: a
     `genart.config.generate.InferenceConfig` (bf16, channels_last, torch.compile) for the fast path.
+    `cpu_path`: how a CPU computes items (`genart/cpu_path.py`): "block16", or "item" to regenerate the bytes
+    of an output whose _job.json names no cpu_path. ValueError for another value.
 
     Returns a `genart.bundle.Bundle` (`meta`, `model_id`, the generator in eval mode on `device`,
     `generate(seeds, class_ids=None) -> uint8 (N, H, W, C)`); with `inference`, its `engine` is set too.
@@ -18,11 +26,11 @@ def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cp
     or does not match model.json's sha256; StorageError when the storage cannot be read."""
     from genart.bundle import load_bundle as _load
 
-    bundle = _load(uri, storage_options=storage_options, device=device)
+    bundle = _load(uri, storage_options=storage_options, device=device, cpu_path=cpu_path)
     if inference is not None:
         from genart.generation.engine import Engine
 
-        bundle.engine = Engine(bundle.generator, device, inference)
+        bundle.engine = Engine(bundle.generator, device, inference, cpu_path=cpu_path)
     return bundle
 
 

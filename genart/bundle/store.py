@@ -17,9 +17,10 @@ from safetensors.torch import save as st_save
 from genart import __version__
 from genart.bundle import check
 from genart.bundle.meta import FORMAT, META, WEIGHTS, parse_meta, read_file, read_meta  # noqa: F401 - read_meta: re-exported
+from genart.cpu_path import CPU_PATH, check_cpu_path
 from genart.errors import BundleError
 from genart.models.registry import build_generator
-from genart.models.sampling import sample
+from genart.models.sampling import memory_format_of, sample
 from genart.storage.fs import get_fs, join, redact
 
 DISCRIMINATOR = (
@@ -138,6 +139,7 @@ class Bundle:
     generator: torch.nn.Module
     device: str = "cpu"
     engine: object | None = None  # anything with .generate(seeds, class_ids, truncation)
+    cpu_path: str = CPU_PATH  # how a CPU computes items (genart/cpu_path.py): set "item" for older outputs
 
     @property
     def model_id(self) -> str:
@@ -150,7 +152,7 @@ class Bundle:
     def generate(self, seeds, class_ids=None, truncation: float | None = None):
         if self.engine is not None:
             return self.engine.generate(seeds, class_ids, truncation)
-        return sample(self.generator, seeds, class_ids, truncation, self.device)
+        return sample(self.generator, seeds, class_ids, truncation, self.device, self.cpu_path)
 
 
 def _load_weights(blob: bytes, build, uri: str, file: str, what: str) -> torch.nn.Module:
@@ -178,16 +180,21 @@ def _load_weights(blob: bytes, build, uri: str, file: str, what: str) -> torch.n
     return module
 
 
-def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cpu") -> Bundle:
+def load_bundle(
+    uri: str, storage_options: dict | None = None, device: str = "cpu", cpu_path: str = CPU_PATH
+) -> Bundle:
     """Load and check the bundle at `uri` onto `device` (generate runs the fp32 reference; the package's
-    `genart.load_bundle(..., inference=...)` adds the fast path).
+    `genart.load_bundle(..., inference=...)` adds the fast path). `cpu_path` (genart/cpu_path.py): how a
+    CPU computes items; "item" regenerates the bytes of outputs whose _job.json names no cpu_path. On a CPU
+    the generator is kept in that path's memory format (channels_last for block16).
 
     Returns a Bundle: `meta` (model.json as a dict: arch, image_size, channels, latent_dim, num_classes,
     class_names, model_id, ...), `model_id` (sha256 of the weights), the generator in eval mode on
     `device`, and `generate(seeds, class_ids=None) -> uint8 (N, H, W, C)`.
 
     Raises BundleError when a file is missing, too large for the bounds in `check.py`, or does not match
-    model.json's sha256; StorageError when the storage cannot be read."""
+    model.json's sha256; StorageError when the storage cannot be read; ValueError for an unknown cpu_path."""
+    check_cpu_path(cpu_path)
     fs, path = get_fs(uri, storage_options)
     meta = parse_meta(read_file(fs, path, META, uri), uri)
     spec = meta["generator"]
@@ -204,7 +211,9 @@ def load_bundle(uri: str, storage_options: dict | None = None, device: str = "cp
         blob, lambda: build_generator(spec), redact(uri), WEIGHTS, f"{meta['arch']} generator"
     )
     generator.eval().to(device)
-    return Bundle(meta=meta, generator=generator, device=str(device))
+    if torch.device(device).type == "cpu":
+        generator.to(memory_format=memory_format_of(cpu_path))  # once here, not a copy per generate call
+    return Bundle(meta=meta, generator=generator, device=str(device), cpu_path=cpu_path)
 
 
 def load_discriminator(uri: str, storage_options: dict | None = None, device: str = "cpu") -> torch.nn.Module:

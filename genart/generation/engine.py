@@ -1,8 +1,9 @@
 """The fast generation path: device, precision, memory format, torch.compile, pinned copies, stage times.
 
 Plain PyTorch, no Ray. `Engine.generate` returns what `models/sampling.sample` returns, uint8 (N, H, W, C); with
-the default `InferenceConfig` on a CPU it runs the very same computation (identical pixels): each item alone
-on one thread (`models/sampling.forward_per_item`), so its bytes never depend on the batch. On CUDA (batched, so
+the default `InferenceConfig` on a CPU it runs the very same computation (identical pixels): blocks of 16 rows,
+NHWC, on one thread (`models/sampling.forward_cpu`, or the job's recorded cpu_path), so its bytes never
+depend on the batch. On CUDA (batched, so
 within one level of the CPU reference but not promised bit-exact across batch sizes):
 
 - the batch runs in a few chunks on the compute stream, each quantized to uint8 on the GPU (4x fewer
@@ -30,7 +31,8 @@ import numpy as np
 import torch
 
 from genart.config.generate import InferenceConfig
-from genart.models.sampling import forward_per_item, inputs, quantize
+from genart.cpu_path import CPU_PATH, check_cpu_path
+from genart.models.sampling import forward_cpu, in_memory_format, inputs, memory_format_of, quantize
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +91,9 @@ def choose_device(gpus_per_replica: float) -> torch.device:
 
 
 def use_channels_last(option: bool | str, device: torch.device) -> bool:
-    """`inference.channels_last`: true/false, or auto = on CUDA only (it helps cuDNN's tensor-core
-    kernels; on CPUs it is usually no faster for these small convolutions)."""
-    return device.type == "cuda" if option == "auto" else bool(option)
+    """`inference.channels_last` on CUDA: true/false, or auto = on (it helps cuDNN's tensor-core kernels).
+    Never on a CPU: there the job's cpu_path fixes the memory format, since it changes the pixels."""
+    return device.type == "cuda" and (option == "auto" or bool(option))
 
 
 def autocast(device: torch.device, precision: str):
@@ -99,10 +101,15 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def prepare(generator: torch.nn.Module, device: torch.device, opts: InferenceConfig) -> torch.nn.Module:
-    """The generator in eval mode on `device`, channels_last and/or compiled as `opts` asks."""
+def prepare(
+    generator: torch.nn.Module, device: torch.device, opts: InferenceConfig, cpu_path: str = CPU_PATH
+) -> torch.nn.Module:
+    """The generator in eval mode on `device`: on a CPU in the memory format of `cpu_path` (a copy when
+    the given module is in another), on CUDA channels_last as `opts` asks; compiled when `opts` asks."""
     generator = generator.eval().to(device)
-    if use_channels_last(opts.channels_last, device):
+    if device.type == "cpu":
+        generator = in_memory_format(generator, memory_format_of(cpu_path))
+    elif use_channels_last(opts.channels_last, device):
         generator = generator.to(memory_format=torch.channels_last)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed batch shapes: pick the fastest kernels once
@@ -124,11 +131,15 @@ class Engine:
         device: torch.device | str = "cpu",
         opts: InferenceConfig | None = None,
         times: StageTimes | None = None,
+        cpu_path: str = CPU_PATH,
     ):
+        """`cpu_path`: how a CPU computes items (genart.models.sampling.CPU_PATHS; a resumed job passes the
+        one its _job.json records). Raises ValueError for an unknown one."""
         self.device = torch.device(device)
         self.opts = opts or InferenceConfig()
+        self.cpu_path = check_cpu_path(cpu_path)
         self.generator = generator  # latent_dim / num_classes (a compiled module wraps it)
-        self.model = prepare(generator, self.device, self.opts)
+        self.model = prepare(generator, self.device, self.opts, cpu_path)
         self.times = times or StageTimes()
         self._cuda = self.device.type == "cuda"
         self._pinned: torch.Tensor | None = None
@@ -149,7 +160,7 @@ class Engine:
         if self._cuda:
             return self._generate_cuda(z, y)
         with self.times.stage("generate"), autocast(self.device, self.opts.precision):
-            images = forward_per_item(self.model, z, y)  # each item alone: bytes independent of the batch
+            images = forward_cpu(self.model, z, y, self.cpu_path)  # bytes independent of the batch
         with self.times.stage("copy"):
             return quantize(images).numpy()
 

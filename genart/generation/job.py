@@ -15,6 +15,7 @@ from genart import __version__
 from genart.config.generate import GenerateConfig
 from genart.config.identity import differing_keys, record_exclude, same_job
 from genart.config.loader import config_hash
+from genart.cpu_path import CPU_PATH
 from genart.errors import ConfigError, JobRecordError
 from genart.storage import layout, safejson
 from genart.storage.commit import scan_metadata
@@ -61,6 +62,7 @@ def job_record(cfg: GenerateConfig, meta: dict, job_id: str) -> dict:
         "model_id": meta["model_id"],
         "genart_version": __version__,
         "job_id": job_id,
+        "cpu_path": CPU_PATH,  # how a CPU computes its items; a resume keeps the record's (cpu_path_of)
     }
     if "num_classes" in meta:
         record["num_classes"] = int(meta["num_classes"])

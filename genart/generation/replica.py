@@ -17,6 +17,7 @@ from concurrent.futures import Future
 import numpy as np
 
 from genart.config.generate import GenerateConfig
+from genart.cpu_path import CPU_PATH
 from genart.errors import BundleError
 from genart.filters.draw import FilteredDraw
 from genart.filters.score import make_scorer
@@ -55,10 +56,19 @@ def threads(cfg: GenerateConfig) -> int:
 
 
 class GeneratorReplica:
-    def __init__(self, cfg: GenerateConfig, job_id: str, model_id: str, claim=None, loaded=None):
+    def __init__(
+        self,
+        cfg: GenerateConfig,
+        job_id: str,
+        model_id: str,
+        claim=None,
+        loaded=None,
+        cpu_path: str = CPU_PATH,
+    ):
         """`claim(ids, hashes) -> [bool]`: the job's near-duplicate index (needed when dedupe.max_distance
         is set; the runner passes a handle to its HashIndex actor). `loaded`: the bundle a warm replica
-        (`generation/warm.py`) already holds, used instead of loading `cfg.model` again."""
+        (`generation/warm.py`) already holds, used instead of loading `cfg.model` again. `cpu_path`: how a
+        CPU computes the items (the job record's, `job.cpu_path_of`); ValueError for an unknown one."""
         import torch
 
         from genart.bundle import load_bundle
@@ -70,6 +80,7 @@ class GeneratorReplica:
             self.bundle = load_bundle(cfg.model, cfg.storage.options, device=device)
         else:  # this job's own Bundle record (its engine), and its own module where the options change it
             gen = loaded.generator
+            # prepare() copies a CPU generator whose memory format differs; compile and CUDA channels_last change it
             if cfg.inference.compile or use_channels_last(cfg.inference.channels_last, torch.device(device)):
                 gen = copy.deepcopy(gen)
             self.bundle = dataclasses.replace(loaded, generator=gen, engine=None)
@@ -87,7 +98,7 @@ class GeneratorReplica:
         self.provenance = Provenance(model_id, job_id) if cfg.provenance.xmp else None
         # bf16 / channels_last / compile and pinned copies (engine.Engine); seconds per stage in self.times
         self.times = StageTimes()
-        self.bundle.engine = Engine(self.bundle.generator, device, cfg.inference, self.times)
+        self.bundle.engine = Engine(self.bundle.generator, device, cfg.inference, self.times, cpu_path)
         # each batch is encoded and written by all the workers at once (one per CPU of the replica)
         workers = cfg.inference.encode_workers or max(1, int(round(cfg.cpus_per_replica)))
         self._pool = EncodePool(workers, self.times)

@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from genart.config.generate import GenerateConfig
+from genart.cpu_path import cpu_path_of
 from genart.errors import GenartError, JobFailed
 from genart.filters.dedupe import HashIndex
 from genart.generation.ledger import ByteLedger
@@ -62,7 +63,7 @@ class ColdPool:
 
     def __init__(self, cfg: GenerateConfig, job: dict, claim=None):
         self.actor_cls = remote_replica(cfg)
-        self.args = (cfg, job["job_id"], job["model_id"], claim)
+        self.args = (cfg, job["job_id"], job["model_id"], claim, None, cpu_path_of(job))
 
     def start_all(self, n: int) -> list:
         return [self.start(i) for i in range(n)]

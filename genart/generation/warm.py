@@ -21,6 +21,7 @@ from collections import OrderedDict
 import ray
 
 from genart.config.generate import GenerateConfig
+from genart.cpu_path import CPU_PATH, cpu_path_of
 from genart.errors import BundleError, GenartError, JobFailed
 from genart.generation.scheduler import error_cause
 from genart.storage.fs import get_fs, join, redact
@@ -102,14 +103,22 @@ class WarmReplica:
         }
 
     @ray.method(concurrency_group="control")
-    def open(self, token: str, cfg: GenerateConfig, job_id: str, model_id: str, claim=None) -> dict:
+    def open(
+        self,
+        token: str,
+        cfg: GenerateConfig,
+        job_id: str,
+        model_id: str,
+        claim=None,
+        cpu_path: str = CPU_PATH,
+    ) -> dict:
         """Open job `token` (a GeneratorReplica on the warm bundle of cfg.model); returns what `load` returns
         plus this process's pid. Raises what `load` and GeneratorReplica raise."""
         from genart.generation.replica import GeneratorReplica
 
         info = self.load(cfg.model, cfg.storage.options, model_id, cfg.gpus_per_replica)
         held = self.bundles[cfg.model]
-        self.jobs[token] = (GeneratorReplica(cfg, job_id, model_id, claim, loaded=held.bundle), cfg.model)
+        self.jobs[token] = (GeneratorReplica(cfg, job_id, model_id, claim, held.bundle, cpu_path), cfg.model)
         held.jobs += 1
         while len(self.jobs) > OPEN_JOBS:  # the oldest, whose driver never closed it
             self.jobs.popitem(last=False)[1][0].close()
@@ -210,7 +219,7 @@ class WarmPool:
         remote_cfg = cfg.model_copy(update={"model": canonical(cfg.model), "output": canonical(cfg.output)})
         remote_cfg._measures = cfg.measures
         self.cfg = remote_cfg
-        self.args = (self.token, remote_cfg, job["job_id"], job["model_id"], claim)
+        self.args = (self.token, remote_cfg, job["job_id"], job["model_id"], claim, cpu_path_of(job))
         self.opened: list = []
 
     def _open(self, slots: list[int]) -> tuple[list, list[dict]]:

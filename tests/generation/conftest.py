@@ -30,11 +30,12 @@ def make_cfg():
 
 @pytest.fixture
 def slow_bundle(tmp_path):
-    """A wider (g_width 64) conditional DCGAN bundle: ~1 ms per image per core, so a 3,000-image job
-    runs long enough on 2 cores to kill a replica or the driver after its first commits."""
+    """A wider (g_width 128) conditional DCGAN bundle: ~2-4 ms per image per core on the block16 CPU path
+    (as slow as g_width 64 was one item at a time), so a 3,000-image job runs long enough on 2 cores to
+    kill a replica or the driver after its first commits."""
     from genart.bundle import save_untrained_bundle
     from genart.bundle.store import TINY_DCGAN
 
     uri = str(tmp_path / "slow-bundle")
-    save_untrained_bundle(uri, {**TINY_DCGAN, "g_width": 64}, seed=1)
+    save_untrained_bundle(uri, {**TINY_DCGAN, "g_width": 128}, seed=1)
     return uri

@@ -147,18 +147,24 @@ def _batched_previous(bundle, seeds, class_ids) -> np.ndarray:
 
 
 def bench_exact(bundle_uri: str | None = None, n: int = 2048, batch: int = 256, rounds: int = 3) -> dict:
-    """images/s of generate + PNG encode in one process, one thread: the previous batched forward beside the
-    bit-exact per-item path that `genart generate` and `load_bundle(...).generate` now run (interleaved
-    rounds, best of each), and for each path how many items change bytes when the same ids run in batches of
-    3 or one at a time."""
+    """images/s of generate + PNG encode in one process, one thread, on three paths (interleaved rounds, best
+    of each): the batched forward before bit-exact generation, the one-item-at-a-time path ("item", what
+    outputs without a recorded cpu_path were made with), and the block16 path `genart generate` and
+    `load_bundle(...).generate` run now; for each, how many items change bytes when the same ids run in
+    batches of 3 or one at a time."""
     from genart.bundle import load_bundle
 
     tmp = tempfile.mkdtemp(prefix="genart-bench-")
-    bundle = load_bundle(bundle_uri or _bench_bundle(tmp))
+    uri = bundle_uri or _bench_bundle(tmp)
+    item, block = load_bundle(uri, cpu_path="item"), load_bundle(uri)
     torch.set_num_threads(1)
     ids = np.arange(n)
     seeds, cls = item_seeds(0, ids), ids % 10
-    paths = {"previous": lambda s, c: _batched_previous(bundle, s, c), "exact": bundle.generate}
+    paths = {
+        "previous": lambda s, c: _batched_previous(item, s, c),
+        "item": item.generate,
+        "block16": block.generate,
+    }
     best = dict.fromkeys(paths, float("inf"))
     images: dict = {}
     for _ in range(rounds):
@@ -180,23 +186,15 @@ def bench_exact(bundle_uri: str | None = None, n: int = 2048, batch: int = 256, 
         for o in other:
             changed |= (o != images[name]).reshape(n, -1).any(1)
         r[f"{name}_items_changed"] = int(changed.sum())
+    labels = {
+        "previous": "previous: one batched forward per batch",
+        "item": "item: each item alone, NCHW (outputs without cpu_path)",
+        "block16": "block16: blocks of 16 rows, NHWC (now)",
+    }
     print_table(
         f"bit-exact generation: {n} images, batch {batch}, generate + PNG encode, 1 thread; bundle "
         f"{bundle_uri or 'untrained cgan-digits architecture'}",
-        [
-            (
-                "previous: one batched forward per batch",
-                f"{r['previous']:.0f}",
-                "1.00",
-                r["previous_items_changed"],
-            ),
-            (
-                "exact: each item alone, one thread (now)",
-                f"{r['exact']:.0f}",
-                f"{r['exact'] / r['previous']:.2f}",
-                r["exact_items_changed"],
-            ),
-        ],
+        [(labels[k], f"{r[k]:.0f}", f"{r[k] / r['previous']:.2f}", r[f"{k}_items_changed"]) for k in paths],
         ("path", "images/s", "vs previous", f"of {n} items, bytes change in batches of 3 or alone"),
     )
     shutil.rmtree(tmp, ignore_errors=True)
@@ -268,6 +266,7 @@ def bench_generate(count: int = 30000) -> dict:
         ("genart generate, 2 replicas", r["genart_2"]),
         ("genart generate, 1 replica, provenance.xmp: false", r["genart_1_noxmp"]),
         (f"limit: per-core generate+encode x {cores} cores", r["limit"]),
+        (f"limit before block16 (the item path) x {cores} cores", r["exact"]["item"] * cores),
     ]
     print_table(
         f"generation, {count} digits images, png, end to end (Ray start-up included); bundle {bundle}",

@@ -167,6 +167,7 @@ class GenerateConfig(RunResources):
         "max_in_flight",
         "max_retries",
         "shard_timeout_s",
+        "in_process_below_s",
         "filter",
         "dedupe",
         "image",
@@ -194,6 +195,14 @@ class GenerateConfig(RunResources):
         gt=0,
         le=7 * 86400,
         description="a replica that commits nothing for this long is hung: killed and replaced",
+    )
+    in_process_below_s: float = Field(
+        10.0,
+        ge=0,
+        le=86400,
+        description="with no cluster to join (no address, no RAY_ADDRESS, no `genart up`), a CPU job whose "
+        "pending items are estimated to take less than this many seconds runs in this process instead of "
+        "starting a local Ray (whose start costs seconds); 0 = always start Ray",
     )
     # filters and inference are left out of _job.json and its hash while off (genart.config.identity's
     # record_exclude), so jobs written before they existed keep their config_hash

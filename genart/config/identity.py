@@ -25,6 +25,7 @@ EXECUTION_KEYS = {
     "max_in_flight",
     "max_retries",
     "shard_timeout_s",
+    "in_process_below_s",
 }
 # The same for a synthesize job.
 SYNTHESIZE_EXECUTION_KEYS = {

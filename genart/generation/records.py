@@ -1,9 +1,11 @@
 """The typed values the generation stages hand each other: a replica's `ShardResult` for each committed
-shard (replica -> scheduler) and the job's `JobSummary` (what `generate()` returns and `_SUCCESS` holds)."""
+shard (replica -> scheduler), the `Tally` of what one run committed, and the job's `JobSummary` (what
+`generate()` returns and `_SUCCESS` holds)."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 
 
@@ -45,3 +47,30 @@ class JobSummary:
         """A `_SUCCESS` object read back. Keys an older genart did not write yet are None; unknown keys are
         dropped."""
         return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
+
+
+@dataclass
+class Tally:
+    """What one run committed: images, bytes, shards, seconds to its first commit, draws the filters rejected."""
+
+    images: int = 0
+    bytes: int = 0
+    shards: int = 0
+    first_commit_s: float | None = None
+    rejected_score: int = 0
+    rejected_duplicate: int = 0
+
+    def add(self, res: ShardResult, t0: float, ledger, bar, shards_before: int, shards_total: int) -> None:
+        """Count committed shard `res` (t0: the job's perf_counter start), record its bytes in the byte
+        ledger (saved at most every few seconds) and move the progress bar."""
+        self.images += res.n
+        self.bytes += res.bytes
+        self.shards += 1
+        self.rejected_score += res.rejected_score
+        self.rejected_duplicate += res.rejected_duplicate
+        ledger.add(res.shard, res.bytes)
+        ledger.save()
+        if self.first_commit_s is None:
+            self.first_commit_s = time.perf_counter() - t0
+        bar.update(res.n)
+        bar.set_postfix_str(f"shards {shards_before + self.shards}/{shards_total}")

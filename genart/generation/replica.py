@@ -140,6 +140,13 @@ class GeneratorReplica:
         parent_job = np.full(len(ids), self.cfg.variations.parent_job, dtype=object)
         return batch.replace(parent_job=parent_job, parent_ids=self.children.parent_ids(ids))
 
+    def unfiltered_batch(self, ids: np.ndarray, seeds: np.ndarray, cls) -> Batch:
+        """The batch of `ids` before any filter: made from latents and class weights for variations and
+        classes.blend jobs, from seeds otherwise (images uint8 (N, H, W, C), not yet encoded)."""
+        if needs_inputs(self.cfg):
+            return self._made_from_inputs(ids, seeds, cls)
+        return Batch(ids, seeds, cls, self._generate(seeds, cls))
+
     def _encode_and_write(self, out: ShardWrite, batch: Batch) -> None:
         """Measure (synthesize's candidates), encode (unless the draw already did), stamp the XMP disclosure
         (provenance.xmp), write and add the tokens of one batch (or a slice of it), on an encode thread.
@@ -176,11 +183,8 @@ class GeneratorReplica:
                 batch = drawn.batch
                 rejected["score"] += drawn.rejected_score
                 rejected["duplicate"] += drawn.rejected_duplicate
-            elif needs_inputs(self.cfg):
-                batch = self._made_from_inputs(ids[sl], spec.seeds[sl], cls)
             else:
-                seeds = spec.seeds[sl]
-                batch = Batch(ids[sl], seeds, cls, self._generate(seeds, cls))
+                batch = self.unfiltered_batch(ids[sl], spec.seeds[sl], cls)
             if len(pending) >= PENDING_BATCHES:
                 pending.pop(0).result()
             pending.append(self._pool.submit(self._encode_and_write, out, batch))

@@ -17,10 +17,11 @@ from genart.config.generate import GenerateConfig, check_image_format, resolve_c
 from genart.filters.score import check_filter
 from genart.generation.job import job_record, prepare_output, replace_output
 from genart.generation.ledger import ByteLedger
+from genart.generation.local import InProcess
 from genart.generation.parents import resolve_variations
 from genart.generation.plan import Plan
-from genart.generation.records import JobSummary
-from genart.generation.scheduler import ColdPool, Tally, run_shards
+from genart.generation.records import JobSummary, Tally
+from genart.generation.scheduler import ColdPool, run_shards
 from genart.market import write_collection
 from genart.ray_session import joined_warm, ray_session, require_resources
 from genart.storage import layout
@@ -84,10 +85,22 @@ def _new_job_id() -> str:
 
 def _run_pending(cfg: GenerateConfig, plan: Plan, out: Output, job: dict, overwrite: bool, progress, t0):
     """(committed shards at the start, the byte ledger, this run's Tally): the shards not yet committed
-    generated inside a Ray session (none started when every shard is already committed)."""
+    generated in this process when they are quick and nothing is to be joined (generation/local.py), else
+    inside a Ray session (none started when every shard is already committed)."""
     committed, ledger = (set(), None) if overwrite else _open_output(out, cfg, plan)
     if not overwrite and len(committed) >= plan.num_shards:
         return committed, ledger, Tally()
+    pending = cfg.count - sum(plan.shard_len(k) for k in committed)
+    here = InProcess.open_if_quick(cfg, plan, job, pending)  # loads the bundle: checked before --overwrite
+    if here is not None:
+        try:
+            if overwrite:
+                replace_output(out, job)
+                committed, ledger = _open_output(out, cfg, plan)
+            tally = here.run(plan, out, committed, ledger, progress, t0)
+        finally:
+            here.close()
+        return committed, ledger, tally
     with ray_session(cfg.address, dashboard=False):
         warm = joined_warm()  # `genart up` runs: its warm replicas serve the job (they hold no logical CPU)
         if overwrite:

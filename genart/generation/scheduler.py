@@ -14,7 +14,9 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Iterator
+
+import numpy as np
 
 from genart.config.generate import GenerateConfig
 from genart.cpu_path import cpu_path_of
@@ -22,7 +24,7 @@ from genart.errors import GenartError, JobFailed
 from genart.filters.dedupe import HashIndex
 from genart.generation.ledger import ByteLedger
 from genart.generation.plan import Plan, ShardSpec
-from genart.generation.records import ShardResult
+from genart.generation.records import ShardResult, Tally
 from genart.storage import layout
 from genart.storage.fs import redact
 from genart.storage.output import Output
@@ -93,19 +95,12 @@ class RemoteClaim:
         return ray.get(self.index.claim.remote(ids, hashes, attempt), timeout=self.timeout_s)
 
 
-def start_index(cfg: GenerateConfig, out: Output, committed: set[int]) -> RemoteClaim | None:
-    """The near-duplicate index as one Ray actor (claims from every replica go through it one batch at a
-    time), loaded with the hashes of the shards already committed. None when dedupe is off. A committed
-    part that cannot be read is dropped from `committed` (its shard is redone). Raises JobFailed when
-    loading takes over 600 s plus a second per committed shard."""
-    if cfg.dedupe.max_distance is None:
-        return None
+def committed_hashes(out: Output, committed: set[int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ids, phash) int64 arrays of each committed shard's metadata part, one read of two columns each; a
+    part that cannot be read is logged and dropped from `committed` (its shard is redone)."""
     import pyarrow.parquet as pq
-    import ray
 
-    index = ray.remote(num_cpus=0, max_restarts=0)(HashIndex).remote(cfg.dedupe.max_distance, cfg.count)
-    loads = []
-    for k in sorted(committed):  # one read per committed shard, of two columns
+    for k in sorted(committed):
         path = out.path(layout.metadata_path(k))
         try:
             with out.fs.open(path, "rb") as f:
@@ -114,7 +109,36 @@ def start_index(cfg: GenerateConfig, out: Output, committed: set[int]) -> Remote
             log.warning("%s is unreadable (%s: %s); its shard %d is redone", path, type(exc).__name__, exc, k)
             committed.discard(k)
             continue
-        loads.append(index.add_many.remote(t.column("id").to_numpy(), t.column("phash").to_numpy()))
+        yield t.column("id").to_numpy(), t.column("phash").to_numpy()
+
+
+def shard_progress(cfg: GenerateConfig, plan: Plan, committed: set[int], progress: bool):
+    """The job's tqdm bar (images), starting at what earlier runs committed."""
+    from tqdm.auto import tqdm
+
+    prior_images = sum(plan.shard_len(k) for k in committed)
+    return tqdm(
+        total=cfg.count,
+        initial=prior_images,
+        unit="img",
+        desc="generate",
+        disable=not progress,
+        dynamic_ncols=True,
+        smoothing=0.1,
+    )
+
+
+def start_index(cfg: GenerateConfig, out: Output, committed: set[int]) -> RemoteClaim | None:
+    """The near-duplicate index as one Ray actor (claims from every replica go through it one batch at a
+    time), loaded with the hashes of the shards already committed. None when dedupe is off. A committed
+    part that cannot be read is dropped from `committed` (its shard is redone). Raises JobFailed when
+    loading takes over 600 s plus a second per committed shard."""
+    if cfg.dedupe.max_distance is None:
+        return None
+    import ray
+
+    index = ray.remote(num_cpus=0, max_restarts=0)(HashIndex).remote(cfg.dedupe.max_distance, cfg.count)
+    loads = [index.add_many.remote(ids, hashes) for ids, hashes in committed_hashes(out, committed)]
     if loads:
         from ray.exceptions import GetTimeoutError
 
@@ -129,18 +153,6 @@ def start_index(cfg: GenerateConfig, out: Output, committed: set[int]) -> Remote
             ) from None
         log.info("near-duplicate index: %d hashes of %d committed shards", n, len(committed))
     return RemoteClaim(index, cfg.shard_timeout_s)
-
-
-@dataclass
-class Tally:
-    """What one run committed: images, bytes, shards, seconds to its first commit, draws the filters rejected."""
-
-    images: int = 0
-    bytes: int = 0
-    shards: int = 0
-    first_commit_s: float | None = None
-    rejected_score: int = 0
-    rejected_duplicate: int = 0
 
 
 class ShardScheduler:
@@ -231,18 +243,7 @@ class ShardScheduler:
     def _committed(self, res: ShardResult, t0: float) -> None:
         self.deaths_since_progress = 0
         self.failures.pop(res.shard, None)
-        d = self.done
-        d.images += res.n
-        d.bytes += res.bytes
-        d.shards += 1
-        d.rejected_score += res.rejected_score
-        d.rejected_duplicate += res.rejected_duplicate
-        self.ledger.add(res.shard, res.bytes)
-        self.ledger.save()
-        if d.first_commit_s is None:
-            d.first_commit_s = time.perf_counter() - t0
-        self.bar.update(res.n)
-        self.bar.set_postfix_str(f"shards {self.shards_before + d.shards}/{self.shards_total}")
+        self.done.add(res, t0, self.ledger, self.bar, self.shards_before, self.shards_total)
 
     def run(self, t0: float) -> Tally:
         """Run until every pending shard is committed; returns what this run committed. Raises JobFailed
@@ -295,8 +296,6 @@ def run_shards(
     Raises JobFailed when a shard task raises, when its replicas die more than max_retries times under it,
     or when loading the near-duplicate index times out; StorageError propagates from the commit path.
     `pool_cls(cfg, job, claim)`: where the replicas come from (ColdPool, or generation/warm.py's WarmPool)."""
-    from tqdm.auto import tqdm
-
     log.info(
         "job %s: %d shards, %d already committed, output %s",
         job["job_id"],
@@ -304,16 +303,7 @@ def run_shards(
         len(committed),
         out.name,
     )
-    prior_images = sum(plan.shard_len(k) for k in committed)
-    with tqdm(
-        total=cfg.count,
-        initial=prior_images,
-        unit="img",
-        desc="generate",
-        disable=not progress,
-        dynamic_ncols=True,
-        smoothing=0.1,
-    ) as bar:
+    with shard_progress(cfg, plan, committed, progress) as bar:
         claim = start_index(cfg, out, committed)
         try:
             return ShardScheduler(cfg, plan, committed, bar, ledger, pool_cls(cfg, job, claim)).run(t0)

@@ -1,0 +1,125 @@
+"""Small jobs in the driver: with no cluster to join, a job whose pending items take less than
+`in_process_below_s` seconds runs through one GeneratorReplica in this process instead of starting a local
+Ray (two replica processes importing torch and loading the bundle cost about 8 s on a 2-core machine, far
+more than a few thousand images). No Ray here.
+
+The replica, the shard commit, the ledger and the near-duplicate index are the ones Ray jobs use, so the
+output is the same: the same files, bytes and metadata rows (job_id aside), resumable by either path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+
+from genart import warm_state
+from genart.config.generate import GenerateConfig
+from genart.cpu_path import cpu_path_of
+from genart.filters.dedupe import HashIndex
+from genart.generation.ledger import ByteLedger
+from genart.generation.plan import Plan
+from genart.generation.records import Tally
+from genart.generation.scheduler import committed_hashes, shard_progress
+from genart.images import encode
+from genart.storage.output import Output
+
+log = logging.getLogger(__name__)
+
+PROBE_ITEMS = 32  # items timed (after one warm-up block) to estimate the job's seconds in this process
+
+
+def may_run_here(cfg: GenerateConfig) -> bool:
+    """Whether the job could run in this process: a CPU job, in_process_below_s > 0, and nothing to join (no
+    address, no RAY_ADDRESS, no Ray already initialized here, no `genart up` running)."""
+    if (
+        cfg.in_process_below_s <= 0
+        or cfg.gpus_per_replica > 0
+        or cfg.address
+        or os.environ.get("RAY_ADDRESS")
+    ):
+        return False
+    ray = sys.modules.get("ray")  # a Ray the caller started (a notebook, a test, a Ray job) is used
+    if ray is not None and ray.is_initialized():
+        return False
+    return warm_state.find_warm() is None
+
+
+def seconds_per_item(replica, plan: Plan) -> float:
+    """Seconds one item of the job takes in `replica` on this machine (generate + encode, after one warm-up
+    block): the first PROBE_ITEMS ids of the plan, timed; nothing is written."""
+    spec = plan.shard(0)
+    n = min(PROBE_ITEMS, spec.n)
+    args = (spec.ids[:n], spec.seeds[:n], None if spec.class_ids is None else np.array(spec.class_ids[:n]))
+    replica.unfiltered_batch(*args)  # warm-up: oneDNN picks its kernels on the first call
+    t0 = time.perf_counter()
+    batch = replica.unfiltered_batch(*args)  # filters' redraws are not counted: an estimate
+    for img in batch.images:
+        encode(img, replica.cfg.image.format, replica.cfg.image.quality)
+    return (time.perf_counter() - t0) / n
+
+
+class InProcess:
+    """One GeneratorReplica in the driver, ready to run a job's pending shards in order."""
+
+    def __init__(self, cfg: GenerateConfig, job: dict, index: HashIndex | None):
+        import torch
+
+        from genart.generation.replica import GeneratorReplica  # torch: only when a job runs here
+
+        self._threads = torch.get_num_threads()  # the replica sets this process's; close() gives it back
+        self.cfg, self.index = cfg, index
+        claim = None if index is None else index.claim
+        self.replica = GeneratorReplica(cfg, job["job_id"], job["model_id"], claim, cpu_path=cpu_path_of(job))
+
+    @classmethod
+    def open_if_quick(
+        cls, cfg: GenerateConfig, plan: Plan, job: dict, pending_items: int
+    ) -> InProcess | None:
+        """An InProcess for the job when it may run here and its `pending_items` are estimated under
+        in_process_below_s; else None (the caller starts Ray). Raises BundleError when the bundle does not
+        load, as a replica would."""
+        if not may_run_here(cfg) or pending_items == 0:
+            return None
+        index = HashIndex(cfg.dedupe.max_distance, cfg.count) if cfg.dedupe.max_distance is not None else None
+        here = cls(cfg, job, index)
+        estimate = seconds_per_item(here.replica, plan) * pending_items
+        if estimate >= cfg.in_process_below_s:
+            log.info(
+                "%d items: about %.0f s in this process (in_process_below_s %g): starting Ray",
+                pending_items,
+                estimate,
+                cfg.in_process_below_s,
+            )
+            here.close()
+            return None
+        log.info("%d items: about %.1f s: generating in this process, without Ray", pending_items, estimate)
+        return here
+
+    def run(
+        self, plan: Plan, out: Output, committed: set[int], ledger: ByteLedger, progress: bool, t0: float
+    ):
+        """Generate and commit every pending shard in id order; returns this run's Tally. Raises what the
+        replica raises (StorageError, BundleError); committed shards are kept either way."""
+        if self.index is not None:
+            for ids, hashes in committed_hashes(out, committed):  # drops unreadable parts from committed
+                self.index.add_many(ids, hashes)
+        done = Tally()
+        with shard_progress(self.cfg, plan, committed, progress) as bar:
+            try:
+                for spec in plan.pending(committed):
+                    res = self.replica.run_shard(spec)
+                    done.add(res, t0, ledger, bar, len(committed), plan.num_shards)
+            finally:
+                ledger.save(force=True)
+        return done
+
+    def close(self) -> None:
+        """Stop the replica's encode threads and give the process back its torch thread count."""
+        import torch
+
+        self.replica.close()
+        torch.set_num_threads(self._threads)

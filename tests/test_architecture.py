@@ -12,7 +12,7 @@ PACKAGE = ROOT / "genart"
 
 # stages from the ground floor up: a module may import its own stage and the stages below it, never above
 LAYERS = [
-    ["genart.errors", "genart.ids", "genart.images", "genart.ray_session", "genart.warm_state"],
+    ["genart.cpu_path", "genart.errors", "genart.ids", "genart.images", "genart.ray_session", "genart.warm_state"],
     ["genart.config"],
     ["genart.storage"],
     ["genart.data", "genart.models"],
@@ -160,6 +160,7 @@ def test_only_the_modules_architecture_md_names_import_ray():
 def test_the_top_level_holds_the_face_and_the_ground_floor():
     assert sorted(p.name for p in PACKAGE.glob("*.py")) == [
         "__init__.py",
+        "cpu_path.py",
         "errors.py",
         "ids.py",
         "images.py",

@@ -19,7 +19,8 @@ from genart.config.synthesize import SynthesizeConfig
 ROOT = Path(__file__).resolve().parents[2]
 GENERATE_KEYS = [
     "kind", "model", "output", "count", "seed", "replicas", "shard_size", "batch_size", "truncation",
-    "cpus_per_replica", "gpus_per_replica", "max_in_flight", "max_retries", "shard_timeout_s", "filter",
+    "cpus_per_replica", "gpus_per_replica", "max_in_flight", "max_retries", "shard_timeout_s", "in_process_below_s",
+    "filter",
     "dedupe", "image", "layout", "classes", "market", "storage", "address", "inference", "variations",
     "provenance",
 ]  # fmt: skip

@@ -1,0 +1,116 @@
+"""Quick jobs in the driver (genart/generation/local.py): with nothing to join, a job estimated under
+in_process_below_s runs through one GeneratorReplica in this process, without starting Ray, and writes what
+Ray replicas write. The CLI runs are real processes (`genart generate`), as a user starts them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from genart.generation.local import InProcess, may_run_here
+from genart.generation.plan import Plan
+from genart.generation.runner import generate
+
+GENART = str(Path(sys.executable).with_name("genart"))
+
+
+def _ray_free() -> None:
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():  # another module's Ray: this module's jobs must not join it
+        ray.shutdown()
+
+
+def _rows(out: Path) -> list[tuple]:
+    parts = sorted((out / "metadata").glob("part-*.parquet"))
+    table = pq.read_table(parts, columns=["id", "seed", "class_id", "sha256", "path"]) if parts else None
+    return sorted(zip(*(table.column(c).to_pylist() for c in ("id", "seed", "class_id", "sha256", "path"))))
+
+
+@pytest.fixture
+def ray_tmpdir():
+    """A short RAY_TMPDIR (Unix socket paths stay under 108 bytes): where a Ray these runs start would be."""
+    d = tempfile.mkdtemp(prefix="gl-", dir="/tmp")
+    yield Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _cli(args: list[str], raytmp: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS",)}
+    env["RAY_TMPDIR"] = str(raytmp)
+    return subprocess.run([GENART, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_quick_cli_job_runs_without_ray_and_writes_what_ray_replicas_write(tiny_bundle, tmp_path, ray_tmpdir):
+    common = ["--set", f"model={tiny_bundle}", "--set", "count=300", "--set", "shard_size=100",
+              "--set", "provenance.xmp=false"]  # fmt: skip
+    cfg = str(Path(__file__).parents[2] / "configs" / "generate" / "digits.yaml")
+    here = _cli(["generate", cfg, "--set", f"output={tmp_path / 'here'}", *common], ray_tmpdir)
+    assert here.returncode == 0, here.stderr
+    assert "300 items: about" in here.stderr and "generating in this process, without Ray" in here.stderr
+    assert list(ray_tmpdir.iterdir()) == []  # no Ray was started
+    ray = _cli(
+        ["generate", cfg, "--set", f"output={tmp_path / 'ray'}", "--set", "in_process_below_s=0", *common],
+        ray_tmpdir,
+    )
+    assert ray.returncode == 0, ray.stderr
+    assert "without Ray" not in ray.stderr and [p.name for p in ray_tmpdir.iterdir()] == ["ray"]
+    a, b = _rows(tmp_path / "here"), _rows(tmp_path / "ray")
+    assert len(a) == 300 and [r[0] for r in a] == list(range(300))
+    assert a == b  # ids, seeds, classes, file bytes (sha256) and paths alike
+    assert _cli(["verify", str(tmp_path / "here")], ray_tmpdir).returncode == 0
+    success = json.loads((tmp_path / "here" / "_SUCCESS").read_text())
+    assert success["generated"] == 300 and success["shards"] == 3
+
+
+def test_an_in_process_job_resumes_only_its_missing_shard_with_the_same_bytes(tiny_bundle, tmp_path, make_cfg):
+    _ray_free()
+    out = tmp_path / "out"
+    cfg = make_cfg(tiny_bundle, str(out), count=250, shard_size=100, dedupe={"max_distance": 0})
+    assert may_run_here(cfg)
+    threads = torch.get_num_threads()
+    first = generate(cfg, progress=False)
+    assert first.generated == 250 and torch.get_num_threads() == threads  # the caller's threads given back
+    before = _rows(out)
+    (out / "metadata" / "part-00001.parquet").unlink()  # as if the run had died before shard 1's commit
+    (out / "_SUCCESS").unlink()
+    again = generate(cfg, progress=False)
+    assert (again.generated, again.resumed_shards) == (100, 2)
+    assert _rows(out) == before  # the near-duplicate index was reloaded from shards 0 and 2: same draws
+
+
+def test_a_job_estimated_over_the_limit_is_left_to_ray(tiny_bundle, tmp_path, make_cfg):
+    _ray_free()
+    cfg = make_cfg(tiny_bundle, str(tmp_path / "out"), count=100_000, in_process_below_s=1.0)
+    plan = Plan.from_config(cfg, 10)
+    job = {"job_id": "j", "model_id": json.loads((Path(tiny_bundle) / "model.json").read_text())["model_id"]}
+    threads = torch.get_num_threads()
+    assert InProcess.open_if_quick(cfg, plan, job, 100_000) is None  # 100,000 tiny items take over 1 s
+    assert torch.get_num_threads() == threads
+    here = InProcess.open_if_quick(cfg.model_copy(update={"in_process_below_s": 3600.0}), plan, job, 100_000)
+    assert here is not None
+    here.close()
+
+
+@pytest.mark.parametrize(
+    "update, env",
+    [
+        ({"in_process_below_s": 0.0}, {}),
+        ({"address": "ray://127.0.0.1:1"}, {}),
+        ({"gpus_per_replica": 1.0}, {}),
+        ({}, {"RAY_ADDRESS": "127.0.0.1:1"}),
+    ],
+)
+def test_jobs_with_a_cluster_to_join_a_gpu_or_the_opt_out_never_run_here(update, env, tmp_path, make_cfg, monkeypatch):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    cfg = make_cfg("/nowhere", str(tmp_path / "out")).model_copy(update=update)
+    assert not may_run_here(cfg)

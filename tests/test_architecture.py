@@ -12,7 +12,14 @@ PACKAGE = ROOT / "genart"
 
 # stages from the ground floor up: a module may import its own stage and the stages below it, never above
 LAYERS = [
-    ["genart.cpu_path", "genart.errors", "genart.ids", "genart.images", "genart.ray_session", "genart.warm_state"],
+    [
+        "genart.cpu_path",
+        "genart.errors",
+        "genart.ids",
+        "genart.images",
+        "genart.ray_session",
+        "genart.warm_state",
+    ],
     ["genart.config"],
     ["genart.storage"],
     ["genart.data", "genart.models"],

@@ -97,4 +97,6 @@ def test_sample_leaves_a_training_generators_memory_format_alone(tmp_path):
     images = sample(g, [1, 2, 3], [0, 1, 2])
     assert images.shape == (3, 32, 32, 1) and images.dtype == np.uint8
     assert [p.stride() for p in g.parameters()] == before
-    assert np.array_equal(images, genart.load_bundle(make_bundle(str(tmp_path / "c"), "dcgan")).generate([1, 2, 3], [0, 1, 2]))
+    assert np.array_equal(
+        images, genart.load_bundle(make_bundle(str(tmp_path / "c"), "dcgan")).generate([1, 2, 3], [0, 1, 2])
+    )

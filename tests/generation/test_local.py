@@ -49,7 +49,9 @@ def _cli(args: list[str], raytmp: Path) -> subprocess.CompletedProcess:
     return subprocess.run([GENART, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_a_quick_cli_job_runs_without_ray_and_writes_what_ray_replicas_write(tiny_bundle, tmp_path, ray_tmpdir):
+def test_a_quick_cli_job_runs_without_ray_and_writes_what_ray_replicas_write(
+    tiny_bundle, tmp_path, ray_tmpdir
+):
     common = ["--set", f"model={tiny_bundle}", "--set", "count=300", "--set", "shard_size=100",
               "--set", "provenance.xmp=false"]  # fmt: skip
     cfg = str(Path(__file__).parents[2] / "configs" / "generate" / "digits.yaml")
@@ -71,7 +73,9 @@ def test_a_quick_cli_job_runs_without_ray_and_writes_what_ray_replicas_write(tin
     assert success["generated"] == 300 and success["shards"] == 3
 
 
-def test_an_in_process_job_resumes_only_its_missing_shard_with_the_same_bytes(tiny_bundle, tmp_path, make_cfg):
+def test_an_in_process_job_resumes_only_its_missing_shard_with_the_same_bytes(
+    tiny_bundle, tmp_path, make_cfg
+):
     _ray_free()
     out = tmp_path / "out"
     cfg = make_cfg(tiny_bundle, str(out), count=250, shard_size=100, dedupe={"max_distance": 0})
@@ -109,7 +113,9 @@ def test_a_job_estimated_over_the_limit_is_left_to_ray(tiny_bundle, tmp_path, ma
         ({}, {"RAY_ADDRESS": "127.0.0.1:1"}),
     ],
 )
-def test_jobs_with_a_cluster_to_join_a_gpu_or_the_opt_out_never_run_here(update, env, tmp_path, make_cfg, monkeypatch):
+def test_jobs_with_a_cluster_to_join_a_gpu_or_the_opt_out_never_run_here(
+    update, env, tmp_path, make_cfg, monkeypatch
+):
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     cfg = make_cfg("/nowhere", str(tmp_path / "out")).model_copy(update=update)

@@ -16,11 +16,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from genart.bench.common import ROOT, print_table
-from genart.errors import JobFailed
+from genart.bench.common import GENART, ROOT, bench_bundle, print_table, timed
 
 # the plain loop as its own script: only what such a loop imports (torch, numpy, PIL, pyarrow)
 PLAIN = """
@@ -45,18 +43,7 @@ pq.write_table(pa.table({"id": [r[0] for r in rows], "seed": [r[1] for r in rows
                f"{out}/metadata.parquet")
 """
 DRIVER_IMPORTS = "import genart.cli, genart.generation.runner, genart.generation.warm, ray"
-GENART = str(Path(sys.executable).with_name("genart"))
 CONFIG = ROOT / "configs" / "generate" / "digits.yaml"
-
-
-def _timed(cmd: list[str], env: dict, cwd: str) -> tuple[float, str]:
-    """(wall seconds, stdout) of one process; raises JobFailed with its stderr when it fails."""
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=1800)
-    seconds = time.perf_counter() - t0
-    if p.returncode != 0:
-        raise JobFailed(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
-    return seconds, p.stdout
 
 
 def _generate(bundle: str, count: int, out: str) -> list[str]:
@@ -84,36 +71,34 @@ def bench_warm(small: int = 200, large: int = 2000, rounds: int = 3) -> dict:
     """The four measurements, interleaved in `rounds` rounds (a busy machine then slows each about alike;
     medians reported), and the floor; print the table; write out/bench-warm.json. Returns the figures
     (seconds). Starts its own `genart up` with GENART_HOME in a temp dir and stops it after."""
-    from genart.bench.generate import _bench_bundle
-
     tmp = tempfile.mkdtemp(prefix="genart-bench-warm-")
-    bundle = _bench_bundle(tmp)
+    bundle = bench_bundle(tmp)
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "GENART_WARM")}
     env["GENART_HOME"] = f"{tmp}/home"
     cold_env = {**env, "GENART_WARM": "0"}
     r: dict = {"bundle": bundle, "cores": os.cpu_count(), "small": small, "large": large, "rounds": rounds}
     runs: dict[str, list] = {"plain_small": [], "warm_small": [], "plain_large": [], "cold_large": []}
     summaries: dict = {}
-    r["up"], _ = _timed([GENART, "up", "--model", bundle], env, tmp)
+    r["up"], _ = timed([GENART, "up", "--model", bundle], env, tmp)
     try:
         for k in range(rounds):
             plain = [sys.executable, "-c", PLAIN, bundle]
-            runs["plain_small"].append(_timed([*plain, str(small), f"{tmp}/p1-{k}"], env, tmp)[0])
-            sec, out = _timed(_generate(bundle, small, f"{tmp}/w-{k}"), env, tmp)
+            runs["plain_small"].append(timed([*plain, str(small), f"{tmp}/p1-{k}"], env, tmp)[0])
+            sec, out = timed(_generate(bundle, small, f"{tmp}/w-{k}"), env, tmp)
             runs["warm_small"].append(sec)
             summaries["warm_small"] = json.loads(out.strip().splitlines()[-1])
-            runs["plain_large"].append(_timed([*plain, str(large), f"{tmp}/p2-{k}"], env, tmp)[0])
-            sec, out = _timed(_generate(bundle, large, f"{tmp}/c-{k}"), cold_env, tmp)
+            runs["plain_large"].append(timed([*plain, str(large), f"{tmp}/p2-{k}"], env, tmp)[0])
+            sec, out = timed(_generate(bundle, large, f"{tmp}/c-{k}"), cold_env, tmp)
             runs["cold_large"].append(sec)
             summaries["cold_large"] = json.loads(out.strip().splitlines()[-1])
     finally:
-        _timed([GENART, "down"], env, tmp)
+        timed([GENART, "down"], env, tmp)
     for name, values in runs.items():
         r[f"{name}_runs"] = [round(v, 3) for v in values]
         r[name] = sorted(values)[len(values) // 2]  # the median
     r["warm_small_summary"], r["cold_large_summary"] = summaries["warm_small"], summaries["cold_large"]
-    r["python"], _ = _timed([sys.executable, "-c", "pass"], env, tmp)
-    r["driver_imports"], _ = _timed([sys.executable, "-c", DRIVER_IMPORTS], env, tmp)
+    r["python"], _ = timed([sys.executable, "-c", "pass"], env, tmp)
+    r["driver_imports"], _ = timed([sys.executable, "-c", DRIVER_IMPORTS], env, tmp)
     r["top_imports"] = _top_imports(env)
     _report(r)
     Path("out").mkdir(exist_ok=True)

@@ -197,7 +197,7 @@ class GenerateConfig(RunResources):
         description="a replica that commits nothing for this long is hung: killed and replaced",
     )
     in_process_below_s: float = Field(
-        10.0,
+        60.0,
         ge=0,
         le=86400,
         description="with no cluster to join (no address, no RAY_ADDRESS, no `genart up`), a CPU job whose "

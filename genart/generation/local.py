@@ -1,7 +1,7 @@
-"""Small jobs in the driver: with no cluster to join, a job whose pending items take less than
-`in_process_below_s` seconds runs through one GeneratorReplica in this process instead of starting a local
-Ray (two replica processes importing torch and loading the bundle cost about 8 s on a 2-core machine, far
-more than a few thousand images). No Ray here.
+"""Quick jobs in the driver: with no cluster to join, a job whose pending items take less than
+`in_process_below_s` seconds runs through `replicas` GeneratorReplicas on threads of this process instead of
+starting a local Ray (its start and two replica processes importing torch and loading the bundle cost about
+8 s on a 2-core machine, more than tens of thousands of small images). No Ray here.
 
 The replica, the shard commit, the ledger and the near-duplicate index are the ones Ray jobs use, so the
 output is the same: the same files, bytes and metadata rows (job_id aside), resumable by either path.
@@ -12,18 +12,21 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from genart import warm_state
 from genart.config.generate import GenerateConfig
 from genart.cpu_path import cpu_path_of
+from genart.errors import GenartError
 from genart.filters.dedupe import HashIndex
 from genart.generation.ledger import ByteLedger
 from genart.generation.plan import Plan
 from genart.generation.records import Tally
-from genart.generation.scheduler import committed_hashes, shard_progress
+from genart.generation.scheduler import committed_hashes, shard_failed, shard_progress
 from genart.images import encode
 from genart.storage.output import Output
 
@@ -63,63 +66,110 @@ def seconds_per_item(replica, plan: Plan) -> float:
 
 
 class InProcess:
-    """One GeneratorReplica in the driver, ready to run a job's pending shards in order."""
+    """`replicas` GeneratorReplicas in the driver (at most one per CPU), each run by its own thread on the
+    one loaded bundle, ready to run a job's pending shards. Threads, not processes: torch and the file
+    writes release the GIL, and no process has to import torch and load the bundle again."""
 
     def __init__(self, cfg: GenerateConfig, job: dict, index: HashIndex | None):
         import torch
 
         from genart.generation.replica import GeneratorReplica  # torch: only when a job runs here
 
-        self._threads = torch.get_num_threads()  # the replica sets this process's; close() gives it back
+        self._threads = torch.get_num_threads()  # the replicas set this process's; close() gives it back
         self.cfg, self.index = cfg, index
-        claim = None if index is None else index.claim
-        self.replica = GeneratorReplica(cfg, job["job_id"], job["model_id"], claim, cpu_path=cpu_path_of(job))
+        claim = None if index is None else _locked(index.claim)  # one claim at a time, as the index actor
+        args = (cfg, job["job_id"], job["model_id"], claim)
+        first = GeneratorReplica(*args, cpu_path=cpu_path_of(job))
+        n = max(1, min(cfg.replicas, os.cpu_count() or 1))
+        self.replicas = [first] + [
+            GeneratorReplica(*args, loaded=first.bundle, cpu_path=cpu_path_of(job)) for _ in range(n - 1)
+        ]
 
     @classmethod
     def open_if_quick(
         cls, cfg: GenerateConfig, plan: Plan, job: dict, pending_items: int
     ) -> InProcess | None:
-        """An InProcess for the job when it may run here and its `pending_items` are estimated under
-        in_process_below_s; else None (the caller starts Ray). Raises BundleError when the bundle does not
-        load, as a replica would."""
+        """An InProcess for the job when it may run here and its `pending_items`, spread over its replicas,
+        are estimated under in_process_below_s; else None (the caller starts Ray). Raises BundleError when
+        the bundle does not load, as a replica would."""
         if not may_run_here(cfg) or pending_items == 0:
             return None
         index = HashIndex(cfg.dedupe.max_distance, cfg.count) if cfg.dedupe.max_distance is not None else None
         here = cls(cfg, job, index)
-        estimate = seconds_per_item(here.replica, plan) * pending_items
+        n = len(here.replicas)
+        estimate = seconds_per_item(here.replicas[0], plan) * pending_items / n
         if estimate >= cfg.in_process_below_s:
             log.info(
-                "%d items: about %.0f s in this process (in_process_below_s %g): starting Ray",
+                "%d items: about %.0f s on %d threads here (in_process_below_s %g): starting Ray",
                 pending_items,
                 estimate,
+                n,
                 cfg.in_process_below_s,
             )
             here.close()
             return None
-        log.info("%d items: about %.1f s: generating in this process, without Ray", pending_items, estimate)
+        log.info(
+            "%d items: about %.1f s on %d threads: generating in this process, without Ray",
+            pending_items,
+            estimate,
+            n,
+        )
         return here
 
     def run(
         self, plan: Plan, out: Output, committed: set[int], ledger: ByteLedger, progress: bool, t0: float
-    ):
-        """Generate and commit every pending shard in id order; returns this run's Tally. Raises what the
-        replica raises (StorageError, BundleError); committed shards are kept either way."""
+    ) -> Tally:
+        """Generate and commit every pending shard, each replica thread taking the next one in id order;
+        returns this run's Tally. Raises JobFailed naming the shard and the error a replica raised
+        (StorageError, BundleError) as a Ray job does, once every thread has stopped; committed shards
+        are kept either way."""
         if self.index is not None:
             for ids, hashes in committed_hashes(out, committed):  # drops unreadable parts from committed
                 self.index.add_many(ids, hashes)
-        done = Tally()
+        done, lock, failed = Tally(), threading.Lock(), []
+        todo = plan.pending(committed)
+
+        def work(replica) -> None:
+            while not failed:
+                with lock:
+                    spec = next(todo, None)
+                if spec is None:
+                    return
+                try:
+                    res = replica.run_shard(spec)
+                except GenartError as exc:  # the others stop after their current shard
+                    failed.append(exc)
+                    raise shard_failed(spec.shard, f"{type(exc).__name__}: {exc}") from exc
+                except BaseException as exc:
+                    failed.append(exc)
+                    raise
+                with lock:
+                    done.add(res, t0, ledger, bar, len(committed), plan.num_shards)
+
         with shard_progress(self.cfg, plan, committed, progress) as bar:
             try:
-                for spec in plan.pending(committed):
-                    res = self.replica.run_shard(spec)
-                    done.add(res, t0, ledger, bar, len(committed), plan.num_shards)
+                with ThreadPoolExecutor(len(self.replicas), thread_name_prefix="replica") as pool:
+                    futures = [pool.submit(work, r) for r in self.replicas]
+                for f in futures:
+                    f.result()  # re-raises the first failure
             finally:
                 ledger.save(force=True)
         return done
 
     def close(self) -> None:
-        """Stop the replica's encode threads and give the process back its torch thread count."""
+        """Stop the replicas' encode threads and give the process back its torch thread count."""
         import torch
 
-        self.replica.close()
+        for replica in self.replicas:
+            replica.close()
         torch.set_num_threads(self._threads)
+
+
+def _locked(fn):
+    lock = threading.Lock()
+
+    def call(*args, **kwargs):
+        with lock:
+            return fn(*args, **kwargs)
+
+    return call

@@ -46,6 +46,13 @@ def error_cause(exc: BaseException) -> str:
     return (lines[0] if lines else type(exc).__name__)[:500]
 
 
+def shard_failed(shard: int, cause: str) -> JobFailed:
+    """The job's error when shard `shard` raised `cause` (a shard task's error is not retried)."""
+    if "re-run" not in cause:
+        cause += "; committed shards are kept, re-run the same command to resume"
+    return JobFailed(f"shard {shard} failed: {cause}")
+
+
 def remote_replica(cfg: GenerateConfig):
     """The one place GeneratorReplica becomes an actor. The driver replaces dead replicas itself
     (bounded by max_retries per shard), so Ray neither restarts actors nor retries their tasks."""
@@ -266,10 +273,7 @@ class ShardScheduler:
                     except RayActorError as exc:
                         self._replica_died(spec, slot, actor, exc)
                     except RayTaskError as exc:
-                        cause = error_cause(exc)
-                        if "re-run" not in cause:
-                            cause += "; committed shards are kept, re-run the same command to resume"
-                        raise JobFailed(f"shard {spec.shard} failed: {cause}") from exc
+                        raise shard_failed(spec.shard, error_cause(exc)) from exc
                     else:
                         self._committed(res, t0)
                 self._fill()

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from genart.errors import JobFailed
 from genart.generation.local import InProcess, may_run_here
 from genart.generation.plan import Plan
 from genart.generation.runner import generate
@@ -120,3 +121,18 @@ def test_jobs_with_a_cluster_to_join_a_gpu_or_the_opt_out_never_run_here(
         monkeypatch.setenv(k, v)
     cfg = make_cfg("/nowhere", str(tmp_path / "out")).model_copy(update=update)
     assert not may_run_here(cfg)
+
+
+def test_a_failing_shard_stops_an_in_process_job_naming_shard_and_path(tiny_bundle, tmp_path, make_cfg):
+    _ray_free()
+    out = tmp_path / "out"
+    (out / "images").mkdir(parents=True)
+    (out / "images" / "00003").write_text("a file where shard 3's folder goes: every write there fails")
+    cfg = make_cfg(tiny_bundle, str(out), count=1000, shard_size=100, replicas=2)
+    with pytest.raises(
+        JobFailed, match=r"shard 3 failed: StorageError: shard 3: writing .*images/00003.*re-run"
+    ):
+        generate(cfg, progress=False)
+    parts = sorted(p.name for p in (out / "metadata").glob("part-*.parquet"))
+    assert "part-00003.parquet" not in parts and "part-00000.parquet" in parts
+    assert not (out / "_SUCCESS").exists()

@@ -147,12 +147,15 @@ class InProcess:
                     done.add(res, t0, ledger, bar, len(committed), plan.num_shards)
 
         with shard_progress(self.cfg, plan, committed, progress) as bar:
+            pool = ThreadPoolExecutor(len(self.replicas), thread_name_prefix="replica")
             try:
-                with ThreadPoolExecutor(len(self.replicas), thread_name_prefix="replica") as pool:
-                    futures = [pool.submit(work, r) for r in self.replicas]
-                for f in futures:
+                for f in [pool.submit(work, r) for r in self.replicas]:
                     f.result()  # re-raises the first failure
+            except BaseException as exc:  # a failure, or Ctrl-C: the threads stop after their current shard
+                failed.append(exc)
+                raise
             finally:
+                pool.shutdown(wait=True)
                 ledger.save(force=True)
         return done
 

@@ -136,3 +136,36 @@ def test_a_failing_shard_stops_an_in_process_job_naming_shard_and_path(tiny_bund
     parts = sorted(p.name for p in (out / "metadata").glob("part-*.parquet"))
     assert "part-00003.parquet" not in parts and "part-00000.parquet" in parts
     assert not (out / "_SUCCESS").exists()
+
+
+def test_ctrl_c_stops_an_in_process_job_after_its_current_shards_and_it_resumes(
+    slow_bundle, tmp_path, ray_tmpdir
+):
+    """SIGINT to `genart generate` running in the driver: exit 130 within seconds (the replica threads
+    finish the shard they hold, take no other), committed parts are whole, the re-run completes the job."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    cfg = str(Path(__file__).parents[2] / "configs" / "generate" / "digits.yaml")
+    args = [GENART, "generate", cfg, "--set", f"model={slow_bundle}", "--set", f"output={out}",
+            "--set", "count=3000", "--set", "shard_size=100", "--set", "batch_size=50"]  # fmt: skip
+    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_TMPDIR": str(ray_tmpdir)}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "metadata").glob("part-*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - t0 < 20  # two shards of 100 at most, not the other 28
+    assert "without Ray" in err and not (out / "_SUCCESS").exists()
+    done = len(_rows(out))
+    assert 100 <= done < 3000 and done % 100 == 0  # whole shards only
+    again = _cli(["generate", cfg, "--set", f"model={slow_bundle}", "--set", f"output={out}",
+                  "--set", "count=3000", "--set", "shard_size=100", "--set", "batch_size=50"], ray_tmpdir)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["resumed_shards"] == done // 100 and summary["generated"] == 3000 - done
+    assert [r[0] for r in _rows(out)] == list(range(3000))

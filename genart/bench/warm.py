@@ -1,9 +1,10 @@
 """`genart bench warm` (and `make bench`): interactive latency, whole processes side by side in one run.
 
-Four measurements of whole-process wall time, each a fresh process as a user starts it: the plain
+Five measurements of whole-process wall time, each a fresh process as a user starts it: the plain
 single-process loop (load the bundle, generate batches, PIL-save each image, one metadata table) for 200 and
 2,000 images; `genart generate` of 200 images with `genart up` keeping the bundle warm; a cold `genart
-generate` of 2,000 (GENART_WARM=0: a private local Ray, as without `up`). Then where the warm floor goes:
+generate` of 2,000 (GENART_WARM=0, as without `up`: a quick job runs in the process), and the same with its
+own local Ray (in_process_below_s 0). Then where the warm floor goes:
 the interpreter, the driver's imports (`python -X importtime`), and what is left (joining Ray, the job).
 A benchmark, not a test: the machine is shared and noisy, so read the ratios within one run.
 """
@@ -42,6 +43,7 @@ for start in range(0, count, 256):
 pq.write_table(pa.table({"id": [r[0] for r in rows], "seed": [r[1] for r in rows], "path": [r[2] for r in rows]}),
                f"{out}/metadata.parquet")
 """
+RUNS = ("plain_small", "warm_small", "plain_large", "cold_large", "ray_large")
 DRIVER_IMPORTS = "import genart.cli, genart.generation.runner, genart.generation.warm, ray"
 CONFIG = ROOT / "configs" / "generate" / "digits.yaml"
 
@@ -68,7 +70,7 @@ def _top_imports(env: dict, n: int = 8) -> list[tuple[str, float]]:
 
 
 def bench_warm(small: int = 200, large: int = 2000, rounds: int = 3) -> dict:
-    """The four measurements, interleaved in `rounds` rounds (a busy machine then slows each about alike;
+    """The five measurements, interleaved in `rounds` rounds (a busy machine then slows each about alike;
     medians reported), and the floor; print the table; write out/bench-warm.json. Returns the figures
     (seconds). Starts its own `genart up` with GENART_HOME in a temp dir and stops it after."""
     tmp = tempfile.mkdtemp(prefix="genart-bench-warm-")
@@ -77,7 +79,7 @@ def bench_warm(small: int = 200, large: int = 2000, rounds: int = 3) -> dict:
     env["GENART_HOME"] = f"{tmp}/home"
     cold_env = {**env, "GENART_WARM": "0"}
     r: dict = {"bundle": bundle, "cores": os.cpu_count(), "small": small, "large": large, "rounds": rounds}
-    runs: dict[str, list] = {"plain_small": [], "warm_small": [], "plain_large": [], "cold_large": []}
+    runs: dict[str, list] = {k: [] for k in RUNS}
     summaries: dict = {}
     r["up"], _ = timed([GENART, "up", "--model", bundle], env, tmp)
     try:
@@ -91,12 +93,17 @@ def bench_warm(small: int = 200, large: int = 2000, rounds: int = 3) -> dict:
             sec, out = timed(_generate(bundle, large, f"{tmp}/c-{k}"), cold_env, tmp)
             runs["cold_large"].append(sec)
             summaries["cold_large"] = json.loads(out.strip().splitlines()[-1])
+            ray_cold = [*_generate(bundle, large, f"{tmp}/r-{k}"), "--set", "in_process_below_s=0"]
+            sec, out = timed(ray_cold, cold_env, tmp)
+            runs["ray_large"].append(sec)
+            summaries["ray_large"] = json.loads(out.strip().splitlines()[-1])
     finally:
         timed([GENART, "down"], env, tmp)
     for name, values in runs.items():
         r[f"{name}_runs"] = [round(v, 3) for v in values]
         r[name] = sorted(values)[len(values) // 2]  # the median
-    r["warm_small_summary"], r["cold_large_summary"] = summaries["warm_small"], summaries["cold_large"]
+    for name in ("warm_small", "cold_large", "ray_large"):
+        r[f"{name}_summary"] = summaries[name]
     r["python"], _ = timed([sys.executable, "-c", "pass"], env, tmp)
     r["driver_imports"], _ = timed([sys.executable, "-c", DRIVER_IMPORTS], env, tmp)
     r["top_imports"] = _top_imports(env)
@@ -114,8 +121,10 @@ def _report(r: dict) -> None:
         (f"genart generate {s}, warm (genart up)",
          r["warm_small"], r["warm_small"] / r["plain_small"], "<= 1.00"),
         (f"plain loop, {big} images", r["plain_large"], 1.0, ""),
-        (f"genart generate {big}, cold (its own local Ray)", r["cold_large"],
+        (f"genart generate {big}, cold (no genart up: in this process)", r["cold_large"],
          r["cold_large"] / r["plain_large"], "<= 2.00"),
+        (f"genart generate {big}, cold with its own local Ray (in_process_below_s 0)", r["ray_large"],
+         r["ray_large"] / r["plain_large"], ""),
     ]  # fmt: skip
     print_table(
         f"interactive latency: whole-process wall time, bundle {r['bundle']}, {r['cores']} cores",
@@ -125,11 +134,13 @@ def _report(r: dict) -> None:
     warm = r["warm_small_summary"]
     rest = r["warm_small"] - r["driver_imports"]
     print(  # noqa: T201
-        f"  rounds (s): {'; '.join(k + ' ' + ', '.join(f'{x:.2f}' for x in r[k + '_runs']) for k in ('plain_small', 'warm_small', 'plain_large', 'cold_large'))}\n"
+        f"  rounds (s): {'; '.join(k + ' ' + ', '.join(f'{x:.2f}' for x in r[k + '_runs']) for k in RUNS)}\n"
         f"  genart up itself took {r['up']:.1f} s\n"
         f"  warm floor: interpreter {r['python']:.2f} s + driver imports {r['driver_imports'] - r['python']:.2f} s "
         f"(largest: {', '.join(f'{k} {v:.2f}' for k, v in r['top_imports'][:5])}) + joining Ray, the job and "
         f"leaving {rest:.2f} s (generate() itself: {warm['seconds']:.2f} s, first commit at {warm['first_commit_s']:.2f} s)\n"
         f"  cold {big}: generate() {r['cold_large_summary']['seconds']:.2f} s of {r['cold_large']:.2f} s, first "
-        f"commit at {r['cold_large_summary']['first_commit_s']:.2f} s (Ray start and replica start-up)"
+        f"commit at {r['cold_large_summary']['first_commit_s']:.2f} s (torch import, bundle load, the estimate); "
+        f"with its own Ray: generate() {r['ray_large_summary']['seconds']:.2f} s, first commit at "
+        f"{r['ray_large_summary']['first_commit_s']:.2f} s (Ray start and replica start-up)"
     )

@@ -68,6 +68,7 @@ def driver_peak(count: int, bundle: str, out: str, shard_size: int = 1000) -> di
         shard_size=shard_size,
         batch_size=250,
         layout="parquet",  # one object per shard: the driver is measured, not the local disk
+        in_process_below_s=0,  # Ray replicas: the driver's own memory, not a replica's
     )
     base = proc.memory_info().rss
     sampler = threading.Thread(target=sample, daemon=True)
@@ -200,6 +201,7 @@ def replica_rss(shards: int, shard_size: int, bundle: str, out: str, interval_s:
         shard_size=shard_size,
         batch_size=250,
         layout="parquet",  # one object per shard: the replicas are measured, not the local disk
+        in_process_below_s=0,  # replica processes to sample
     )
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

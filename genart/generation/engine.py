@@ -216,13 +216,23 @@ class EncodePool:
     """
 
     def __init__(self, workers: int, times: StageTimes | None = None, stage: str = "encode_write"):
-        self.workers = max(1, int(workers))
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="encode")
+        """`workers` threads; 0 = none: `submit` runs the work in the caller's thread and returns a done
+        Future (replicas that are themselves threads of one process, `generation/local.py`, gain nothing
+        from more threads contending for the GIL)."""
+        self.workers = max(0, int(workers))
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="encode") if self.workers else None
         self._times, self._stage = times, stage
 
     def submit(self, fn: Callable, shared, *per_item) -> Future:
         if self._times is not None:
             fn = self._times.timed(self._stage, fn)
+        if self._pool is None:
+            done: Future = Future()
+            try:
+                done.set_result(fn(shared, *per_item))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller through the Future, as a thread would
+                done.set_exception(exc)
+            return done
         n = len(per_item[0])
         parts = min(self.workers, max(1, n // MIN_ENCODE_SLICE))
         if parts == 1:
@@ -235,7 +245,8 @@ class EncodePool:
         return _all_of(futures)
 
     def shutdown(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait)
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait)
 
 
 def _slice(a, lo: int, hi: int):

@@ -32,6 +32,7 @@ from genart.storage.output import Output
 
 log = logging.getLogger(__name__)
 
+ENCODE_WORKERS = 0  # encode threads per in-process replica unless inference.encode_workers says otherwise
 PROBE_ITEMS = 32  # items timed (after one warm-up block) to estimate the job's seconds in this process
 
 
@@ -79,11 +80,11 @@ class InProcess:
         self.cfg, self.index = cfg, index
         claim = None if index is None else _locked(index.claim)  # one claim at a time, as the index actor
         args = (cfg, job["job_id"], job["model_id"], claim)
-        first = GeneratorReplica(*args, cpu_path=cpu_path_of(job))
+        # each replica thread encodes its own batches: an encode thread per replica only adds GIL contention
+        kw = {"cpu_path": cpu_path_of(job), "encode_workers": cfg.inference.encode_workers or ENCODE_WORKERS}
+        first = GeneratorReplica(*args, **kw)
         n = max(1, min(cfg.replicas, os.cpu_count() or 1))
-        self.replicas = [first] + [
-            GeneratorReplica(*args, loaded=first.bundle, cpu_path=cpu_path_of(job)) for _ in range(n - 1)
-        ]
+        self.replicas = [first] + [GeneratorReplica(*args, loaded=first.bundle, **kw) for _ in range(n - 1)]
 
     @classmethod
     def open_if_quick(

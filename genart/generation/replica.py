@@ -64,11 +64,14 @@ class GeneratorReplica:
         claim=None,
         loaded=None,
         cpu_path: str = CPU_PATH,
+        encode_workers: int | None = None,
     ):
         """`claim(ids, hashes) -> [bool]`: the job's near-duplicate index (needed when dedupe.max_distance
         is set; the runner passes a handle to its HashIndex actor). `loaded`: the bundle a warm replica
         (`generation/warm.py`) already holds, used instead of loading `cfg.model` again. `cpu_path`: how a
-        CPU computes the items (the job record's, `job.cpu_path_of`); ValueError for an unknown one."""
+        CPU computes the items (the job record's, `job.cpu_path_of`); ValueError for an unknown one.
+        `encode_workers`: encode threads, overriding inference.encode_workers (0 = encode in the calling
+        thread)."""
         import torch
 
         from genart.bundle import load_bundle
@@ -101,6 +104,7 @@ class GeneratorReplica:
         self.bundle.engine = Engine(self.bundle.generator, device, cfg.inference, self.times, cpu_path)
         # each batch is encoded and written by all the workers at once (one per CPU of the replica)
         workers = cfg.inference.encode_workers or max(1, int(round(cfg.cpus_per_replica)))
+        workers = workers if encode_workers is None else encode_workers
         self._pool = EncodePool(workers, self.times)
         # tokens/{id}.json when market.standard: opensea
         self.tokens = TokenWriter(cfg, self.bundle.meta, out)

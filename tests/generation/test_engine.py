@@ -88,7 +88,7 @@ def test_inference_keys_in_the_job_identity():
 def test_encode_workers_give_identical_shards(tiny_bundle, tmp_path, make_cfg):
     meta = read_meta(tiny_bundle, None)
     digests, files = [], []
-    for workers in (1, 3):
+    for workers in (1, 3, 0):  # 0: in the replica's own thread (what in-process replicas do)
         out = tmp_path / f"w{workers}"
         cfg = make_cfg(
             tiny_bundle,
@@ -96,9 +96,9 @@ def test_encode_workers_give_identical_shards(tiny_bundle, tmp_path, make_cfg):
             count=300,
             shard_size=150,
             batch_size=100,
-            inference={"encode_workers": workers},
+            inference={"encode_workers": workers or None},
         )
-        replica = GeneratorReplica(cfg, "job", meta["model_id"])
+        replica = GeneratorReplica(cfg, "job", meta["model_id"], encode_workers=0 if workers == 0 else None)
         assert replica._pool.workers == workers
         summary = replica.run_shard(Plan.from_config(cfg, 10).shard(1))
         assert (summary.shard, summary.n) == (1, 150)
@@ -107,8 +107,24 @@ def test_encode_workers_give_identical_shards(tiny_bundle, tmp_path, make_cfg):
         digests.append(table.drop(["created_at"]).to_pylist())
         files.append({p: (out / p).read_bytes() for p in table.column("path").to_pylist()})
         assert {"latents", "generate", "copy", "encode_write"} <= set(replica.times.snapshot())
-    assert digests[0] == digests[1]
-    assert files[0] == files[1]
+    assert digests[0] == digests[1] == digests[2]
+    assert files[0] == files[1] == files[2]
+
+
+def test_an_inline_encode_pool_runs_in_the_callers_thread_and_hands_errors_back():
+    import threading
+
+    pool = engine.EncodePool(0)
+    seen = []
+    done = pool.submit(lambda shared, xs: seen.append((threading.current_thread(), list(xs))), None, [1, 2])
+    assert done.done() and seen == [(threading.current_thread(), [1, 2])]
+
+    def fail(shared, xs):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        pool.submit(fail, None, [1]).result()
+    pool.shutdown()
 
 
 def test_encode_pool_slices_batches():

@@ -80,7 +80,7 @@ class InProcess:
         self.cfg, self.index = cfg, index
         claim = None if index is None else _locked(index.claim)  # one claim at a time, as the index actor
         args = (cfg, job["job_id"], job["model_id"], claim)
-        # each replica thread encodes its own batches: an encode thread per replica only adds GIL contention
+        # each replica thread encodes its own batches (an encode thread beside each measured no faster here)
         kw = {"cpu_path": cpu_path_of(job), "encode_workers": cfg.inference.encode_workers or ENCODE_WORKERS}
         first = GeneratorReplica(*args, **kw)
         n = max(1, min(cfg.replicas, os.cpu_count() or 1))

@@ -3,10 +3,8 @@ timed and how a table is printed."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,12 +43,3 @@ def print_table(title: str, rows: list[tuple], header: tuple) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)))  # noqa: T201
-
-
-def output_dir(prefix: str) -> str:
-    """A fresh folder for a benchmark's outputs: under $GENART_BENCH_DIR, else ./out (where a user's outputs
-    go), not the system temp dir: on some machines (this one) creating a file under /tmp costs ~0.9 ms
-    against ~0.06 ms elsewhere on the same disk, which would measure the temp dir, not the pipeline."""
-    base = Path(os.environ.get("GENART_BENCH_DIR", "out"))
-    base.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkdtemp(prefix=prefix, dir=base.resolve())  # absolute: subprocesses run elsewhere

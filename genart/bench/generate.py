@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from genart.bench.common import GENART, bench_bundle, output_dir, print_table, timed
+from genart.bench.common import GENART, bench_bundle, print_table, timed
 from genart.config.generate import GenerateConfig
 from genart.ids import item_seeds
 from genart.images import encode
@@ -161,7 +161,7 @@ def bench_exact(bundle_uri: str | None = None, n: int = 2048, batch: int = 256, 
     batches of 3 or one at a time."""
     from genart.bundle import load_bundle
 
-    tmp = output_dir("genart-bench-")
+    tmp = tempfile.mkdtemp(prefix="genart-bench-")
     uri = bundle_uri or bench_bundle(tmp)
     item, block = load_bundle(uri, cpu_path="item"), load_bundle(uri)
     torch.set_num_threads(1)
@@ -252,7 +252,7 @@ def bench_xmp(bundle_uri: str, n: int = 2048, rounds: int = 7) -> dict:
 
 
 def bench_generate(count: int = 30000) -> dict:
-    tmp = output_dir("genart-bench-")
+    tmp = tempfile.mkdtemp(prefix="genart-bench-")
     bundle = bench_bundle(tmp)
     cores = os.cpu_count() or 1
     r: dict = {"count": count, "bundle": bundle, "cores": cores}
@@ -264,9 +264,8 @@ def bench_generate(count: int = 30000) -> dict:
     r["ray_data"] = _ray_data_generate(bundle, count, f"{tmp}/raydata")
     r["here"], r["startup_here"], r["steady_here"] = _genart_generate(bundle, count, f"{tmp}/h", 2, 3600.0)
     r["cold"], r["startup_cold"], r["steady_cold"] = _genart_generate(bundle, count, f"{tmp}/c", 2)
-    home = tempfile.mkdtemp(prefix="genart-bench-home-")  # genart up's state and token: a short private path
-    r["warm"], r["startup_warm"], r["steady_warm"] = _warm_generate(bundle, count, f"{tmp}/w", home)
-    shutil.rmtree(home, ignore_errors=True)
+    os.makedirs(f"{tmp}/home")
+    r["warm"], r["startup_warm"], r["steady_warm"] = _warm_generate(bundle, count, f"{tmp}/w", f"{tmp}/home")
     r["xmp"] = bench_xmp(bundle)
     rows = [
         ("plain loop (batch, PIL save per image, metadata at end)", r["plain"]),

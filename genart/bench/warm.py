@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from genart.bench.common import GENART, ROOT, bench_bundle, output_dir, print_table, timed
+from genart.bench.common import GENART, ROOT, bench_bundle, print_table, timed
 
 # the plain loop as its own script: only what such a loop imports (torch, numpy, PIL, pyarrow)
 PLAIN = """
@@ -73,9 +73,8 @@ def bench_warm(small: int = 200, large: int = 2000, rounds: int = 3) -> dict:
     """The five measurements, interleaved in `rounds` rounds (a busy machine then slows each about alike;
     medians reported), and the floor; print the table; write out/bench-warm.json. Returns the figures
     (seconds). Starts its own `genart up` with GENART_HOME in a temp dir and stops it after."""
-    tmp = tempfile.mkdtemp(prefix="genart-bench-warm-")  # genart up's state and token: a short private path
-    work = output_dir("genart-bench-warm-")  # the outputs, where a user's go (see output_dir)
-    bundle = bench_bundle(work)
+    tmp = tempfile.mkdtemp(prefix="genart-bench-warm-")
+    bundle = bench_bundle(tmp)
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "GENART_WARM")}
     env["GENART_HOME"] = f"{tmp}/home"
     cold_env = {**env, "GENART_WARM": "0"}
@@ -86,15 +85,15 @@ def bench_warm(small: int = 200, large: int = 2000, rounds: int = 3) -> dict:
     try:
         for k in range(rounds):
             plain = [sys.executable, "-c", PLAIN, bundle]
-            runs["plain_small"].append(timed([*plain, str(small), f"{work}/p1-{k}"], env, tmp)[0])
-            sec, out = timed(_generate(bundle, small, f"{work}/w-{k}"), env, tmp)
+            runs["plain_small"].append(timed([*plain, str(small), f"{tmp}/p1-{k}"], env, tmp)[0])
+            sec, out = timed(_generate(bundle, small, f"{tmp}/w-{k}"), env, tmp)
             runs["warm_small"].append(sec)
             summaries["warm_small"] = json.loads(out.strip().splitlines()[-1])
-            runs["plain_large"].append(timed([*plain, str(large), f"{work}/p2-{k}"], env, tmp)[0])
-            sec, out = timed(_generate(bundle, large, f"{work}/c-{k}"), cold_env, tmp)
+            runs["plain_large"].append(timed([*plain, str(large), f"{tmp}/p2-{k}"], env, tmp)[0])
+            sec, out = timed(_generate(bundle, large, f"{tmp}/c-{k}"), cold_env, tmp)
             runs["cold_large"].append(sec)
             summaries["cold_large"] = json.loads(out.strip().splitlines()[-1])
-            ray_cold = [*_generate(bundle, large, f"{work}/r-{k}"), "--set", "in_process_below_s=0"]
+            ray_cold = [*_generate(bundle, large, f"{tmp}/r-{k}"), "--set", "in_process_below_s=0"]
             sec, out = timed(ray_cold, cold_env, tmp)
             runs["ray_large"].append(sec)
             summaries["ray_large"] = json.loads(out.strip().splitlines()[-1])
@@ -112,7 +111,6 @@ def bench_warm(small: int = 200, large: int = 2000, rounds: int = 3) -> dict:
     Path("out").mkdir(exist_ok=True)
     Path("out/bench-warm.json").write_text(json.dumps(r, indent=2))
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(work, ignore_errors=True)
     return r
 
 

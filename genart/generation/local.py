@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from genart import warm_state
 from genart.config.generate import GenerateConfig
@@ -147,7 +148,10 @@ class InProcess:
                 with lock:
                     done.add(res, t0, ledger, bar, len(committed), plan.num_shards)
 
-        with shard_progress(self.cfg, plan, committed, progress) as bar:
+        # one BLAS thread process-wide while the replica threads run: the digits scorer limits BLAS to one
+        # thread per call (scores then never depend on the machine), and two threads entering and leaving
+        # that limit at once would otherwise restore the other's count mid-score
+        with shard_progress(self.cfg, plan, committed, progress) as bar, threadpool_limits(1):
             pool = ThreadPoolExecutor(len(self.replicas), thread_name_prefix="replica")
             try:
                 for f in [pool.submit(work, r) for r in self.replicas]:

@@ -27,6 +27,8 @@ from genart.generation.verify import verify
 from genart.images import decode, encode, sha256_hex
 from genart.market.xmp import TRAINED_ALGORITHMIC_MEDIA, Provenance, disclosure
 
+pytestmark = pytest.mark.own_ray  # fault injection (SIGKILLed replicas, a SIGKILLed driver, hung replicas killed): a fresh cluster
+
 REPO = Path(__file__).resolve().parents[2]
 TYPES = {
     "id": pa.int64(),

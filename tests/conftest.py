@@ -62,9 +62,17 @@ class SharedRay:
     def address(self) -> str:
         if self.cluster is None:
             import psutil
+            from ray._private.authentication.authentication_token_setup import (
+                enable_token_auth_by_default,
+                ensure_token_if_auth_enabled,
+            )
             from ray._private.utils import resolve_object_store_memory
             from ray.cluster_utils import Cluster
 
+            # token auth, as ray.init sets it up for a local cluster (cluster_utils alone starts none): this
+            # process gets RAY_AUTH_MODE=token (it stays, as after ray.init) and a token if it has none
+            enable_token_auth_by_default()
+            ensure_token_if_auth_enabled(None, create_token_if_missing=True)
             self.tmp = tempfile.mkdtemp(prefix="gs-", dir="/tmp")  # short: Unix socket paths
             with _keep_ray_address_file():
                 self.cluster = Cluster(

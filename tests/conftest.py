@@ -5,6 +5,7 @@ Everything binds to 127.0.0.1 and is stopped by the fixture that started it (by 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
@@ -49,16 +50,107 @@ def ray_tmp():
     yield d
 
 
-@pytest.fixture(scope="module")
-def ray_local(ray_tmp, s3_server):
-    """A real 2-CPU local Ray cluster on 127.0.0.1 (token auth is on by default), shut down by handle.
+class SharedRay:
+    """One 2-CPU single-node Ray (a `ray.cluster_utils.Cluster` head on 127.0.0.1, dashboard on) that the
+    modules' `ray_local` join in turn, so the suite pays Ray's start-up once instead of once per module.
+    Started on first use, stopped at the end of the session or before anything that starts its own cluster
+    (`own_ray` modules, `ray_cluster`), and started again by the next module that joins it."""
 
-    It starts after the S3 server fixture so its workers inherit the AWS_* variables, as a user's would.
+    def __init__(self):
+        self.cluster = None
+
+    def address(self) -> str:
+        if self.cluster is None:
+            import psutil
+            from ray._private.authentication.authentication_token_setup import (
+                enable_token_auth_by_default,
+                ensure_token_if_auth_enabled,
+            )
+            from ray._private.utils import resolve_object_store_memory
+            from ray.cluster_utils import Cluster
+
+            # token auth, as ray.init sets it up for a local cluster (cluster_utils alone starts none): this
+            # process gets RAY_AUTH_MODE=token (it stays, as after ray.init) and a token if it has none
+            enable_token_auth_by_default()
+            ensure_token_if_auth_enabled(None, create_token_if_missing=True)
+            self.tmp = tempfile.mkdtemp(prefix="gs-", dir="/tmp")  # short: Unix socket paths
+            with _keep_ray_address_file():
+                self.cluster = Cluster(
+                    initialize_head=True,
+                    head_node_args={
+                        "num_cpus": 2, "node_ip_address": "127.0.0.1", "include_dashboard": True,
+                        "dashboard_host": "127.0.0.1", "temp_dir": self.tmp,
+                        # what ray.init gives a local cluster (cluster_utils' default is 150 MiB)
+                        "object_store_memory": resolve_object_store_memory(psutil.virtual_memory().available),
+                    },
+                )  # fmt: skip
+        return self.cluster.address
+
+    def stop(self) -> None:
+        import ray
+
+        if self.cluster is not None:
+            if ray.is_initialized():
+                ray.shutdown()
+            with _keep_ray_address_file():
+                self.cluster.shutdown()
+            self.cluster = None
+
+
+@contextlib.contextmanager
+def _keep_ray_address_file():
+    """cluster_utils records (and on shutdown deletes) its head in /tmp/ray/ray_current_cluster, the file a
+    bare `ray.init()` anywhere on the machine joins: put back what was there."""
+    from ray._common.utils import get_ray_address_file
+
+    path = get_ray_address_file(None)
+    try:
+        with open(path) as f:
+            before = f.read()
+    except OSError:
+        before = None
+    try:
+        yield
+    finally:
+        try:
+            if before is None:
+                os.remove(path)
+            else:
+                with open(path, "w") as f:
+                    f.write(before)
+        except OSError:
+            pass
+
+
+@pytest.fixture(scope="session")
+def shared_ray(s3_server):
+    """The session's SharedRay; it starts after the S3 server fixture so its workers inherit AWS_*."""
+    shared = SharedRay()
+    yield shared
+    shared.stop()
+
+
+@pytest.fixture(scope="module")
+def ray_local(request, ray_tmp, s3_server, shared_ray):
+    """A real 2-CPU local Ray on 127.0.0.1 (token auth is on by default), this process connected for the
+    module and disconnected after it.
+
+    By default the module joins the session's shared cluster (`shared_ray`). A module marked
+    `pytestmark = pytest.mark.own_ray` (fault injection that kills workers, checks that need a cluster no
+    other module has used) gets a fresh cluster of its own, started after the shared one is stopped and
+    shut down by handle. Either starts after the S3 server fixture so its workers inherit the AWS_*
+    variables, as a user's would.
     """
     import ray
 
     if ray.is_initialized():
         ray.shutdown()
+    if request.node.get_closest_marker("own_ray") is None:
+        ray.init(address=shared_ray.address(), logging_level="WARNING", log_to_driver=True)
+        yield ray
+        ray.shutdown()
+        return
+    shared_ray.stop()
     ray.init(
         num_cpus=2,
         _node_ip_address="127.0.0.1",
@@ -74,7 +166,7 @@ def ray_local(ray_tmp, s3_server):
 
 
 @pytest.fixture
-def ray_cluster(ray_tmp, s3_server):
+def ray_cluster(ray_tmp, s3_server, shared_ray):
     """start(nodes, cpus_per_node) -> a multi-node ray.cluster_utils.Cluster on 127.0.0.1 with this process
     connected; both are shut down by handle at teardown. Starts after the S3 server (workers inherit AWS_*)."""
     import ray
@@ -88,6 +180,7 @@ def ray_cluster(ray_tmp, s3_server):
     def start(nodes: int, cpus_per_node: int):
         if ray.is_initialized():
             ray.shutdown()
+        shared_ray.stop()  # the machine's CPUs to this cluster alone
         cluster = Cluster(
             initialize_head=True,
             head_node_args={"num_cpus": cpus_per_node, "node_ip_address": "127.0.0.1",

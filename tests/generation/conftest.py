@@ -7,25 +7,26 @@ import pytest
 from genart.config.generate import GenerateConfig
 
 
+def make_generate_cfg(model: str, output: str, **overrides) -> GenerateConfig:
+    """A validated GenerateConfig (small shards, 2 replicas) with `overrides` applied: what make_cfg makes."""
+    data = {
+        "kind": "generate",
+        "model": model,
+        "output": output,
+        "count": 2000,
+        "seed": 7,
+        "replicas": 2,
+        "shard_size": 200,
+        "batch_size": 64,
+    }
+    data.update(overrides)
+    return GenerateConfig.model_validate(data)
+
+
 @pytest.fixture
 def make_cfg():
     """make_cfg(model, output, **overrides) -> a validated GenerateConfig (small shards, 2 replicas)."""
-
-    def make(model: str, output: str, **overrides) -> GenerateConfig:
-        data = {
-            "kind": "generate",
-            "model": model,
-            "output": output,
-            "count": 2000,
-            "seed": 7,
-            "replicas": 2,
-            "shard_size": 200,
-            "batch_size": 64,
-        }
-        data.update(overrides)
-        return GenerateConfig.model_validate(data)
-
-    return make
+    return make_generate_cfg
 
 
 @pytest.fixture

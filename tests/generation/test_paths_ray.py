@@ -17,6 +17,7 @@ from genart.generation.runner import generate
 from genart.generation.verify import verify
 from genart.storage.fs import get_fs
 from genart.storage.output import Output
+from tests.generation.conftest import make_generate_cfg
 
 
 def _cfg(make_cfg, model, out, **kw):
@@ -97,22 +98,38 @@ def test_hostile_names_round_trip_on_s3(ray_local, s3_bucket, tiny_bundle, make_
     assert again.generated == 40 and again.resumed_shards == 0
 
 
+@pytest.fixture(scope="module")
+def made_once(ray_local, tmp_path_factory):
+    """(bundle, output, saved copy of the output) of one complete job (_cfg's 40 items), generated once per
+    module: `complete` puts the copy back at the same path (the job records its model and output)."""
+    from tests.conftest import make_tiny_bundle
+
+    root = tmp_path_factory.mktemp("complete")
+    bundle, out = str(root / "bundle"), root / "done"
+    make_tiny_bundle(bundle)
+    generate(_cfg(make_generate_cfg, bundle, str(out)), progress=False)
+    shutil.copytree(out, root / "saved")
+    return bundle, out, root / "saved"
+
+
 @pytest.fixture
-def complete(ray_local, tiny_bundle, make_cfg, tmp_path):
-    out = tmp_path / "done"
-    generate(_cfg(make_cfg, tiny_bundle, str(out)), progress=False)
-    return out, _snapshot(out)
+def complete(made_once):
+    """(output, its _snapshot, bundle): a complete job's output, as generated, for this test to change."""
+    bundle, out, saved = made_once
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(saved, out)
+    return out, _snapshot(out), bundle
 
 
-def test_overwrite_that_cannot_get_resources_deletes_nothing(complete, tiny_bundle, make_cfg):
-    out, before = complete
+def test_overwrite_that_cannot_get_resources_deletes_nothing(complete, make_cfg):
+    out, before, tiny_bundle = complete
     with pytest.raises(ClusterError, match=r"^generate: 64 x \(1 CPU, 0 GPU\) needs 64 CPU"):
         generate(_cfg(make_cfg, tiny_bundle, str(out), replicas=64), overwrite=True, progress=False)
     assert _snapshot(out) == before and verify(str(out)) == []
 
 
-def test_overwrite_with_a_broken_bundle_deletes_nothing(complete, tiny_bundle, make_cfg, tmp_path):
-    out, before = complete
+def test_overwrite_with_a_broken_bundle_deletes_nothing(complete, make_cfg, tmp_path):
+    out, before, tiny_bundle = complete
     broken = tmp_path / "broken"
     shutil.copytree(tiny_bundle, broken)
     weights = broken / "model.safetensors"
@@ -122,8 +139,8 @@ def test_overwrite_with_a_broken_bundle_deletes_nothing(complete, tiny_bundle, m
     assert _snapshot(out) == before and verify(str(out)) == []
 
 
-def test_overwrite_with_classes_outside_the_model_deletes_nothing(complete, tiny_bundle, make_cfg):
-    out, before = complete
+def test_overwrite_with_classes_outside_the_model_deletes_nothing(complete, make_cfg):
+    out, before, tiny_bundle = complete
     with pytest.raises(ConfigError) as err:
         generate(
             _cfg(make_cfg, tiny_bundle, str(out), classes={"mode": "list", "ids": [99]}),
@@ -134,8 +151,8 @@ def test_overwrite_with_classes_outside_the_model_deletes_nothing(complete, tiny
     assert _snapshot(out) == before
 
 
-def test_a_truncated_part_is_redone_on_resume(complete, tiny_bundle, make_cfg):
-    out, _ = complete
+def test_a_truncated_part_is_redone_on_resume(complete, make_cfg):
+    out, _, tiny_bundle = complete
     (out / "_SUCCESS").unlink()
     part = out / "metadata" / "part-00001.parquet"
     part.write_bytes(part.read_bytes()[:100])

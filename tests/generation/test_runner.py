@@ -27,6 +27,9 @@ from genart.generation.verify import verify
 from genart.images import decode, encode, sha256_hex
 from genart.market.xmp import TRAINED_ALGORITHMIC_MEDIA, Provenance, disclosure
 
+# fault injection (SIGKILLed replicas, a SIGKILLed driver, hung replicas killed): a fresh cluster
+pytestmark = pytest.mark.own_ray
+
 REPO = Path(__file__).resolve().parents[2]
 TYPES = {
     "id": pa.int64(),
@@ -158,7 +161,18 @@ def test_resume_skips_committed_shards_and_refuses_a_different_config(
     assert_every_id_once(out, 900)
 
 
-@pytest.mark.parametrize("layout", ["files", "webdataset", "parquet"])
+# the packed layouts' kill runs are `make slow` (about 20 s each): the kill, the retry and exactly-once ids are
+# the [files] run's; a packed shard re-made on a re-run is test_layouts.py's test_webdataset_layout /
+# test_parquet_layout (_resume_after_losing_shard_2), its temp files tests/storage/test_commit.py's
+# test_scan_ignores_and_reports_temp_files and test_webdataset_tar_is_written_before_the_metadata
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "files",
+        pytest.param("webdataset", marks=pytest.mark.slow),
+        pytest.param("parquet", marks=pytest.mark.slow),
+    ],
+)
 def test_replica_killed_mid_job(ray_local, slow_bundle, tmp_path, make_cfg, caplog, layout):
     from ray._private import state
 

@@ -15,6 +15,9 @@ from genart.training.loop import worker_threads
 from genart.training.trainer import train
 from tests.config.test_configs import ROOT
 
+# a SIGKILLed Ray Train worker and the cluster's CPU count: a fresh cluster
+pytestmark = pytest.mark.own_ray
+
 SMALL = ["model.g_width=8", "model.d_width=8", "train.batch_size=16", "train.log_every=5"]
 
 

@@ -72,34 +72,33 @@ class InProcess:
     one loaded bundle, ready to run a job's pending shards. Threads, not processes: torch and the file
     writes release the GIL, and no process has to import torch and load the bundle again."""
 
-    def __init__(self, cfg: GenerateConfig, job: dict, index: HashIndex | None):
-        import torch
-
-        from genart.generation.replica import GeneratorReplica  # torch: only when a job runs here
-
-        self._threads = torch.get_num_threads()  # the replicas set this process's; close() gives it back
-        self.cfg, self.index = cfg, index
-        claim = None if index is None else _locked(index.claim)  # one claim at a time, as the index actor
-        args = (cfg, job["job_id"], job["model_id"], claim)
-        # each replica thread encodes its own batches (an encode thread beside each measured no faster here)
-        kw = {"cpu_path": cpu_path_of(job), "encode_workers": cfg.inference.encode_workers or ENCODE_WORKERS}
-        first = GeneratorReplica(*args, **kw)
-        n = max(1, min(cfg.replicas, os.cpu_count() or 1))
-        self.replicas = [first] + [GeneratorReplica(*args, loaded=first.bundle, **kw) for _ in range(n - 1)]
+    def __init__(self, cfg: GenerateConfig, replicas: list, index: HashIndex | None, threads: int):
+        self.cfg, self.replicas, self.index = cfg, replicas, index
+        self._threads = threads  # the process's torch thread count before the replicas set theirs
 
     @classmethod
     def open_if_quick(
         cls, cfg: GenerateConfig, plan: Plan, job: dict, pending_items: int
     ) -> InProcess | None:
         """An InProcess for the job when it may run here and its `pending_items`, spread over its replicas,
-        are estimated under in_process_below_s; else None (the caller starts Ray). Raises BundleError when
-        the bundle does not load, as a replica would."""
+        are estimated under in_process_below_s (timed on the first replica, before the others are made);
+        else None (the caller starts Ray). Raises BundleError when the bundle does not load, as a replica
+        would."""
         if not may_run_here(cfg) or pending_items == 0:
             return None
+        import torch
+
+        from genart.generation.replica import GeneratorReplica  # torch: only when a job runs here
+
+        threads = torch.get_num_threads()
         index = HashIndex(cfg.dedupe.max_distance, cfg.count) if cfg.dedupe.max_distance is not None else None
-        here = cls(cfg, job, index)
-        n = len(here.replicas)
-        estimate = seconds_per_item(here.replicas[0], plan) * pending_items / n
+        claim = None if index is None else _locked(index.claim)  # one claim at a time, as the index actor
+        args = (cfg, job["job_id"], job["model_id"], claim)
+        # each replica thread encodes its own batches (an encode thread beside each measured no faster here)
+        kw = {"cpu_path": cpu_path_of(job), "encode_workers": cfg.inference.encode_workers or ENCODE_WORKERS}
+        first = GeneratorReplica(*args, **kw)
+        n = max(1, min(cfg.replicas, os.cpu_count() or 1))
+        estimate = seconds_per_item(first, plan) * pending_items / n
         if estimate >= cfg.in_process_below_s:
             log.info(
                 "%d items: about %.0f s on %d threads here (in_process_below_s %g): starting Ray",
@@ -108,7 +107,7 @@ class InProcess:
                 n,
                 cfg.in_process_below_s,
             )
-            here.close()
+            cls(cfg, [first], index, threads).close()
             return None
         log.info(
             "%d items: about %.1f s on %d threads: generating in this process, without Ray",
@@ -116,7 +115,8 @@ class InProcess:
             estimate,
             n,
         )
-        return here
+        others = [GeneratorReplica(*args, loaded=first.bundle, **kw) for _ in range(n - 1)]
+        return cls(cfg, [first, *others], index, threads)
 
     def run(
         self, plan: Plan, out: Output, committed: set[int], ledger: ByteLedger, progress: bool, t0: float

@@ -133,7 +133,7 @@ class Engine:
         times: StageTimes | None = None,
         cpu_path: str = CPU_PATH,
     ):
-        """`cpu_path`: how a CPU computes items (genart.models.sampling.CPU_PATHS; a resumed job passes the
+        """`cpu_path`: how a CPU computes items (genart.cpu_path.CPU_PATHS; a resumed job passes the
         one its _job.json records). Raises ValueError for an unknown one."""
         self.device = torch.device(device)
         self.opts = opts or InferenceConfig()

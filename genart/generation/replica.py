@@ -69,7 +69,7 @@ class GeneratorReplica:
         """`claim(ids, hashes) -> [bool]`: the job's near-duplicate index (needed when dedupe.max_distance
         is set; the runner passes a handle to its HashIndex actor). `loaded`: the bundle a warm replica
         (`generation/warm.py`) already holds, used instead of loading `cfg.model` again. `cpu_path`: how a
-        CPU computes the items (the job record's, `job.cpu_path_of`); ValueError for an unknown one.
+        CPU computes the items (the job record's, `genart.cpu_path.cpu_path_of`); ValueError for an unknown one.
         `encode_workers`: encode threads, overriding inference.encode_workers (0 = encode in the calling
         thread)."""
         import torch
